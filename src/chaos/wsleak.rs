@@ -1,0 +1,115 @@
+//! `leak_websockets`: open N WebSocket connections at a rate, complete the handshake, then
+//! never read and never close, until the fault ends (then the sockets are dropped without
+//! a close frame, like clients that vanished).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::event::{EventSink, Level};
+
+use super::require_loopback_host;
+
+pub(crate) struct WsLeak {
+    task: JoinHandle<()>,
+    held: Arc<Mutex<Vec<WebSocketStream<TcpStream>>>>,
+    opened: Arc<AtomicU32>,
+    failed: Arc<AtomicU32>,
+}
+
+impl WsLeak {
+    pub fn opened(&self) -> u32 {
+        self.opened.load(Ordering::Relaxed)
+    }
+
+    /// Stop opening and drop every connection. Returns (opened, failed).
+    pub fn close(self) -> (u32, u32) {
+        self.task.abort();
+        let held = std::mem::take(&mut *self.held.lock().unwrap());
+        drop(held);
+        (self.opened(), self.failed.load(Ordering::Relaxed))
+    }
+}
+
+async fn open_one(url: &str, host: &str, port: u16) -> Result<WebSocketStream<TcpStream>, String> {
+    let tcp = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| format!("connect {host}:{port}: timeout"))?
+        .map_err(|e| format!("connect {host}:{port}: {e}"))?;
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_tungstenite::client_async(url, tcp),
+    )
+    .await
+    .map_err(|_| format!("{url}: handshake timeout"))?
+    .map_err(|e| format!("{url}: handshake: {e}"))?;
+    Ok(ws)
+}
+
+/// Open the first connection now (an error fails the fault), the rest at `rate` per
+/// second in the background.
+pub(crate) async fn start(
+    url: &str,
+    connections: u32,
+    rate: f64,
+    events: EventSink,
+    name: String,
+) -> Result<WsLeak, String> {
+    let u = url::Url::parse(url).map_err(|e| format!("url `{url}`: {e}"))?;
+    if u.scheme() != "ws" {
+        return Err(format!("url `{url}`: only ws:// is supported"));
+    }
+    let host = u
+        .host_str()
+        .ok_or_else(|| format!("url `{url}` has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    require_loopback_host(&host)?;
+    let port = u.port_or_known_default().unwrap_or(80);
+    let first = open_one(url, &host, port).await?;
+    let held = Arc::new(Mutex::new(vec![first]));
+    let opened = Arc::new(AtomicU32::new(1));
+    let failed = Arc::new(AtomicU32::new(0));
+    let (h2, o2, f2) = (held.clone(), opened.clone(), failed.clone());
+    let url = url.to_string();
+    let every = Duration::from_secs_f64(1.0 / rate.max(0.01));
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        let mut last_err = None;
+        for _ in 1..connections {
+            tick.tick().await;
+            match open_one(&url, &host, port).await {
+                Ok(ws) => {
+                    h2.lock().unwrap().push(ws);
+                    o2.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    f2.fetch_add(1, Ordering::Relaxed);
+                    last_err = Some(e);
+                }
+            }
+        }
+        let (o, f) = (o2.load(Ordering::Relaxed), f2.load(Ordering::Relaxed));
+        events.notice(
+            if f > 0 { Level::Warn } else { Level::Info },
+            format!(
+                "fault `{name}`: {o} of {connections} WebSocket connections open and leaking{}",
+                last_err
+                    .map(|e| format!(" ({f} failed; last error: {e})"))
+                    .unwrap_or_default()
+            ),
+        );
+    });
+    Ok(WsLeak {
+        task,
+        held,
+        opened,
+        failed,
+    })
+}

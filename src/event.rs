@@ -1,0 +1,198 @@
+//! What the engine parts say about the run. The load engine, the chaos scheduler and the
+//! observers only send these; the recorder folds them, the reporters read the recorder.
+//! Nothing in the engine prints.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::scenario::model::FaultKind;
+
+/// Every `at` is the time since the run's clock started (`Run` creation, before services
+/// start); `Phase::LoadStarted` says where the load's zero is.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    Phase {
+        at: Duration,
+        phase: Phase,
+    },
+    /// The number of active virtual users (closed model) or in-flight iterations (open).
+    Users {
+        at: Duration,
+        count: u32,
+    },
+    Request(RequestDone),
+    /// Open model: an iteration was due but could not start (all `max_in_flight` busy).
+    Dropped {
+        at: Duration,
+    },
+    Service(ServiceEvent),
+    Fault(FaultEvent),
+    /// A health probe of a service.
+    Probe {
+        at: Duration,
+        service: String,
+        ok: bool,
+        latency_us: u64,
+    },
+    /// CPU (percent of one core) and memory (bytes) of a service.
+    Resource {
+        at: Duration,
+        service: String,
+        cpu_pct: f64,
+        mem_bytes: u64,
+    },
+    /// A figure scraped from a service's Prometheus `/metrics`.
+    Metric {
+        at: Duration,
+        service: String,
+        name: String,
+        value: f64,
+    },
+    /// Something a person should know about the run that is not an error of the system
+    /// under test (e.g. "open-files limit raised to 20000").
+    Notice {
+        at: Duration,
+        level: Level,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    ServicesStarting,
+    ServicesReady,
+    LoadStarted,
+    LoadFinished,
+    /// The first SIGINT/SIGTERM arrived: faults are being undone, a partial report written.
+    Interrupted,
+    Stopping,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+/// One request finished (or failed to be sent).
+#[derive(Debug, Clone)]
+pub struct RequestDone {
+    /// When it finished.
+    pub at: Duration,
+    /// Index into `Plan::requests`.
+    pub request: u16,
+    /// Latency in microseconds. Open model: from the iteration's intended start (so
+    /// queueing in the generator counts: coordinated omission handled). Closed: from send.
+    pub latency_us: u64,
+    /// From the moment the request was really sent, always.
+    pub service_us: u64,
+    /// HTTP status; 0 when no response arrived.
+    pub status: u16,
+    /// None = success. Some(reason) = an error, with why: "status 500 (expected 2xx)",
+    /// "check failed: body lacks \"id\"", "connect: connection refused", "timeout after 10s".
+    pub error: Option<Box<str>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceEvent {
+    #[serde(serialize_with = "ser_secs")]
+    pub at: Duration,
+    pub service: String,
+    pub kind: ServiceEventKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ServiceEventKind {
+    Started {
+        pid: Option<u32>,
+    },
+    Healthy,
+    Unhealthy {
+        reason: String,
+    },
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+    Restarting {
+        attempt: u32,
+    },
+    Stopped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultEvent {
+    #[serde(serialize_with = "ser_secs")]
+    pub at: Duration,
+    /// Index of the fault in the scenario, and the repetition number.
+    pub fault: usize,
+    pub repetition: u32,
+    pub name: String,
+    pub kind: FaultKind,
+    pub target: String,
+    pub state: FaultState,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum FaultState {
+    Applied,
+    Undone,
+    /// Could not be applied (or undone); `fatal` when the scenario says this fails the run.
+    Failed {
+        reason: String,
+        fatal: bool,
+    },
+    /// The service is healthy again after the fault; `recovery_s` from apply (crash) or
+    /// undo (stall) to the first healthy probe that stayed healthy.
+    Recovered {
+        recovery_s: f64,
+    },
+}
+
+pub fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Where the engine parts send events. Cloneable; sending never blocks and never fails
+/// loudly (a closed recorder means the run is ending).
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    tx: tokio::sync::mpsc::UnboundedSender<RunEvent>,
+    clock: std::time::Instant,
+}
+
+impl EventSink {
+    pub fn new(
+        clock: std::time::Instant,
+    ) -> (EventSink, tokio::sync::mpsc::UnboundedReceiver<RunEvent>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (EventSink { tx, clock }, rx)
+    }
+
+    /// Time since the run's clock started.
+    pub fn now(&self) -> Duration {
+        self.clock.elapsed()
+    }
+
+    pub fn clock(&self) -> std::time::Instant {
+        self.clock
+    }
+
+    pub fn send(&self, ev: RunEvent) {
+        let _ = self.tx.send(ev);
+    }
+
+    pub fn notice(&self, level: Level, message: impl Into<String>) {
+        self.send(RunEvent::Notice {
+            at: self.now(),
+            level,
+            message: message.into(),
+        });
+    }
+}

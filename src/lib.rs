@@ -1,0 +1,18 @@
+//! gauntlet: a load and chaos testing harness.
+//!
+//! The library runs a scenario end to end and never prints or exits; the `gauntlet`
+//! binary is a thin shell over [`run::execute`] and [`scenario::load`].
+
+pub mod chaos;
+pub mod demo;
+pub mod error;
+pub mod event;
+pub mod grade;
+pub mod load;
+pub mod observe;
+pub mod record;
+pub mod report;
+pub mod run;
+pub mod scenario;
+
+pub use error::Error;

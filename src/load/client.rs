@@ -1,0 +1,244 @@
+//! The lean HTTP/1.1 client: one hyper `SendRequest` per keep-alive connection, no pool
+//! logic, no redirects, no cookies. Every request goes to the plan's one target (the
+//! host validation allowed); the URL is never taken from a response.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONNECTION, HOST, USER_AGENT};
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// One keep-alive connection to the target.
+pub(crate) struct Conn {
+    tx: SendRequest<Full<Bytes>>,
+}
+
+impl Conn {
+    /// Can carry another request (the server did not close it).
+    pub(crate) fn usable(&self) -> bool {
+        !self.tx.is_closed()
+    }
+}
+
+/// A response, read in full.
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The server asked to close the connection (`Connection: close`).
+    pub close: bool,
+}
+
+/// Where requests go, and how long they may take.
+pub(crate) struct Target {
+    addrs: Vec<SocketAddr>,
+    /// Index into `addrs` of the address that last connected.
+    preferred: AtomicUsize,
+    authority: HeaderValue,
+    /// The base URL's path without its trailing `/` ("" for the root).
+    pub base_path: String,
+    pub timeout: Duration,
+    /// "timeout after 10s".
+    pub timeout_reason: Box<str>,
+}
+
+const UA: HeaderValue = HeaderValue::from_static(concat!("gauntlet/", env!("CARGO_PKG_VERSION")));
+
+impl Target {
+    /// Resolve the base URL once. Only `http://` is supported.
+    pub(crate) async fn resolve(base: &url::Url, timeout: Duration) -> Result<Target, String> {
+        if base.scheme() != "http" {
+            return Err(format!(
+                "target {base}: only http:// targets are supported by the load engine (no TLS client yet)"
+            ));
+        }
+        let host = base
+            .host_str()
+            .ok_or_else(|| format!("target {base} has no host"))?;
+        let port = base.port_or_known_default().unwrap_or(80);
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(format!("cannot resolve {host}: no address"));
+        }
+        let authority = match base.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        let authority = HeaderValue::from_str(&authority)
+            .map_err(|_| format!("target {base}: host is not a valid header value"))?;
+        let base_path = base.path().trim_end_matches('/').to_string();
+        Ok(Target {
+            addrs,
+            preferred: AtomicUsize::new(0),
+            authority,
+            base_path,
+            timeout,
+            timeout_reason: format!("timeout after {}", humantime::format_duration(timeout)).into(),
+        })
+    }
+
+    /// Open a new connection (TCP + HTTP/1 handshake); its driver runs as its own task
+    /// and ends when the `Conn` is dropped or the server closes.
+    pub(crate) async fn connect(&self) -> Result<Conn, String> {
+        let first = self.preferred.load(Ordering::Relaxed) % self.addrs.len();
+        let mut last_err = String::new();
+        for k in 0..self.addrs.len() {
+            let i = (first + k) % self.addrs.len();
+            match TcpStream::connect(self.addrs[i]).await {
+                Ok(stream) => {
+                    if i != first {
+                        self.preferred.store(i, Ordering::Relaxed);
+                    }
+                    let _ = stream.set_nodelay(true);
+                    let (tx, conn) = hyper::client::conn::http1::Builder::new()
+                        .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+                        .await
+                        .map_err(|e| format!("connect: {e}"))?;
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    return Ok(Conn { tx });
+                }
+                Err(e) => last_err = format!("connect: {}", io_reason(&e)),
+            }
+        }
+        Err(last_err)
+    }
+
+    /// Stamp the headers every request carries.
+    pub(crate) fn prepare(&self, req: &mut Request<Full<Bytes>>) {
+        let h = req.headers_mut();
+        h.insert(HOST, self.authority.clone());
+        if !h.contains_key(USER_AGENT) {
+            h.insert(USER_AGENT, UA);
+        }
+    }
+}
+
+/// Send on `conn` and read the whole response. `Err((reason, sent_back))`: when the
+/// connection turned out closed before the request was written, the request comes back
+/// so it can be retried on a fresh connection (never a request the server may have seen).
+pub(crate) async fn send(
+    conn: &mut Conn,
+    req: Request<Full<Bytes>>,
+) -> Result<Reply, (String, Option<Request<Full<Bytes>>>)> {
+    let resp = match conn.tx.try_send_request(req).await {
+        Ok(r) => r,
+        Err(mut e) => {
+            let back = e.take_message();
+            return Err((http_reason(e.error()), back));
+        }
+    };
+    let (parts, body) = resp.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return Err((format!("body: {}", http_reason(&e)), None)),
+    };
+    let close = parts
+        .headers
+        .get(CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    Ok(Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+        close,
+    })
+}
+
+fn http_reason(e: &hyper::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        let msg = match inner.downcast_ref::<std::io::Error>() {
+            Some(io) => io_reason(io),
+            None => inner.to_string(),
+        };
+        if !s.contains(&msg) {
+            s.push_str(": ");
+            s.push_str(&msg);
+        }
+        src = inner.source();
+    }
+    format!("http: {s}")
+}
+
+/// A short, stable reason for an I/O error (no "os error N" suffix).
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => "connection refused".into(),
+        K::ConnectionReset => "connection reset".into(),
+        K::ConnectionAborted => "connection aborted".into(),
+        K::TimedOut => "timed out".into(),
+        K::AddrNotAvailable => "address not available (out of local ports?)".into(),
+        K::AddrInUse => "address in use".into(),
+        K::BrokenPipe => "broken pipe".into(),
+        K::UnexpectedEof => "unexpected end of stream".into(),
+        _ => match e.raw_os_error() {
+            Some(24) => "too many open files (raise it with `ulimit -n`)".into(),
+            Some(101) => "network unreachable".into(),
+            Some(113) => "no route to host".into(),
+            _ => {
+                let s = e.to_string();
+                match s.find(" (os error") {
+                    Some(i) => s[..i].to_lowercase(),
+                    None => s,
+                }
+            }
+        },
+    }
+}
+
+/// Percent-encode what may not appear in a request target (spaces, quotes, non-ASCII...);
+/// `%` is kept so already-encoded text passes through.
+pub(crate) fn encode_target(s: &mut String) {
+    fn ok(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b)
+    }
+    if s.bytes().all(ok) {
+        return;
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for b in s.bytes() {
+        if ok(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    *s = out;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_only_what_must_be() {
+        let mut s = "/api/items/42?q=a%20b".to_string();
+        encode_target(&mut s);
+        assert_eq!(s, "/api/items/42?q=a%20b");
+        let mut s = "/api/users/Ava Smith\"é".to_string();
+        encode_target(&mut s);
+        assert_eq!(s, "/api/users/Ava%20Smith%22%C3%A9");
+    }
+
+    #[test]
+    fn io_reasons_are_short() {
+        let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(io_reason(&e), "connection refused");
+        let e = std::io::Error::from_raw_os_error(24);
+        assert!(io_reason(&e).starts_with("too many open files"));
+    }
+}

@@ -1,0 +1,516 @@
+//! What both load models share: the plan compiled for sending (templates, checks,
+//! extraction), the weighted pick, the "run first what extracts a value I need" chain,
+//! and one request's life: render, send on a connection, time, check, extract, report.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::{Method, Request, Uri};
+use http_body_util::Full;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::checks::{self, Check, Extract, JsonBody};
+use super::client::{self, Conn, Target};
+use crate::event::{EventSink, Level, RequestDone, RunEvent};
+use crate::scenario::model::{StatusCheck, ThinkTime};
+use crate::scenario::template::{BodyTemplate, RenderCtx, Template};
+use crate::scenario::{Plan, RequestPlan};
+
+/// One request of the plan, ready to send.
+pub(crate) struct Compiled {
+    idx: u16,
+    method: Method,
+    /// The full request target when the path has no placeholder.
+    literal_uri: Option<Uri>,
+    path: Template,
+    headers: Vec<(HeaderName, HeaderPart)>,
+    body: Option<BodyTemplate>,
+    /// Set unless the request's own headers give a content type.
+    content_type: bool,
+    has_status_check: bool,
+    checks: Vec<Check>,
+    extracts: Vec<Extract>,
+    needs: Vec<(String, usize)>,
+}
+
+enum HeaderPart {
+    Literal(HeaderValue),
+    Template(Template),
+}
+
+/// The think time between two iterations of a closed-model user.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Think {
+    None,
+    Fixed(Duration),
+    Range(Duration, Duration),
+}
+
+impl Think {
+    pub(crate) fn from_spec(t: Option<&ThinkTime>) -> Think {
+        match t {
+            None => Think::None,
+            Some(ThinkTime::Fixed(d)) if d.0.is_zero() => Think::None,
+            Some(ThinkTime::Fixed(d)) => Think::Fixed(d.0),
+            Some(ThinkTime::Range { min, max }) if max.0 <= min.0 => Think::Fixed(min.0),
+            Some(ThinkTime::Range { min, max }) => Think::Range(min.0, max.0),
+        }
+    }
+
+    pub(crate) fn sample(self, rng: &mut ChaCha8Rng) -> Duration {
+        match self {
+            Think::None => Duration::ZERO,
+            Think::Fixed(d) => d,
+            Think::Range(a, b) => {
+                Duration::from_micros(rng.random_range(a.as_micros() as u64..=b.as_micros() as u64))
+            }
+        }
+    }
+}
+
+/// A user's (closed) or an iteration's (open) mutable state.
+pub(crate) struct Flow {
+    pub rng: ChaCha8Rng,
+    pub vars: HashMap<String, String>,
+    /// 1-based user number (open model: the iteration number).
+    pub user: usize,
+    pub iteration: u64,
+}
+
+/// Connections shared by many users or iterations: at most `size` in use at once, idle
+/// ones kept for reuse.
+pub(crate) struct Pool {
+    idle: Mutex<Vec<Conn>>,
+    sem: Arc<Semaphore>,
+}
+
+pub(crate) struct Lease {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Pool {
+    pub(crate) fn new(size: usize) -> Pool {
+        Pool {
+            idle: Mutex::new(Vec::with_capacity(size.min(4096))),
+            sem: Arc::new(Semaphore::new(size.max(1))),
+        }
+    }
+
+    async fn lease(&self) -> (Lease, Option<Conn>) {
+        let permit = self
+            .sem
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the pool's semaphore is never closed");
+        let conn = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                match idle.pop() {
+                    Some(c) if c.usable() => break Some(c),
+                    Some(_) => continue,
+                    None => break None,
+                }
+            }
+        };
+        (Lease { _permit: permit }, conn)
+    }
+
+    fn give_back(&self, conn: Conn) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+    }
+}
+
+/// Where a request gets its connection.
+pub(crate) enum Conns<'a> {
+    /// The user's own keep-alive connection (reconnects when it is gone).
+    Own(&'a mut Option<Conn>),
+    Pool(&'a Pool),
+}
+
+/// How one request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    Ok,
+    Failed,
+    /// Cut short by cancel: nothing recorded.
+    Aborted,
+}
+
+pub(crate) struct Engine {
+    pub plan: Arc<Plan>,
+    pub target: Target,
+    reqs: Vec<Compiled>,
+    cumulative: Vec<u64>,
+    total_weight: u64,
+    pub think: Think,
+    pub events: EventSink,
+    /// Everything stops now: in-flight requests are dropped, not recorded.
+    pub cancel: CancellationToken,
+    /// The planned end was reached: no new iteration starts (think times are cut).
+    pub ending: CancellationToken,
+    /// The shared pool (`connections = "shared"` or the open model).
+    pub pool: Option<Pool>,
+    /// Requests cut short by cancel or by the end of the load (not recorded).
+    abandoned: AtomicU64,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        plan: Arc<Plan>,
+        target: Target,
+        events: EventSink,
+        cancel: CancellationToken,
+        pool: Option<Pool>,
+    ) -> Result<Engine, String> {
+        let mut reqs = Vec::with_capacity(plan.requests.len());
+        for (i, r) in plan.requests.iter().enumerate() {
+            reqs.push(compile(i, r, &target)?);
+        }
+        let mut cumulative = Vec::with_capacity(reqs.len());
+        let mut total: u64 = 0;
+        for r in &plan.requests {
+            total += u64::from(r.weight);
+            cumulative.push(total);
+        }
+        if total == 0 {
+            return Err("no request has a weight above 0, so there is nothing to send".into());
+        }
+        let think = Think::from_spec(
+            plan.scenario
+                .load
+                .as_ref()
+                .and_then(|l| l.think_time.as_ref()),
+        );
+        let ending = cancel.child_token();
+        Ok(Engine {
+            plan,
+            target,
+            reqs,
+            cumulative,
+            total_weight: total,
+            think,
+            events,
+            cancel,
+            ending,
+            pool,
+            abandoned: AtomicU64::new(0),
+        })
+    }
+
+    /// A request index by weight.
+    fn pick(&self, rng: &mut ChaCha8Rng) -> usize {
+        let x = rng.random_range(0..self.total_weight);
+        self.cumulative.partition_point(|&c| c <= x)
+    }
+
+    /// `i`, preceded by whatever must run first to extract a value it needs.
+    fn chain(&self, i: usize, vars: &HashMap<String, String>, out: &mut Vec<usize>, depth: usize) {
+        if depth <= self.reqs.len() {
+            for (var, j) in &self.reqs[i].needs {
+                if *j != i && !vars.contains_key(var) && !out.contains(j) {
+                    self.chain(*j, vars, out, depth + 1);
+                }
+            }
+        }
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+
+    /// One iteration: a weighted pick, with the requests it needs first. `intended`
+    /// (open model) is when the iteration should have started; the first request's
+    /// latency counts from it.
+    pub(crate) async fn iteration(
+        &self,
+        flow: &mut Flow,
+        conns: &mut Conns<'_>,
+        intended: Option<Instant>,
+    ) -> Sent {
+        let pick = self.pick(&mut flow.rng);
+        let result = if self.reqs[pick].needs.is_empty() {
+            self.send_one(pick, flow, conns, intended).await
+        } else {
+            let mut order: Vec<usize> = Vec::new();
+            self.chain(pick, &flow.vars, &mut order, 0);
+            let mut result = Sent::Ok;
+            for (k, &i) in order.iter().enumerate() {
+                let from = if k == 0 { intended } else { None };
+                result = self.send_one(i, flow, conns, from).await;
+                if result != Sent::Ok {
+                    break;
+                }
+            }
+            result
+        };
+        flow.iteration += 1;
+        result
+    }
+
+    /// Render and build the request.
+    fn build(&self, r: &Compiled, flow: &mut Flow) -> Result<Request<Full<Bytes>>, String> {
+        let mut ctx = RenderCtx {
+            rng: &mut flow.rng,
+            vars: &flow.vars,
+            user: flow.user,
+            iteration: flow.iteration,
+        };
+        let uri = match &r.literal_uri {
+            Some(u) => u.clone(),
+            None => {
+                let mut p = String::with_capacity(64);
+                p.push_str(&self.target.base_path);
+                let at = p.len();
+                r.path.render(&mut ctx, &mut p);
+                if !p[at..].starts_with('/') {
+                    p.insert(at, '/');
+                }
+                client::encode_target(&mut p);
+                Uri::try_from(p.as_str()).map_err(|e| format!("invalid path {p:?}: {e}"))?
+            }
+        };
+        let mut buf = String::new();
+        let (body, ctype) = match &r.body {
+            Some(b) => {
+                let ct = b.render_into(&mut ctx, &mut buf);
+                (Bytes::from(std::mem::take(&mut buf)), Some(ct))
+            }
+            None => (Bytes::new(), None),
+        };
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = r.method.clone();
+        *req.uri_mut() = uri;
+        let h = req.headers_mut();
+        for (name, v) in &r.headers {
+            let value = match v {
+                HeaderPart::Literal(v) => v.clone(),
+                HeaderPart::Template(t) => {
+                    buf.clear();
+                    t.render(&mut ctx, &mut buf);
+                    HeaderValue::from_str(&buf)
+                        .map_err(|_| format!("invalid value for header {name}: {buf:?}"))?
+                }
+            };
+            h.append(name.clone(), value);
+        }
+        if let (Some(ct), true) = (ctype, r.content_type) {
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        self.target.prepare(&mut req);
+        Ok(req)
+    }
+
+    /// Send request `i` and report it.
+    async fn send_one(
+        &self,
+        i: usize,
+        flow: &mut Flow,
+        conns: &mut Conns<'_>,
+        intended: Option<Instant>,
+    ) -> Sent {
+        let r = &self.reqs[i];
+        let req = match self.build(r, flow) {
+            Ok(req) => req,
+            Err(reason) => {
+                self.report(Instant::now(), r.idx, 0, 0, 0, Some(reason));
+                return Sent::Failed;
+            }
+        };
+        let t0 = Instant::now();
+        let exchange = async {
+            let (lease, cached) = match conns {
+                Conns::Own(slot) => (None, slot.take()),
+                Conns::Pool(p) => {
+                    let (l, c) = p.lease().await;
+                    (Some(l), c)
+                }
+            };
+            let mut conn = match cached {
+                Some(c) if c.usable() => c,
+                _ => self.target.connect().await?,
+            };
+            let reply = match client::send(&mut conn, req).await {
+                Ok(reply) => reply,
+                // The kept-alive connection was already closed: the request was never
+                // written, so it is safe to send it once more on a fresh connection.
+                Err((_, Some(req))) => {
+                    conn = self.target.connect().await?;
+                    client::send(&mut conn, req).await.map_err(|(e, _)| e)?
+                }
+                Err((reason, None)) => return Err(reason),
+            };
+            Ok::<_, String>((reply, conn, lease))
+        };
+        let outcome = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => {
+                self.abandoned.fetch_add(1, Ordering::Relaxed);
+                return Sent::Aborted;
+            }
+            o = tokio::time::timeout(self.target.timeout, exchange) => o,
+        };
+        let done = Instant::now();
+        let service_us = micros(done - t0);
+        let latency_us = match intended {
+            Some(at) => micros(done.saturating_duration_since(at)),
+            None => service_us,
+        };
+        let reply = match outcome {
+            Err(_elapsed) => {
+                self.report(
+                    done,
+                    r.idx,
+                    latency_us,
+                    service_us,
+                    0,
+                    Some(self.target.timeout_reason.to_string()),
+                );
+                return Sent::Failed;
+            }
+            Ok(Err(reason)) => {
+                self.report(done, r.idx, latency_us, service_us, 0, Some(reason));
+                return Sent::Failed;
+            }
+            Ok(Ok((reply, conn, lease))) => {
+                if !reply.close && conn.usable() {
+                    match conns {
+                        Conns::Own(slot) => **slot = Some(conn),
+                        Conns::Pool(p) => p.give_back(conn),
+                    }
+                }
+                drop(lease);
+                reply
+            }
+        };
+        let mut json = JsonBody::default();
+        let mut error = checks::evaluate(&r.checks, r.has_status_check, &reply, &mut json);
+        if error.is_none() && !r.extracts.is_empty() {
+            error = checks::extract(&r.extracts, &reply, &mut json, &mut flow.vars);
+        }
+        let ok = error.is_none();
+        self.report(
+            done,
+            r.idx,
+            latency_us,
+            service_us,
+            reply.status.as_u16(),
+            error,
+        );
+        if ok {
+            Sent::Ok
+        } else {
+            Sent::Failed
+        }
+    }
+
+    fn report(
+        &self,
+        done: Instant,
+        request: u16,
+        latency_us: u64,
+        service_us: u64,
+        status: u16,
+        error: Option<String>,
+    ) {
+        self.events.send(RunEvent::Request(RequestDone {
+            at: done.saturating_duration_since(self.events.clock()),
+            request,
+            latency_us,
+            service_us,
+            status,
+            error: error.map(String::into_boxed_str),
+        }));
+    }
+
+    /// Say how many requests were abandoned, if any.
+    pub(crate) fn report_abandoned(&self) {
+        let n = self.abandoned.load(Ordering::Relaxed);
+        if n > 0 {
+            self.events.notice(
+                Level::Info,
+                format!("{n} request(s) still in flight when the load stopped were abandoned (not counted)"),
+            );
+        }
+    }
+
+    /// Sleep `d` unless the load ends or is cancelled first; false when cut short.
+    pub(crate) async fn pause(&self, d: Duration) -> bool {
+        if d.is_zero() {
+            return !self.ending.is_cancelled();
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => true,
+            _ = self.ending.cancelled() => false,
+        }
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, String> {
+    let idx = u16::try_from(i).map_err(|_| "more than 65535 requests".to_string())?;
+    let literal_uri = match r.path.as_literal() {
+        Some(p) => {
+            let mut s = target.base_path.clone();
+            if !p.starts_with('/') {
+                s.push('/');
+            }
+            s.push_str(p);
+            client::encode_target(&mut s);
+            Some(
+                Uri::try_from(s.as_str())
+                    .map_err(|e| format!("request {:?}: invalid path {s:?}: {e}", r.name))?,
+            )
+        }
+        None => None,
+    };
+    let mut headers = Vec::with_capacity(r.headers.len());
+    let mut content_type = true;
+    for (name, t) in &r.headers {
+        if name == CONTENT_TYPE {
+            content_type = false;
+        }
+        let part = match t.as_literal() {
+            Some(v) => HeaderPart::Literal(HeaderValue::from_str(v).map_err(|_| {
+                format!(
+                    "request {:?}: invalid value for header {name}: {v:?}",
+                    r.name
+                )
+            })?),
+            None => HeaderPart::Template(t.clone()),
+        };
+        headers.push((name.clone(), part));
+    }
+    let checks =
+        checks::compile_checks(&r.checks).map_err(|e| format!("request {:?}: {e}", r.name))?;
+    let has_status_check = checks.iter().any(|c| matches!(c, Check::Status(_)));
+    debug_assert!(checks
+        .iter()
+        .all(|c| !matches!(c, Check::Status(StatusCheck::Any(v)) if v.is_empty())));
+    Ok(Compiled {
+        idx,
+        method: r.method.clone(),
+        literal_uri,
+        path: r.path.clone(),
+        headers,
+        body: r.body.clone(),
+        content_type,
+        has_status_check,
+        checks,
+        extracts: checks::compile_extracts(&r.extract)
+            .map_err(|e| format!("request {:?}: {e}", r.name))?,
+        needs: r.needs.clone(),
+    })
+}

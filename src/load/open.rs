@@ -1,0 +1,239 @@
+//! Open model (arrival rate), independent of goose: iteration `k` is due when the
+//! integral of the rate reaches `k` (k6 `ramping-arrival-rate`: the rate ramps linearly
+//! from `start_rate` through each stage's `rate`). A due iteration starts at once if one
+//! of the `max_in_flight` slots is free; otherwise it is dropped and counted
+//! (`RunEvent::Dropped`). Latency counts from the intended start, so a late start shows
+//! (no coordinated omission); `service_us` counts from the real send.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use super::engine::{Conns, Engine, Flow};
+use super::LoadError;
+use crate::event::RunEvent;
+
+/// In-flight iterations get this long after the planned end before they are abandoned.
+const GRACE: Duration = Duration::from_secs(2);
+/// The in-flight count is sampled this often (an event when it changed).
+const SAMPLE: Duration = Duration::from_millis(100);
+/// Iterations 0, 1, 2... draw from RNG streams with this bit set (users use the others).
+const OPEN_STREAM: u64 = 1 << 63;
+
+/// When each iteration is due, for piecewise-linear rate stages.
+pub(crate) struct Arrivals {
+    /// (duration s, rate at start, rate at end)
+    stages: Vec<(f64, f64, f64)>,
+    i: usize,
+    /// Time and iteration count at the start of stage `i`.
+    t0: f64,
+    n0: f64,
+}
+
+impl Arrivals {
+    pub(crate) fn new(start_rate: f64, stages: &[(Duration, f64)]) -> Arrivals {
+        let mut prev = start_rate.max(0.0);
+        let stages = stages
+            .iter()
+            .map(|&(d, r)| {
+                let r = r.max(0.0);
+                let s = (d.as_secs_f64(), prev, r);
+                prev = r;
+                s
+            })
+            .collect();
+        Arrivals {
+            stages,
+            i: 0,
+            t0: 0.0,
+            n0: 0.0,
+        }
+    }
+
+    /// Seconds from the start at which iteration `k` is due; `None` past the end.
+    /// Calls must come with non-decreasing `k`.
+    pub(crate) fn due(&mut self, k: u64) -> Option<f64> {
+        let x = k as f64;
+        while let Some(&(d, a, b)) = self.stages.get(self.i) {
+            let total = (a + b) / 2.0 * d;
+            if x < self.n0 + total {
+                let y = x - self.n0;
+                let slope = (b - a) / d;
+                let tau = if slope.abs() < 1e-12 {
+                    y / a
+                } else {
+                    (-a + (a * a + 2.0 * slope * y).max(0.0).sqrt()) / slope
+                };
+                return Some(self.t0 + tau.clamp(0.0, d));
+            }
+            self.n0 += total;
+            self.t0 += d;
+            self.i += 1;
+        }
+        None
+    }
+}
+
+pub(crate) async fn run(
+    engine: Engine,
+    start_rate: f64,
+    stages: Vec<(Duration, f64)>,
+    max_in_flight: usize,
+) -> Result<(), LoadError> {
+    let engine = Arc::new(engine);
+    if engine.pool.is_none() {
+        return Err(LoadError::Engine(
+            "open model without a connection pool".into(),
+        ));
+    }
+    let slots = Arc::new(Semaphore::new(max_in_flight));
+    let mut arrivals = Arrivals::new(start_rate, &stages);
+    let planned: Duration = stages.iter().map(|s| s.0).sum();
+    let events = engine.events.clone();
+    let start = Instant::now();
+    let t_start = tokio::time::Instant::from_std(start);
+
+    // In-flight sampler.
+    let sampler = {
+        let slots = slots.clone();
+        let events = events.clone();
+        let stop = engine.ending.clone();
+        tokio::spawn(async move {
+            let mut last = u32::MAX;
+            let mut tick = tokio::time::interval(SAMPLE);
+            loop {
+                let stopping = tokio::select! {
+                    _ = tick.tick() => false,
+                    _ = stop.cancelled() => true,
+                };
+                let n = (max_in_flight - slots.available_permits()) as u32;
+                if n != last {
+                    last = n;
+                    events.send(RunEvent::Users {
+                        at: events.now(),
+                        count: n,
+                    });
+                }
+                if stopping {
+                    break;
+                }
+            }
+        })
+    };
+
+    let mut k: u64 = 0;
+    while let Some(t) = arrivals.due(k) {
+        let due = t_start + Duration::from_secs_f64(t);
+        if due > tokio::time::Instant::now() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(due) => {}
+                _ = engine.cancel.cancelled() => break,
+            }
+        } else if k.is_multiple_of(64) {
+            // Running behind: let the iterations run between bursts of starts.
+            tokio::task::yield_now().await;
+            if engine.cancel.is_cancelled() {
+                break;
+            }
+        }
+        match slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let engine = engine.clone();
+                let intended = due.into_std();
+                tokio::spawn(async move {
+                    let _slot = permit;
+                    let mut flow = Flow {
+                        rng: super::rng_for(engine.plan.seed, OPEN_STREAM | k),
+                        vars: HashMap::new(),
+                        user: (k + 1) as usize,
+                        iteration: 0,
+                    };
+                    let pool = engine.pool.as_ref().expect("checked above");
+                    engine
+                        .iteration(&mut flow, &mut Conns::Pool(pool), Some(intended))
+                        .await;
+                });
+            }
+            Err(_) => events.send(RunEvent::Dropped { at: events.now() }),
+        }
+        k += 1;
+    }
+
+    // The schedule is over: wait for the stragglers, then abandon them.
+    let end = (t_start + planned).max(tokio::time::Instant::now());
+    tokio::select! {
+        _ = tokio::time::sleep_until(end) => {}
+        _ = engine.cancel.cancelled() => {}
+    }
+    engine.ending.cancel();
+    let all = max_in_flight as u32;
+    tokio::select! {
+        _ = slots.acquire_many(all) => {}
+        _ = tokio::time::sleep(GRACE) => {
+            engine.cancel.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(1), slots.acquire_many(all)).await;
+        }
+    }
+    let _ = sampler.await;
+    events.send(RunEvent::Users {
+        at: events.now(),
+        count: 0,
+    });
+    engine.report_abandoned();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(start: f64, stages: &[(u64, f64)]) -> Vec<f64> {
+        let st: Vec<(Duration, f64)> = stages
+            .iter()
+            .map(|&(ms, r)| (Duration::from_millis(ms), r))
+            .collect();
+        let mut a = Arrivals::new(start, &st);
+        let mut out = Vec::new();
+        let mut k = 0;
+        while let Some(t) = a.due(k) {
+            out.push(t);
+            k += 1;
+            assert!(k < 1_000_000);
+        }
+        out
+    }
+
+    #[test]
+    fn constant_rate() {
+        let t = all(10.0, &[(1000, 10.0)]);
+        assert_eq!(t.len(), 10);
+        for (i, x) in t.iter().enumerate() {
+            assert!((x - i as f64 * 0.1).abs() < 1e-9, "{i}: {x}");
+        }
+    }
+
+    #[test]
+    fn linear_ramp_from_zero() {
+        // 0 -> 100/s over 2s: 100 iterations, the k-th at sqrt(k/25) s.
+        let t = all(0.0, &[(2000, 100.0)]);
+        assert_eq!(t.len(), 100);
+        for (k, x) in t.iter().enumerate() {
+            assert!((x - (k as f64 / 25.0).sqrt()).abs() < 1e-9);
+        }
+        // Starts are denser at the end of the ramp.
+        assert!(t[1] - t[0] > t[99] - t[98]);
+    }
+
+    #[test]
+    fn ramp_down_and_stages_chain() {
+        // 50/s for 1s, then 50 -> 0 over 2s: 50 + 50 iterations, monotone.
+        let t = all(50.0, &[(1000, 50.0), (2000, 0.0)]);
+        assert_eq!(t.len(), 100);
+        assert!(t.windows(2).all(|w| w[1] >= w[0]));
+        assert!(t[99] < 3.0 && t[99] > 2.5);
+        // Zero rate: nothing.
+        assert!(all(0.0, &[(1000, 0.0)]).is_empty());
+    }
+}

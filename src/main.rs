@@ -1,0 +1,200 @@
+//! The `gauntlet` command: a thin shell over the library. It parses arguments, calls the
+//! library, shows errors once, and maps the outcome to an exit code.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use gauntlet::error::exit;
+
+/// Load and chaos testing harness: drive load, inject faults, observe, grade, report.
+///
+/// Exit codes: 0 every criterion passed; 1 a criterion failed; 2 invalid scenario or
+/// command line (nothing started); 3 the environment failed; 130 interrupted.
+#[derive(Parser, Debug)]
+#[command(name = "gauntlet", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a scenario: start its services, drive load, inject faults, grade, write reports.
+    Run(RunArgs),
+    /// Check scenario files without running anything; every problem is listed.
+    Validate {
+        /// Scenario files (TOML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Find and remove leftovers of earlier runs: containers labelled with a run id, stray
+    /// processes, paused processes and containers recorded in reports/<run-id>/state.json.
+    /// Runs still in progress are left alone.
+    Cleanup {
+        /// Folder holding the runs' report folders.
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
+    },
+    /// The demo stack: the system under test used by the examples and tests.
+    Demo(gauntlet::demo::DemoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Scenario file (TOML).
+    file: PathBuf,
+    /// Folder the run's report folder is written into.
+    #[arg(long, default_value = "reports")]
+    reports: PathBuf,
+    /// Name of the report folder (default: UTC time and scenario name).
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Override the scenario's seed (replay a run).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// No progress bar and no summary table; errors are still shown.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::INVALID } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    let code = match cli.command {
+        Command::Validate { files } => validate(&files),
+        Command::Run(args) => run(args),
+        Command::Demo(args) => demo(args),
+        Command::Cleanup { reports } => cleanup(&reports),
+    };
+    ExitCode::from(code as u8)
+}
+
+fn validate(files: &[PathBuf]) -> i32 {
+    let mut code = exit::PASSED;
+    for f in files {
+        match gauntlet::scenario::load(f) {
+            Ok(plan) => println!(
+                "{}: ok ({} requests, {} criteria, {} faults)",
+                f.display(),
+                plan.requests.len(),
+                plan.criteria.len(),
+                plan.scenario.faults.len()
+            ),
+            Err(e) => {
+                eprintln!("{e}");
+                code = exit::INVALID;
+            }
+        }
+    }
+    code
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    // One thread: even latency spread across users (a multi-thread runtime split them
+    // into fast and starved ones, see DESIGN.md), and the other core stays for the target.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn run(args: RunArgs) -> i32 {
+    let mut plan = match gauntlet::scenario::load(&args.file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::INVALID;
+        }
+    };
+    if let Some(seed) = args.seed {
+        plan.seed = seed;
+    }
+    let cancel = CancellationToken::new();
+    install_signal_handler(cancel.clone());
+    let progress = (!args.quiet && std::io::stderr().is_terminal())
+        .then(|| gauntlet::report::progress::Progress::new(plan.load_duration));
+    let opts = gauntlet::run::RunOptions {
+        reports_root: args.reports,
+        run_id: args.run_id,
+        cancel,
+    };
+    let outcome = runtime().block_on(gauntlet::run::execute(plan, opts, |s| {
+        if let Some(p) = &progress {
+            p.update(&s);
+        }
+    }));
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    match outcome {
+        Ok(o) => {
+            if !args.quiet {
+                println!("{}", o.summary);
+            }
+            println!("report: {}", o.report_dir.display());
+            o.exit_code
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// First SIGINT/SIGTERM: cancel the run (faults undone, partial report). Second: exit now.
+/// Installed before goose starts, so goose's own Ctrl-C handler (which would exit the
+/// process) is refused and ours stays in charge.
+fn install_signal_handler(cancel: CancellationToken) {
+    let result = ctrlc::set_handler(move || {
+        if cancel.is_cancelled() {
+            eprintln!("gauntlet: second interrupt, exiting now");
+            std::process::exit(exit::INTERRUPTED);
+        }
+        eprintln!("gauntlet: interrupted; undoing faults and writing a partial report (interrupt again to exit now)");
+        cancel.cancel();
+    });
+    if let Err(e) = result {
+        eprintln!("gauntlet: warning: cannot install the interrupt handler: {e}");
+    }
+}
+
+fn demo(args: gauntlet::demo::DemoArgs) -> i32 {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(gauntlet::demo::run(args)) {
+        Ok(()) => exit::PASSED,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::ENVIRONMENT
+        }
+    }
+}
+
+fn cleanup(reports: &std::path::Path) -> i32 {
+    match runtime().block_on(gauntlet::chaos::cleanup(reports)) {
+        Ok(report) => {
+            print!("{report}");
+            if report.is_clean() {
+                exit::PASSED
+            } else {
+                exit::ENVIRONMENT
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::ENVIRONMENT
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Observers: what gauntlet watches besides the load and the health probes.
+//!
+//! - **Prometheus scrapes** ([`scrape`]): a service with a `metrics` table is scraped every
+//!   `interval`; kept samples become `RunEvent::Metric { service, name, value }` (labelled
+//!   series as `name{labels}`, bounded per service), failed scrapes are counted in a
+//!   `scrape_errors` metric and a notice, and with `freshness = "<timestamp gauge>"` the
+//!   observer itself records `pipeline_freshness_seconds` = now - the last timestamp seen,
+//!   after every attempt, also when the service cannot answer (stalled or stopped), so the
+//!   figure keeps growing while nothing syncs. Unit tests: [`prom`], [`scrape`].
+//! - **Data canary** ([`canary`]): with a `[canary]` table, keys are written to a Redis
+//!   before the load and the faults, and read back at the end; the number missing is
+//!   recorded as `data_loss_keys` under the service `canary`. When the keys cannot be
+//!   written (or read back at the end), an `Error` notice says why and nothing is recorded,
+//!   so `data_loss.keys` fails for missing data.
+//!
+//! Every address observers talk to must be a loopback one (validation also requires the
+//! host in `target.allow_hosts`). Observers only emit events; they never print and never
+//! fail the run: a problem is a notice, and the criterion that needed the data fails.
+//!
+//! Use from the run:
+//!
+//! ```ignore
+//! // services are ready, the load has not started:
+//! let obs = observe::Observers::start(plan.clone(), events.clone()).await;
+//! // ... load, faults undone, recoveries awaited, services still running ...
+//! obs.finish().await; // canary read-back, one last scrape, tasks stopped
+//! ```
+
+pub mod canary;
+pub mod prom;
+pub mod scrape;
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::event::{EventSink, Level};
+use crate::scenario::Plan;
+
+/// The run's observers (scrapers, canary). Dropping it stops the scrapers.
+pub struct Observers {
+    events: EventSink,
+    canary: Option<canary::Canary>,
+    tasks: Vec<JoinHandle<()>>,
+    /// Scrapers do one last scrape and return.
+    finish: CancellationToken,
+    /// Scrapers return at once.
+    stop: CancellationToken,
+}
+
+impl Observers {
+    /// Write the canary keys (bounded: [`canary::WRITE_WINDOW`]) and start one scraper per
+    /// service with a `metrics` table. Call it when the services are ready, before the load
+    /// and the faults start. Never fails: problems are notices.
+    pub async fn start(plan: Arc<Plan>, events: EventSink) -> Observers {
+        let finish = CancellationToken::new();
+        let stop = CancellationToken::new();
+        let mut tasks = Vec::new();
+        for svc in &plan.scenario.services {
+            let Some(spec) = &svc.metrics else { continue };
+            match scrape::Scrape::from_spec(&svc.name, spec) {
+                Ok(s) => tasks.push(tokio::spawn(scrape::run(
+                    s,
+                    events.clone(),
+                    finish.clone(),
+                    stop.clone(),
+                ))),
+                Err(e) => events.notice(
+                    Level::Error,
+                    format!("metrics of `{}` are not scraped: {e}", svc.name),
+                ),
+            }
+        }
+        // Scrapers run meanwhile: a slow Redis does not delay the first samples.
+        let canary = match &plan.scenario.canary {
+            Some(spec) => canary::start(spec, &events).await,
+            None => None,
+        };
+        Observers {
+            events,
+            canary,
+            tasks,
+            finish,
+            stop,
+        }
+    }
+
+    /// How many scrapers run.
+    pub fn scrapers(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Whether the canary keys were written (and are checked by [`Observers::finish`]).
+    pub fn canary_written(&self) -> bool {
+        self.canary.is_some()
+    }
+
+    /// End of the run (load over, faults undone, recoveries awaited, services still up):
+    /// read the canary back (retrying up to its `timeout`, default 30s, while Redis is
+    /// down), record the loss, then one last scrape of every service and stop.
+    pub async fn finish(mut self) {
+        if let Some(c) = self.canary.take() {
+            c.check(&self.events).await;
+        }
+        self.finish.cancel();
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+
+    /// Interrupted run: stop at once, without the canary read-back (a notice says the
+    /// loss was not measured).
+    pub async fn stop(mut self) {
+        if self.canary.take().is_some() {
+            self.events.notice(
+                Level::Warn,
+                "data canary: not read back (the run was interrupted)",
+            );
+        }
+        self.stop.cancel();
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Observers {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}

@@ -1,0 +1,779 @@
+//! The recorder: folds the run's events into bounded state. One HDR histogram pair (raw
+//! and coordinated-omission corrected) per request name, counters, one summary row per
+//! second of load, and the samples of the observers. Memory does not grow with the number
+//! of requests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::event::{FaultEvent, Level, Phase, RequestDone, RunEvent, ServiceEvent};
+use crate::scenario::model::{LatencyBasis, LoadModel};
+use crate::scenario::Plan;
+
+/// Latencies are recorded in microseconds, never rounded, up to this (1 hour); longer
+/// values are clamped to it and counted in `RequestStats::clamped`.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// Live figures for the progress bar, cheap to copy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LiveStats {
+    /// Since load start.
+    pub elapsed: Duration,
+    /// Planned load duration.
+    pub planned: Duration,
+    pub users: u32,
+    pub requests: u64,
+    pub errors: u64,
+    /// Requests per second over the last full second.
+    pub rps: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestStats {
+    pub name: String,
+    pub count: u64,
+    pub errors: u64,
+    /// Most frequent error reasons with counts (bounded to the top few dozen).
+    pub error_reasons: Vec<(String, u64)>,
+    pub statuses: BTreeMap<u16, u64>,
+    /// Latency as measured (µs).
+    pub raw: Histogram<u64>,
+    /// Coordinated-omission corrected latency (µs).
+    pub corrected: Histogram<u64>,
+    pub clamped: u64,
+}
+
+impl RequestStats {
+    pub fn new(name: impl Into<String>) -> Self {
+        RequestStats {
+            name: name.into(),
+            count: 0,
+            errors: 0,
+            error_reasons: Vec::new(),
+            statuses: BTreeMap::new(),
+            raw: new_histogram(),
+            corrected: new_histogram(),
+            clamped: 0,
+        }
+    }
+
+    /// The histogram criteria read.
+    pub fn graded(&self, basis: LatencyBasis) -> &Histogram<u64> {
+        match basis {
+            LatencyBasis::Corrected => &self.corrected,
+            LatencyBasis::Raw => &self.raw,
+        }
+    }
+}
+
+/// A histogram for µs latencies: 1µs .. 1h, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds are valid")
+}
+
+/// One second of load.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Window {
+    /// Seconds since load start (window covers [second, second+1)).
+    pub second: u32,
+    pub users: u32,
+    pub requests: u64,
+    pub errors: u64,
+    pub p50_us: u64,
+    pub p95_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ProbeStats {
+    pub ok: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ResourceStats {
+    pub samples: u64,
+    pub cpu_avg_pct: f64,
+    pub cpu_peak_pct: f64,
+    pub mem_peak_bytes: u64,
+    pub mem_last_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct MetricStats {
+    pub samples: u64,
+    pub last: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Everything the grader and the reporters read.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Run-clock time the load started at (None: it never started).
+    pub load_started: Option<Duration>,
+    /// How long the load really ran.
+    pub load_duration: Duration,
+    pub latency_basis: LatencyBasis,
+    /// Closed model: the expected interval used for the correction (mean think time);
+    /// None when there is no think time, so corrected == raw.
+    pub expected_interval_us: Option<u64>,
+    /// Per request of the plan, in plan order.
+    pub requests: Vec<RequestStats>,
+    /// All requests together.
+    pub total: RequestStats,
+    pub windows: Vec<Window>,
+    pub users_peak: u32,
+    pub dropped: u64,
+    pub faults: Vec<FaultEvent>,
+    pub services: Vec<ServiceEvent>,
+    pub probes: BTreeMap<String, ProbeStats>,
+    pub resources: BTreeMap<String, ResourceStats>,
+    /// Keyed by (service, metric name).
+    pub metrics: BTreeMap<(String, String), MetricStats>,
+    pub notices: Vec<(Duration, Level, String)>,
+    pub interrupted: bool,
+}
+
+/// Error reasons reported per request (most frequent first); the rest are summed
+/// into "other".
+pub const MAX_REASONS: usize = 50;
+/// Distinct reasons tracked while recording (memory stays bounded whatever the errors
+/// say); when full, the rarest is evicted into "other".
+const MAX_TRACKED: usize = 200;
+/// Notices kept (a run has a handful; this bounds a misbehaving source).
+const MAX_NOTICES: usize = 1000;
+const OTHER_REASON: &str = "other";
+
+/// Counters and histograms of one request name (or of all), while recording.
+struct Acc {
+    reasons: HashMap<Box<str>, u64>,
+}
+
+impl Acc {
+    fn new() -> Acc {
+        Acc {
+            reasons: HashMap::new(),
+        }
+    }
+}
+
+/// The second being filled.
+struct OpenWindow {
+    second: u32,
+    users: u32,
+    requests: u64,
+    errors: u64,
+    hist: Histogram<u64>,
+}
+
+/// Folds events. Not thread-safe by design: one task owns it.
+pub struct Recorder {
+    record: Record,
+    accs: Vec<Acc>,
+    total_acc: Acc,
+    window: OpenWindow,
+    users: u32,
+    /// Wall clock when `LoadStarted` was folded (for `live().elapsed`).
+    started_wall: Option<Instant>,
+    finished: bool,
+    planned: Duration,
+    /// When the last event was seen (run clock), to close the load if it never finished.
+    last_at: Duration,
+}
+
+impl Recorder {
+    pub fn new(plan: &Plan) -> Self {
+        let basis = plan.scenario.latency_basis;
+        let open = plan
+            .scenario
+            .load
+            .as_ref()
+            .is_some_and(|l| l.model == LoadModel::Open);
+        let expected_interval_us = if open {
+            None
+        } else {
+            plan.scenario
+                .load
+                .as_ref()
+                .and_then(|l| l.think_time.as_ref())
+                .map(|t| t.mean().as_micros() as u64)
+                .filter(|us| *us > 0)
+        };
+        Recorder {
+            record: Record {
+                load_started: None,
+                load_duration: Duration::ZERO,
+                latency_basis: basis,
+                expected_interval_us,
+                requests: plan
+                    .requests
+                    .iter()
+                    .map(|r| RequestStats::new(r.name.clone()))
+                    .collect(),
+                total: RequestStats::new("all"),
+                windows: Vec::new(),
+                users_peak: 0,
+                dropped: 0,
+                faults: Vec::new(),
+                services: Vec::new(),
+                probes: BTreeMap::new(),
+                resources: BTreeMap::new(),
+                metrics: BTreeMap::new(),
+                notices: Vec::new(),
+                interrupted: false,
+            },
+            accs: plan.requests.iter().map(|_| Acc::new()).collect(),
+            total_acc: Acc::new(),
+            window: OpenWindow {
+                second: 0,
+                users: 0,
+                requests: 0,
+                errors: 0,
+                hist: new_histogram(),
+            },
+            users: 0,
+            started_wall: None,
+            finished: false,
+            planned: plan.load_duration,
+            last_at: Duration::ZERO,
+        }
+    }
+
+    /// The planned load duration, for `live()`.
+    fn planned(&self) -> Duration {
+        self.planned
+    }
+
+    pub fn record(&mut self, ev: &RunEvent) {
+        match ev {
+            RunEvent::Phase { at, phase } => {
+                self.seen(*at);
+                match phase {
+                    Phase::LoadStarted if self.record.load_started.is_none() => {
+                        self.record.load_started = Some(*at);
+                        self.started_wall = Some(Instant::now());
+                        self.window.users = self.users;
+                    }
+                    Phase::LoadFinished if !self.finished => {
+                        if let Some(s) = self.record.load_started {
+                            self.finished = true;
+                            self.record.load_duration = at.saturating_sub(s);
+                        }
+                    }
+                    Phase::Interrupted => self.record.interrupted = true,
+                    _ => {}
+                }
+            }
+            RunEvent::Users { at, count } => {
+                self.advance(*at);
+                self.users = *count;
+                self.record.users_peak = self.record.users_peak.max(*count);
+                self.window.users = self.window.users.max(*count);
+            }
+            RunEvent::Request(done) => self.request(done),
+            RunEvent::Dropped { at } => {
+                self.advance(*at);
+                self.record.dropped += 1;
+            }
+            RunEvent::Service(s) => {
+                self.seen(s.at);
+                self.record.services.push(s.clone());
+            }
+            RunEvent::Fault(f) => {
+                self.seen(f.at);
+                self.record.faults.push(f.clone());
+            }
+            RunEvent::Probe {
+                at, service, ok, ..
+            } => {
+                self.seen(*at);
+                let p = self.record.probes.entry(service.clone()).or_default();
+                p.total += 1;
+                p.ok += u64::from(*ok);
+            }
+            RunEvent::Resource {
+                at,
+                service,
+                cpu_pct,
+                mem_bytes,
+            } => {
+                self.seen(*at);
+                let r = self.record.resources.entry(service.clone()).or_default();
+                r.samples += 1;
+                r.cpu_avg_pct += (cpu_pct - r.cpu_avg_pct) / r.samples as f64;
+                r.cpu_peak_pct = r.cpu_peak_pct.max(*cpu_pct);
+                r.mem_peak_bytes = r.mem_peak_bytes.max(*mem_bytes);
+                r.mem_last_bytes = *mem_bytes;
+            }
+            RunEvent::Metric {
+                at,
+                service,
+                name,
+                value,
+            } => {
+                self.seen(*at);
+                let m = self
+                    .record
+                    .metrics
+                    .entry((service.clone(), name.clone()))
+                    .or_insert(MetricStats {
+                        samples: 0,
+                        last: *value,
+                        min: *value,
+                        max: *value,
+                    });
+                m.samples += 1;
+                m.last = *value;
+                m.min = m.min.min(*value);
+                m.max = m.max.max(*value);
+            }
+            RunEvent::Notice { at, level, message } => {
+                self.seen(*at);
+                if self.record.notices.len() < MAX_NOTICES {
+                    self.record.notices.push((*at, *level, message.clone()));
+                }
+            }
+        }
+    }
+
+    fn seen(&mut self, at: Duration) {
+        self.last_at = self.last_at.max(at);
+    }
+
+    fn request(&mut self, d: &RequestDone) {
+        self.advance(d.at);
+        let (v, clamped) = if d.latency_us > MAX_LATENCY_US {
+            (MAX_LATENCY_US, true)
+        } else {
+            (d.latency_us, false)
+        };
+        let interval = self.record.expected_interval_us;
+        let i = d.request as usize;
+        for (stats, acc) in [
+            (self.record.requests.get_mut(i), self.accs.get_mut(i)),
+            (Some(&mut self.record.total), Some(&mut self.total_acc)),
+        ] {
+            let (Some(stats), Some(acc)) = (stats, acc) else {
+                continue;
+            };
+            stats.count += 1;
+            stats.clamped += u64::from(clamped);
+            // In bounds by construction (clamped to the histogram's highest value).
+            let _ = stats.raw.record(v);
+            match interval {
+                Some(iv) => {
+                    let _ = stats.corrected.record_correct(v, iv);
+                }
+                None => {
+                    let _ = stats.corrected.record(v);
+                }
+            }
+            if d.status != 0 {
+                *stats.statuses.entry(d.status).or_insert(0) += 1;
+            }
+            if let Some(reason) = &d.error {
+                stats.errors += 1;
+                count_reason(&mut acc.reasons, reason);
+            }
+        }
+        self.window.requests += 1;
+        self.window.errors += u64::from(d.error.is_some());
+        let _ = self.window.hist.record(v);
+    }
+
+    /// Close every window before the second `at` falls in. Late events (a few ms out of
+    /// order) go to the open window.
+    fn advance(&mut self, at: Duration) {
+        self.seen(at);
+        let Some(start) = self.record.load_started else {
+            return;
+        };
+        if self.finished {
+            return;
+        }
+        let second = at.saturating_sub(start).as_secs().min(u64::from(u32::MAX)) as u32;
+        while self.window.second < second {
+            self.close_window();
+        }
+    }
+
+    fn close_window(&mut self) {
+        let w = &mut self.window;
+        let h = &w.hist;
+        let (p50, p95, p99, max) = if h.is_empty() {
+            (0, 0, 0, 0)
+        } else {
+            (
+                h.value_at_quantile(0.50),
+                h.value_at_quantile(0.95),
+                h.value_at_quantile(0.99),
+                h.max(),
+            )
+        };
+        self.record.windows.push(Window {
+            second: w.second,
+            users: w.users,
+            requests: w.requests,
+            errors: w.errors,
+            p50_us: p50,
+            p95_us: p95,
+            p99_us: p99,
+            max_us: max,
+        });
+        w.second += 1;
+        w.users = self.users;
+        w.requests = 0;
+        w.errors = 0;
+        if !w.hist.is_empty() {
+            w.hist.reset();
+        }
+    }
+
+    pub fn live(&self) -> LiveStats {
+        let elapsed = match (self.finished, self.started_wall) {
+            (true, _) => self.record.load_duration,
+            (false, Some(t)) => t.elapsed(),
+            (false, None) => Duration::ZERO,
+        };
+        // The last full second: the open window if the clock has moved past it (no
+        // event closed it yet), else the last closed one if it is the one just before.
+        let now_sec = elapsed.as_secs();
+        let rps = if self.record.load_started.is_none() {
+            0.0
+        } else if u64::from(self.window.second) + 1 == now_sec {
+            self.window.requests as f64
+        } else {
+            match self.record.windows.last() {
+                Some(w) if u64::from(w.second) + 1 == now_sec => w.requests as f64,
+                Some(w) if self.finished && u64::from(w.second) + 1 >= now_sec => w.requests as f64,
+                _ => 0.0,
+            }
+        };
+        LiveStats {
+            elapsed,
+            planned: self.planned(),
+            users: self.users,
+            requests: self.record.total.count,
+            errors: self.record.total.errors,
+            rps,
+        }
+    }
+
+    pub fn finish(mut self) -> Record {
+        if let Some(start) = self.record.load_started {
+            if !self.finished {
+                self.record.load_duration = self.last_at.saturating_sub(start);
+            }
+            // Close the open window if it saw anything or lies inside the load; then
+            // fill the seconds up to the end of the load with empty windows.
+            let end_sec = self.record.load_duration.as_secs_f64().ceil() as u32;
+            while self.window.second < end_sec || self.window.requests > 0 || self.window.errors > 0
+            {
+                self.close_window();
+            }
+        }
+        let accs = std::mem::take(&mut self.accs);
+        for (stats, acc) in self.record.requests.iter_mut().zip(accs) {
+            stats.error_reasons = sorted_reasons(acc.reasons);
+        }
+        let total = std::mem::replace(&mut self.total_acc, Acc::new());
+        self.record.total.error_reasons = sorted_reasons(total.reasons);
+        self.record
+    }
+}
+
+fn count_reason(reasons: &mut HashMap<Box<str>, u64>, reason: &str) {
+    if let Some(n) = reasons.get_mut(reason) {
+        *n += 1;
+        return;
+    }
+    if reasons.len() >= MAX_TRACKED {
+        // Full: the rarest reason so far makes room (its count moves to "other"), so a
+        // frequent reason that starts late still gets in.
+        let rarest = reasons
+            .iter()
+            .filter(|(k, _)| &***k != OTHER_REASON)
+            .min_by_key(|(_, n)| **n)
+            .map(|(k, n)| (k.clone(), *n));
+        if let Some((k, n)) = rarest {
+            reasons.remove(&k);
+            *reasons.entry(OTHER_REASON.into()).or_insert(0) += n;
+        }
+    }
+    reasons.insert(reason.into(), 1);
+}
+
+/// Most frequent first (ties by text, so output is stable), at most `MAX_REASONS`; the
+/// rest are summed into "other", listed last.
+fn sorted_reasons(mut reasons: HashMap<Box<str>, u64>) -> Vec<(String, u64)> {
+    let mut other = reasons.remove(OTHER_REASON).unwrap_or(0);
+    let mut v: Vec<(String, u64)> = reasons
+        .into_iter()
+        .map(|(k, n)| (k.into_string(), n))
+        .collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    if v.len() > MAX_REASONS {
+        other += v.drain(MAX_REASONS..).map(|(_, n)| n).sum::<u64>();
+    }
+    if other > 0 {
+        v.push((OTHER_REASON.to_string(), other));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::RequestDone;
+
+    fn plan(load: &str) -> Plan {
+        let src = format!(
+            r#"
+name = "t"
+seed = 1
+[target]
+base_url = "http://127.0.0.1:9"
+allow_hosts = ["127.0.0.1"]
+[load]
+{load}
+[[requests]]
+name = "a"
+path = "/a"
+[[requests]]
+name = "b"
+path = "/b"
+"#
+        );
+        crate::scenario::load_str(std::path::Path::new("t.toml"), &src).expect("valid plan")
+    }
+
+    fn closed(think: &str) -> Plan {
+        plan(&format!(
+            "think_time = {think}\nstages = [{{ duration = \"10s\", users = 10 }}]"
+        ))
+    }
+
+    fn s(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    fn req(at_ms: u64, request: u16, latency_us: u64, error: Option<&str>) -> RunEvent {
+        RunEvent::Request(RequestDone {
+            at: s(at_ms),
+            request,
+            latency_us,
+            service_us: latency_us,
+            status: if error.is_some() { 500 } else { 200 },
+            error: error.map(Into::into),
+        })
+    }
+
+    fn phase(at_ms: u64, phase: Phase) -> RunEvent {
+        RunEvent::Phase {
+            at: s(at_ms),
+            phase,
+        }
+    }
+
+    #[test]
+    fn correction_uses_the_mean_think_time() {
+        let mut r = Recorder::new(&closed(r#"{ min = "50ms", max = "150ms" }"#));
+        r.record(&phase(0, Phase::LoadStarted));
+        // One 1 s stall with a 100 ms expected interval: the corrected histogram also
+        // holds the requests that would have been sent meanwhile: 900, 800, ... 100 ms.
+        r.record(&req(1000, 0, 1_000_000, None));
+        let rec = r.finish();
+        assert_eq!(rec.expected_interval_us, Some(100_000));
+        let a = &rec.requests[0];
+        assert_eq!(a.raw.len(), 1);
+        assert_eq!(a.corrected.len(), 10);
+        assert!(a.corrected.min() >= 99_000 && a.corrected.min() <= 101_000);
+        assert_eq!(rec.total.corrected.len(), 10);
+        // Fast requests (below the interval) are not corrected.
+        let mut r = Recorder::new(&closed(r#""100ms""#));
+        r.record(&phase(0, Phase::LoadStarted));
+        for i in 0..5 {
+            r.record(&req(10 * i, 1, 20_000, None));
+        }
+        let rec = r.finish();
+        assert_eq!(rec.requests[1].raw.len(), 5);
+        assert_eq!(rec.requests[1].corrected.len(), 5);
+    }
+
+    #[test]
+    fn no_think_time_or_open_model_means_no_correction() {
+        let rec = Recorder::new(&plan("stages = [{ duration = \"1s\", users = 1 }]")).finish();
+        assert_eq!(rec.expected_interval_us, None);
+        let open = plan(
+            "model = \"open\"\nthink_time = \"1s\"\nstages = [{ duration = \"1s\", rate = 10 }]",
+        );
+        let mut r = Recorder::new(&open);
+        r.record(&phase(0, Phase::LoadStarted));
+        r.record(&req(500, 0, 5_000_000, None));
+        let rec = r.finish();
+        assert_eq!(rec.expected_interval_us, None);
+        assert_eq!(rec.total.corrected.len(), 1);
+    }
+
+    #[test]
+    fn latencies_are_clamped_and_counted() {
+        let mut r = Recorder::new(&closed(r#""0s""#));
+        r.record(&phase(0, Phase::LoadStarted));
+        r.record(&req(10, 0, MAX_LATENCY_US * 2, None));
+        r.record(&req(10, 0, 0, None));
+        let rec = r.finish();
+        assert_eq!(rec.requests[0].clamped, 1);
+        assert_eq!(rec.total.clamped, 1);
+        assert_eq!(rec.requests[0].raw.len(), 2);
+        assert!(rec.requests[0].raw.max() >= MAX_LATENCY_US - MAX_LATENCY_US / 1000);
+    }
+
+    #[test]
+    fn windows_per_second() {
+        let mut r = Recorder::new(&closed(r#""0s""#));
+        r.record(&phase(5_000, Phase::LoadStarted));
+        r.record(&RunEvent::Users {
+            at: s(5_100),
+            count: 3,
+        });
+        r.record(&req(5_200, 0, 1_000, None));
+        r.record(&req(5_900, 1, 3_000, Some("status 500 (expected 2xx/3xx)")));
+        r.record(&RunEvent::Users {
+            at: s(6_500),
+            count: 7,
+        });
+        r.record(&RunEvent::Users {
+            at: s(6_600),
+            count: 5,
+        });
+        // Nothing in second 2, two requests in second 3.
+        r.record(&req(8_100, 0, 2_000, None));
+        r.record(&req(8_200, 0, 4_000, None));
+        r.record(&phase(9_500, Phase::LoadFinished));
+        let live = r.live();
+        assert_eq!(live.elapsed, s(4_500));
+        assert_eq!(live.requests, 4);
+        assert_eq!(live.errors, 1);
+        let rec = r.finish();
+        assert_eq!(rec.load_started, Some(s(5_000)));
+        assert_eq!(rec.load_duration, s(4_500));
+        assert_eq!(rec.users_peak, 7);
+        let w = &rec.windows;
+        assert_eq!(w.len(), 5, "{w:?}");
+        assert_eq!(
+            (w[0].second, w[0].users, w[0].requests, w[0].errors),
+            (0, 3, 2, 1)
+        );
+        assert!(w[0].max_us >= 2_990 && w[0].max_us <= 3_010);
+        assert_eq!((w[1].users, w[1].requests), (7, 0));
+        assert_eq!((w[2].users, w[2].requests, w[2].p99_us), (5, 0, 0));
+        assert_eq!(w[3].requests, 2);
+        assert!(w[3].p50_us >= 1_990 && w[3].p50_us <= 2_010);
+        assert!(w[3].max_us >= 3_990 && w[3].max_us <= 4_010);
+        assert_eq!((w[4].second, w[4].requests), (4, 0));
+        assert_eq!(rec.total.statuses.get(&200), Some(&3));
+        assert_eq!(rec.total.statuses.get(&500), Some(&1));
+        assert_eq!(
+            rec.requests[1].error_reasons,
+            vec![("status 500 (expected 2xx/3xx)".to_string(), 1)]
+        );
+    }
+
+    #[test]
+    fn reasons_are_bounded() {
+        let mut r = Recorder::new(&closed(r#""0s""#));
+        r.record(&phase(0, Phase::LoadStarted));
+        for i in 0..1000u64 {
+            let reason = format!("check failed: /id == {i}");
+            r.record(&req(i, 0, 10, Some(&reason)));
+        }
+        for _ in 0..5 {
+            r.record(&req(999, 0, 10, Some("connect: connection refused")));
+        }
+        let rec = r.finish();
+        let reasons = &rec.requests[0].error_reasons;
+        assert_eq!(reasons.len(), MAX_REASONS + 1);
+        assert_eq!(reasons[0], ("connect: connection refused".to_string(), 5));
+        let (last, n) = reasons.last().unwrap();
+        assert_eq!(last, "other");
+        assert_eq!(reasons.iter().map(|r| r.1).sum::<u64>(), 1005);
+        assert_eq!(*n, 1000 - (MAX_REASONS as u64 - 1));
+        assert_eq!(rec.requests[0].errors, 1005);
+    }
+
+    #[test]
+    fn observers_faults_notices_and_interrupt() {
+        let mut r = Recorder::new(&closed(r#""0s""#));
+        r.record(&phase(0, Phase::LoadStarted));
+        r.record(&RunEvent::Dropped { at: s(10) });
+        for (ok, cpu, mem) in [(true, 10.0, 100), (false, 30.0, 300), (true, 20.0, 200)] {
+            r.record(&RunEvent::Probe {
+                at: s(20),
+                service: "api".into(),
+                ok,
+                latency_us: 5,
+            });
+            r.record(&RunEvent::Resource {
+                at: s(20),
+                service: "api".into(),
+                cpu_pct: cpu,
+                mem_bytes: mem,
+            });
+            r.record(&RunEvent::Metric {
+                at: s(20),
+                service: "api".into(),
+                name: "m".into(),
+                value: cpu,
+            });
+        }
+        r.record(&RunEvent::Notice {
+            at: s(30),
+            level: Level::Warn,
+            message: "hi".into(),
+        });
+        r.record(&phase(40, Phase::Interrupted));
+        let rec = r.finish();
+        assert_eq!(rec.dropped, 1);
+        let p = &rec.probes["api"];
+        assert_eq!((p.ok, p.total), (2, 3));
+        let res = &rec.resources["api"];
+        assert_eq!(res.samples, 3);
+        assert!((res.cpu_avg_pct - 20.0).abs() < 1e-9);
+        assert_eq!(
+            (res.cpu_peak_pct, res.mem_peak_bytes, res.mem_last_bytes),
+            (30.0, 300, 200)
+        );
+        let m = &rec.metrics[&("api".to_string(), "m".to_string())];
+        assert_eq!((m.samples, m.last, m.min, m.max), (3, 20.0, 10.0, 30.0));
+        assert_eq!(rec.notices.len(), 1);
+        assert!(rec.interrupted);
+        // Never finished: the load lasted until the last event.
+        assert_eq!(rec.load_duration, s(40));
+    }
+
+    #[test]
+    fn live_rps_is_the_last_full_second() {
+        let mut r = Recorder::new(&closed(r#""0s""#));
+        assert_eq!(r.live().rps, 0.0);
+        assert_eq!(r.live().planned, Duration::from_secs(10));
+        r.record(&phase(0, Phase::LoadStarted));
+        for i in 0..30 {
+            r.record(&req(i * 10, 0, 10, None));
+        }
+        r.record(&RunEvent::Users {
+            at: s(300),
+            count: 4,
+        });
+        // Second 0 is still open (elapsed ~0): no full second yet.
+        assert_eq!(r.live().rps, 0.0);
+        assert_eq!(r.live().users, 4);
+        r.record(&req(1_500, 0, 10, None));
+        r.record(&phase(2_000, Phase::LoadFinished));
+        // Elapsed = 2s (finished): the last full second is second 1.
+        assert_eq!(r.live().rps, 1.0);
+    }
+}

@@ -1,0 +1,592 @@
+//! `report.html`: one self-contained page (inline CSS, inline SVG charts drawn here; no
+//! script, no external asset) with the verdict, the criteria, the requests, charts over
+//! time (latency percentiles, throughput, errors, users) with the fault windows shaded on
+//! every chart, and the faults, service events, probes, resources, metrics and notices.
+
+use std::fmt::Write;
+
+use crate::grade::Verdict;
+use crate::record::{Record, RequestStats};
+use crate::report::text::{self, FaultWindow};
+use crate::report::timeseries::{self, Row};
+use crate::report::{EndedBy, RunInfo};
+use crate::scenario::Plan;
+
+/// Escape text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const CSS: &str = r#"
+:root{--fg:#1d232b;--muted:#5d6875;--line:#dde2e8;--bg:#f6f7f9;--pass:#16803c;--fail:#c62828;--warn:#b26a00}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+main{max-width:1040px;margin:0 auto;padding:24px}
+header{display:flex;gap:24px;align-items:center;background:#fff;border:1px solid var(--line);border-left:10px solid var(--fail);border-radius:8px;padding:18px 24px}
+header.passed{border-left-color:var(--pass)}
+header.interrupted{border-left-color:var(--warn)}
+.verdict{font-size:44px;font-weight:800;letter-spacing:1px;color:var(--fail)}
+header.passed .verdict{color:var(--pass)}
+header.interrupted .verdict{color:var(--warn)}
+h1{margin:0 0 4px;font-size:22px}
+h2{font-size:16px;margin:28px 0 10px}
+.meta{color:var(--muted);margin:0}
+.meta b{color:var(--fg);font-weight:600}
+section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:4px 18px 16px;margin-top:18px}
+table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.4px}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.total td{font-weight:600}
+.pass{color:var(--pass);font-weight:700}
+.fail{color:var(--fail);font-weight:700}
+.detail{color:var(--muted);font-size:12px}
+code{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+.chart{margin:8px 0 14px}
+.chart h3{font-size:13px;margin:0 0 2px;display:flex;gap:14px;align-items:center;flex-wrap:wrap}
+.key{font-weight:400;color:var(--muted);font-size:12px}
+.key i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px;vertical-align:-1px}
+svg{display:block;width:100%;height:auto}
+.note{color:var(--muted);font-size:12px;margin:6px 0 0}
+footer{color:var(--muted);font-size:12px;margin:18px 0}
+"#;
+
+/// One line on a chart; a None y breaks the line.
+struct Series<'a> {
+    label: &'a str,
+    color: &'a str,
+    points: Vec<(f64, Option<f64>)>,
+}
+
+/// A round step so that `max / step` is about `n` ticks.
+fn nice_step(max: f64, n: f64) -> f64 {
+    let raw = (max / n).max(f64::MIN_POSITIVE);
+    let mag = 10f64.powf(raw.log10().floor());
+    let f = raw / mag;
+    let m = if f <= 1.0 {
+        1.0
+    } else if f <= 2.0 {
+        2.0
+    } else if f <= 2.5 {
+        2.5
+    } else if f <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    m * mag
+}
+
+fn fmt_tick(v: f64) -> String {
+    if v >= 10_000.0 {
+        format!("{}k", text::trim(v / 1000.0, 1))
+    } else {
+        text::trim(v, 2)
+    }
+}
+
+fn chart(
+    title: &str,
+    unit: &str,
+    series: &[Series],
+    x_max: f64,
+    faults: &[(f64, f64, String)],
+) -> String {
+    const W: f64 = 960.0;
+    const H: f64 = 200.0;
+    const L: f64 = 56.0;
+    const R: f64 = 14.0;
+    const T: f64 = 18.0;
+    const B: f64 = 26.0;
+    let pw = W - L - R;
+    let ph = H - T - B;
+    let x_max = x_max.max(1.0);
+    let y_top = series
+        .iter()
+        .flat_map(|s| s.points.iter().filter_map(|p| p.1))
+        .fold(0.0f64, f64::max);
+    let y_step = nice_step(if y_top > 0.0 { y_top } else { 1.0 }, 4.0);
+    let y_max = (y_top / y_step).ceil().max(1.0) * y_step;
+    let sx = |x: f64| L + (x.clamp(0.0, x_max) / x_max) * pw;
+    let sy = |y: f64| T + ph - (y.clamp(0.0, y_max) / y_max) * ph;
+
+    let mut s = String::new();
+    let _ = write!(s, "<div class=\"chart\"><h3>{}", esc(title));
+    for se in series {
+        let _ = write!(
+            s,
+            "<span class=\"key\"><i style=\"background:{}\"></i>{}</span>",
+            se.color,
+            esc(se.label)
+        );
+    }
+    let _ = write!(
+        s,
+        "</h3><svg viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
+        esc(title)
+    );
+    // Fault windows under everything.
+    for (a, b, label) in faults {
+        let x0 = sx(*a);
+        let x1 = sx(*b).max(x0 + 2.0);
+        let _ = write!(
+            s,
+            "<g><title>{l}</title><rect x=\"{x0:.1}\" y=\"{T}\" width=\"{:.1}\" height=\"{ph}\" fill=\"#c62828\" fill-opacity=\"0.10\"/>\
+             <line x1=\"{x0:.1}\" x2=\"{x0:.1}\" y1=\"{T}\" y2=\"{:.1}\" stroke=\"#c62828\" stroke-dasharray=\"3 3\" stroke-width=\"1\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#c62828\">{l}</text></g>",
+            x1 - x0,
+            T + ph,
+            x0 + 3.0,
+            T + 10.0,
+            l = esc(label)
+        );
+    }
+    // Grid and y labels.
+    let mut y = 0.0;
+    while y <= y_max + y_step * 0.01 {
+        let py = sy(y);
+        let _ = write!(
+            s,
+            "<line x1=\"{L}\" x2=\"{:.1}\" y1=\"{py:.1}\" y2=\"{py:.1}\" stroke=\"#dde2e8\" stroke-width=\"1\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#5d6875\" text-anchor=\"end\">{}</text>",
+            L + pw,
+            L - 6.0,
+            py + 3.5,
+            fmt_tick(y)
+        );
+        y += y_step;
+    }
+    let _ = write!(
+        s,
+        "<text x=\"4\" y=\"{:.1}\" font-size=\"10\" fill=\"#5d6875\">{}</text>",
+        T - 6.0,
+        esc(unit)
+    );
+    // X labels (seconds of load).
+    let x_step = [
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
+    ]
+    .into_iter()
+    .find(|st| x_max / st <= 12.0)
+    .unwrap_or(7200.0);
+    let mut x = 0.0;
+    while x <= x_max + 1e-9 {
+        let label = if x_step >= 60.0 {
+            format!("{}m", text::trim(x / 60.0, 1))
+        } else {
+            format!("{}s", text::trim(x, 0))
+        };
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#5d6875\" text-anchor=\"middle\">{label}</text>",
+            sx(x),
+            H - 8.0
+        );
+        x += x_step;
+    }
+    let _ = write!(
+        s,
+        "<line x1=\"{L}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#9aa4af\" stroke-width=\"1\"/>",
+        L + pw,
+        T + ph,
+        T + ph
+    );
+    // Lines, broken where there is no value.
+    for se in series {
+        let mut seg: Vec<String> = Vec::new();
+        let flush = |seg: &mut Vec<String>, s: &mut String| {
+            if seg.len() == 1 {
+                // A lone point: a dot.
+                let xy: Vec<&str> = seg[0].split(',').collect();
+                let _ = write!(
+                    s,
+                    "<circle cx=\"{}\" cy=\"{}\" r=\"2\" fill=\"{}\"/>",
+                    xy[0], xy[1], se.color
+                );
+            } else if seg.len() > 1 {
+                let _ = write!(
+                    s,
+                    "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\" stroke-linejoin=\"round\" points=\"{}\"><title>{}</title></polyline>",
+                    se.color,
+                    seg.join(" "),
+                    esc(se.label)
+                );
+            }
+            seg.clear();
+        };
+        for (x, y) in &se.points {
+            match y {
+                Some(y) => seg.push(format!("{:.1},{:.1}", sx(*x), sy(*y))),
+                None => flush(&mut seg, &mut s),
+            }
+        }
+        flush(&mut seg, &mut s);
+    }
+    s.push_str("</svg></div>");
+    s
+}
+
+fn request_row(s: &RequestStats, record: &Record, secs: f64, total: bool) -> String {
+    let h = s.graded(record.latency_basis);
+    let q = |p: f64| {
+        if h.is_empty() {
+            "–".into()
+        } else {
+            text::ms(h.value_at_quantile(p) as f64, 2)
+        }
+    };
+    format!(
+        "<tr{}><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+        if total { " class=total" } else { "" },
+        esc(&s.name),
+        s.count,
+        s.errors,
+        if s.count > 0 {
+            format!("{}%", text::trim(s.errors as f64 / s.count as f64 * 100.0, 3))
+        } else {
+            "–".into()
+        },
+        if secs > 0.0 {
+            format!("{:.1}", s.count as f64 / secs)
+        } else {
+            "–".into()
+        },
+        q(0.5),
+        q(0.9),
+        q(0.95),
+        q(0.99),
+        if h.is_empty() {
+            "–".into()
+        } else {
+            text::ms(h.max() as f64, 2)
+        },
+    )
+}
+
+fn fault_spans(windows: &[FaultWindow], record: &Record, x_max: f64) -> Vec<(f64, f64, String)> {
+    windows
+        .iter()
+        .filter_map(|w| {
+            let a = text::since_load(record, w.applied_at?);
+            let end = record.load_started.unwrap_or_default()
+                + std::time::Duration::from_secs_f64(x_max.max(0.0));
+            let b = text::since_load(record, w.end(end));
+            Some((a.max(0.0), b.max(a).max(0.0), w.name.clone()))
+        })
+        .collect()
+}
+
+pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -> String {
+    let status = text::status(info, verdict);
+    let big = match &info.ended_by {
+        EndedBy::Completed if verdict.passed => "PASS",
+        EndedBy::Completed => "FAIL",
+        EndedBy::Interrupted => "INTERRUPTED",
+        EndedBy::Error(_) => "ERROR",
+    };
+    let secs = record.load_duration.as_secs_f64();
+    let mut h = String::with_capacity(64 * 1024);
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{} · {} · gauntlet</title><style>{CSS}</style></head><body><main>",
+        esc(&info.scenario),
+        big
+    );
+
+    // Header.
+    let _ = write!(
+        h,
+        "<header class=\"{status}\"><div class=\"verdict\">{big}</div><div><h1>{}</h1>\
+         <p class=\"meta\">run <b>{}</b> · seed <b>{}</b> · load <b>{:.1}s</b> of {:.1}s planned · users peak <b>{}</b> · <b>{}</b> requests, <b>{}</b> errors</p>\
+         <p class=\"meta\">{} → {} · {}</p>",
+        esc(&info.scenario),
+        esc(&info.run_id),
+        info.seed,
+        secs,
+        plan.load_duration.as_secs_f64(),
+        record.users_peak,
+        record.total.count,
+        record.total.errors,
+        info.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        info.ended_at.format("%H:%M:%S UTC"),
+        esc(&info.file.display().to_string()),
+    );
+    match &info.ended_by {
+        EndedBy::Interrupted => h.push_str(
+            "<p class=\"meta\"><b>Interrupted</b>: faults were undone; this report is partial.</p>",
+        ),
+        EndedBy::Error(e) => {
+            let _ = write!(h, "<p class=\"meta\"><b>Error</b>: {}</p>", esc(e));
+        }
+        EndedBy::Completed => {}
+    }
+    for p in &verdict.problems {
+        let _ = write!(h, "<p class=\"meta fail\">{}</p>", esc(p));
+    }
+    h.push_str("</div></header>");
+
+    // Criteria.
+    h.push_str("<section><h2>Criteria</h2>");
+    if verdict.criteria.is_empty() {
+        h.push_str("<p class=\"note\">The scenario has no criteria.</p>");
+    } else {
+        h.push_str("<table><tr><th></th><th>criterion</th><th class=n>measured</th><th class=n>threshold</th></tr>");
+        for c in &verdict.criteria {
+            let _ = write!(
+                h,
+                "<tr><td class=\"{}\">{}</td><td><code>{}</code>{}</td><td class=n>{}</td><td class=n>{} {}</td></tr>",
+                if c.passed { "pass" } else { "fail" },
+                if c.passed { "PASS" } else { "FAIL" },
+                esc(&c.source),
+                c.detail
+                    .as_ref()
+                    .map(|d| format!("<div class=\"detail\">{}</div>", esc(d)))
+                    .unwrap_or_default(),
+                c.measured
+                    .map(|m| esc(&text::quantity(m)))
+                    .unwrap_or_else(|| "–".into()),
+                esc(c.op.as_str()),
+                esc(&text::quantity(c.threshold)),
+            );
+        }
+        h.push_str("</table>");
+    }
+    let _ = write!(
+        h,
+        "<p class=\"note\">Latency criteria read the {} histogram: {}.</p></section>",
+        text::basis_name(record.latency_basis),
+        esc(&text::basis_phrase(record))
+    );
+
+    // Requests.
+    h.push_str("<section><h2>Requests</h2><table><tr><th>request</th><th class=n>count</th><th class=n>errors</th><th class=n>error rate</th><th class=n>rps</th><th class=n>p50 ms</th><th class=n>p90 ms</th><th class=n>p95 ms</th><th class=n>p99 ms</th><th class=n>max ms</th></tr>");
+    for s in &record.requests {
+        h.push_str(&request_row(s, record, secs, false));
+    }
+    let mut all = record.total.clone();
+    all.name = "all".into();
+    h.push_str(&request_row(&all, record, secs, true));
+    h.push_str("</table>");
+    if !record.total.error_reasons.is_empty() {
+        h.push_str("<h2>Top errors</h2><table><tr><th class=n>count</th><th>reason</th></tr>");
+        for (r, n) in record.total.error_reasons.iter().take(10) {
+            let _ = write!(
+                h,
+                "<tr><td class=n>{n}</td><td><code>{}</code></td></tr>",
+                esc(r)
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("</section>");
+
+    // Charts.
+    let rows: Vec<Row> = timeseries::rows(record);
+    let x_max = secs.max(rows.len() as f64);
+    let windows = text::fault_windows(&record.faults);
+    let spans = fault_spans(&windows, record, x_max);
+    h.push_str("<section><h2>Over time</h2>");
+    if rows.is_empty() {
+        h.push_str("<p class=\"note\">No per-second figures were recorded.</p>");
+    } else {
+        let xs = |f: &dyn Fn(&Row) -> Option<f64>| -> Vec<(f64, Option<f64>)> {
+            rows.iter().map(|r| (r.second as f64 + 0.5, f(r))).collect()
+        };
+        let lat = |i: usize| move |r: &Row| r.latency_us.map(|l| l[i] as f64 / 1000.0);
+        h.push_str(&chart(
+            "Latency per second (as measured)",
+            "ms",
+            &[
+                Series {
+                    label: "p50",
+                    color: "#2f6fdb",
+                    points: xs(&lat(0)),
+                },
+                Series {
+                    label: "p95",
+                    color: "#e08a00",
+                    points: xs(&lat(1)),
+                },
+                Series {
+                    label: "p99",
+                    color: "#c62828",
+                    points: xs(&lat(2)),
+                },
+            ],
+            x_max,
+            &spans,
+        ));
+        h.push_str(&chart(
+            "Throughput",
+            "req/s",
+            &[Series {
+                label: "requests per second",
+                color: "#16803c",
+                points: xs(&|r| Some(r.rps)),
+            }],
+            x_max,
+            &spans,
+        ));
+        h.push_str(&chart(
+            "Errors",
+            "per s",
+            &[Series {
+                label: "errors per second",
+                color: "#c62828",
+                points: xs(&|r| Some(r.errors as f64)),
+            }],
+            x_max,
+            &spans,
+        ));
+        h.push_str(&chart(
+            "Users",
+            "users",
+            &[Series {
+                label: "active users",
+                color: "#6a4fc2",
+                points: xs(&|r| Some(r.users as f64)),
+            }],
+            x_max,
+            &spans,
+        ));
+        h.push_str("<p class=\"note\">Seconds since the load started. Shaded: fault windows, from the apply to the undo or the recovery, whichever is later.</p>");
+    }
+    h.push_str("</section>");
+
+    // Faults.
+    if !windows.is_empty() {
+        h.push_str("<section><h2>Faults</h2><table><tr><th>fault</th><th>kind</th><th>target</th><th class=n>applied</th><th class=n>undone</th><th class=n>recovery</th><th>note</th></tr>");
+        let at = |d: Option<std::time::Duration>| {
+            d.map(|d| format!("{:.1}s", text::since_load(record, d)))
+                .unwrap_or_else(|| "–".into())
+        };
+        for w in &windows {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td></tr>",
+                esc(&w.name),
+                w.kind.as_str(),
+                esc(&w.target),
+                at(w.applied_at),
+                at(w.undone_at),
+                w.recovery_s
+                    .map(|r| esc(&text::duration_us(r * 1e6)))
+                    .unwrap_or_else(|| "–".into()),
+                w.failed
+                    .as_ref()
+                    .map(|f| format!("<span class=\"fail\">failed</span>: {}{}", esc(f), if w.fatal { " (fatal)" } else { "" }))
+                    .unwrap_or_default(),
+            );
+        }
+        h.push_str(
+            "</table><p class=\"note\">Times are seconds since the load started.</p></section>",
+        );
+    }
+
+    // Service events.
+    if !record.services.is_empty() {
+        h.push_str("<section><h2>Service events</h2><table><tr><th class=n>at</th><th>service</th><th>event</th><th>detail</th></tr>");
+        for e in &record.services {
+            let _ = write!(
+                h,
+                "<tr><td class=n>{:.1}s</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                text::since_load(record, e.at),
+                esc(&e.service),
+                text::service_event_name(&e.kind),
+                esc(&text::service_event_detail(e).unwrap_or_default())
+            );
+        }
+        h.push_str("</table><p class=\"note\">Seconds since the load started (negative: before it).</p></section>");
+    }
+
+    // Observations.
+    if !record.probes.is_empty() || !record.resources.is_empty() || !record.metrics.is_empty() {
+        h.push_str("<section>");
+        if !record.probes.is_empty() {
+            h.push_str("<h2>Health probes</h2><table><tr><th>service</th><th class=n>ok</th><th class=n>total</th><th class=n>availability</th></tr>");
+            for (s, p) in &record.probes {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+                    esc(s),
+                    p.ok,
+                    p.total,
+                    if p.total > 0 {
+                        format!("{}%", text::trim(p.ok as f64 / p.total as f64 * 100.0, 3))
+                    } else {
+                        "–".into()
+                    }
+                );
+            }
+            h.push_str("</table>");
+        }
+        if !record.resources.is_empty() {
+            h.push_str("<h2>Resources</h2><table><tr><th>service</th><th class=n>samples</th><th class=n>cpu avg</th><th class=n>cpu peak</th><th class=n>memory peak</th><th class=n>memory last</th></tr>");
+            for (s, r) in &record.resources {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td class=n>{}</td><td class=n>{}%</td><td class=n>{}%</td><td class=n>{}</td><td class=n>{}</td></tr>",
+                    esc(s),
+                    r.samples,
+                    text::trim(r.cpu_avg_pct, 1),
+                    text::trim(r.cpu_peak_pct, 1),
+                    text::quantity(crate::grade::criteria::Quantity::Bytes(r.mem_peak_bytes as f64)),
+                    text::quantity(crate::grade::criteria::Quantity::Bytes(r.mem_last_bytes as f64)),
+                );
+            }
+            h.push_str("</table>");
+        }
+        if !record.metrics.is_empty() {
+            h.push_str("<h2>Metrics</h2><table><tr><th>service</th><th>metric</th><th class=n>samples</th><th class=n>min</th><th class=n>max</th><th class=n>last</th></tr>");
+            for ((s, n), m) in &record.metrics {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td><code>{}</code></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+                    esc(s),
+                    esc(n),
+                    m.samples,
+                    text::trim(m.min, 3),
+                    text::trim(m.max, 3),
+                    text::trim(m.last, 3)
+                );
+            }
+            h.push_str("</table>");
+        }
+        h.push_str("</section>");
+    }
+
+    // Notices.
+    if !record.notices.is_empty() {
+        h.push_str("<section><h2>Notices</h2><table><tr><th class=n>at</th><th>level</th><th>message</th></tr>");
+        for (at, l, m) in &record.notices {
+            let _ = write!(
+                h,
+                "<tr><td class=n>{:.1}s</td><td>{}</td><td>{}</td></tr>",
+                text::since_load(record, *at),
+                crate::report::summary::level(*l),
+                esc(m)
+            );
+        }
+        h.push_str("</table></section>");
+    }
+
+    let _ = writeln!(
+        h,
+        "<footer>gauntlet {} · exit code {} · summary.json, timeseries.csv and junit.xml are next to this file.</footer></main></body></html>",
+        esc(&info.gauntlet_version),
+        info.exit_code
+    );
+    h
+}

@@ -1,0 +1,482 @@
+//! `summary.json`: the run's figures in one stable document, described by
+//! `schemas/summary.schema.json` (draft 2020-12) and checked against it by a test.
+//!
+//! Stability: fields are only ever added (with `schema_version` raised); a field's meaning
+//! and unit never change. Units are in the field names: `_us` microseconds, `_s` seconds,
+//! `_pct` percent (0..100, CPU may exceed 100), `_bytes` bytes. `at_s` values are seconds
+//! on the run clock (which starts before the services); `load.started_at_s` says where
+//! the load's zero is. Figures that cannot be computed (a rate over zero requests) are
+//! `null`, never NaN.
+//!
+//! Top-level keys: `schema_version`, `run`, `verdict`, `load`, `requests`, `total`,
+//! `criteria`, `faults`, `service_events`, `probes`, `resources`, `metrics`, `notices`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::grade::criteria::Quantity;
+use crate::grade::{CriterionResult, Verdict};
+use crate::record::{Record, RequestStats};
+use crate::report::text::{self, finite};
+use crate::report::{EndedBy, RunInfo};
+use crate::scenario::model::LoadModel;
+use crate::scenario::Plan;
+
+/// Raised whenever a field is added.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub run: Run,
+    pub verdict: VerdictSummary,
+    pub load: Load,
+    /// One entry per request of the scenario, in file order (also those that never ran).
+    pub requests: Vec<RequestSummary>,
+    /// All requests together (name `all`).
+    pub total: RequestSummary,
+    pub criteria: Vec<CriterionSummary>,
+    /// One entry per fault occurrence (a repetition of a fault is its own entry).
+    pub faults: Vec<FaultSummary>,
+    pub service_events: Vec<ServiceEventSummary>,
+    /// Health probes per service.
+    pub probes: Vec<ProbeSummary>,
+    /// CPU and memory samples per service.
+    pub resources: Vec<ResourceSummary>,
+    /// Prometheus figures scraped per service.
+    pub metrics: Vec<MetricSummary>,
+    pub notices: Vec<Notice>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    pub id: String,
+    pub scenario: String,
+    /// The scenario file as given on the command line.
+    pub file: String,
+    pub seed: u64,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub ended_at: String,
+    pub duration_s: f64,
+    /// `completed`, `interrupted` or `error`.
+    pub ended_by: String,
+    /// Why the run ended early (`error`), else null.
+    pub end_reason: Option<String>,
+    pub exit_code: i32,
+    pub gauntlet_version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VerdictSummary {
+    /// Every criterion passed and nothing else failed the run.
+    pub passed: bool,
+    /// `passed`, `failed`, `interrupted` or `error`.
+    pub status: String,
+    pub criteria_passed: usize,
+    pub criteria_failed: usize,
+    /// Failures that are not a criterion's, e.g. "no requests ran".
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// `closed`, `open`, or null when the scenario has no load.
+    pub model: Option<String>,
+    /// The histogram the latency criteria read: `corrected` or `raw`.
+    pub latency_basis: String,
+    /// Closed model: the interval the correction assumes (mean think time); null when
+    /// there is no think time (corrected == raw).
+    pub expected_interval_us: Option<u64>,
+    pub planned_duration_s: f64,
+    /// How long the load really ran.
+    pub duration_s: f64,
+    /// Run-clock time the load started at; null when it never started.
+    pub started_at_s: Option<f64>,
+    pub users_peak: u32,
+    /// Open model: iterations that were due but could not start.
+    pub dropped_iterations: u64,
+    /// Seconds of load with figures (rows of `timeseries.csv`).
+    pub seconds: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSummary {
+    pub name: String,
+    pub count: u64,
+    pub errors: u64,
+    /// errors / count × 100; null when nothing ran.
+    pub error_rate_pct: Option<f64>,
+    /// count / load duration; null when the load did not run.
+    pub rps: Option<f64>,
+    /// Responses by HTTP status ("0": no response arrived).
+    pub statuses: BTreeMap<String, u64>,
+    /// The most frequent error reasons.
+    pub top_errors: Vec<ErrorReason>,
+    /// Latencies longer than the histogram's bound (1h), recorded as 1h.
+    pub clamped: u64,
+    pub latency_us: LatencyPair,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorReason {
+    pub reason: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyPair {
+    /// As measured. Null when no latency was recorded.
+    pub raw: Option<Latency>,
+    /// Corrected for coordinated omission.
+    pub corrected: Option<Latency>,
+}
+
+/// Latency statistics in microseconds, exact from the HDR histogram (3 significant
+/// digits).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Latency {
+    /// Values in the histogram (the corrected one holds synthesized values too).
+    pub samples: u64,
+    pub min: u64,
+    pub avg: f64,
+    pub stdev: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p95: u64,
+    pub p99: u64,
+    pub p99_9: u64,
+    pub max: u64,
+}
+
+impl Latency {
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Option<Latency> {
+        if h.is_empty() {
+            return None;
+        }
+        Some(Latency {
+            samples: h.len(),
+            min: h.min(),
+            avg: finite(h.mean()).unwrap_or(0.0),
+            stdev: finite(h.stdev()).unwrap_or(0.0),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p95: h.value_at_quantile(0.95),
+            p99: h.value_at_quantile(0.99),
+            p99_9: h.value_at_quantile(0.999),
+            max: h.max(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionSummary {
+    /// As written in the scenario.
+    pub source: String,
+    /// The metric without its selector, e.g. `latency.p95`, `memory.api.peak`.
+    pub metric: String,
+    /// The request the criterion is restricted to (`{name="..."}`), else null.
+    pub request: Option<String>,
+    /// The service it reads, else null.
+    pub service: Option<String>,
+    /// `<`, `<=`, `>`, `>=`, `==` or `!=`.
+    pub op: String,
+    pub threshold: Value,
+    /// Null when there was nothing to measure (and the criterion failed).
+    pub measured: Option<Value>,
+    pub passed: bool,
+    pub detail: Option<String>,
+}
+
+/// A value with its unit: `us`, `percent`, `bytes`, `count` or `per_second`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Value {
+    pub value: f64,
+    pub unit: String,
+    /// As a person reads it, e.g. `200ms`, `0.1%`.
+    pub text: String,
+}
+
+impl Value {
+    pub fn of(q: Quantity) -> Option<Value> {
+        Some(Value {
+            value: finite(q.value())?,
+            unit: text::unit(q).into(),
+            text: text::quantity(q),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSummary {
+    /// Index of the fault in the scenario.
+    pub fault: usize,
+    pub repetition: u32,
+    pub name: String,
+    pub kind: String,
+    pub target: String,
+    pub applied_at_s: Option<f64>,
+    pub undone_at_s: Option<f64>,
+    pub recovered_at_s: Option<f64>,
+    /// From the apply (crash) or undo (stall) to healthy again.
+    pub recovery_s: Option<f64>,
+    /// Why it could not be applied or undone, else null.
+    pub failed: Option<String>,
+    /// The failure stopped the run.
+    pub fatal: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceEventSummary {
+    pub at_s: f64,
+    pub service: String,
+    /// `started`, `healthy`, `unhealthy`, `exited`, `restarting` or `stopped`.
+    pub event: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSummary {
+    pub service: String,
+    pub ok: u64,
+    pub total: u64,
+    pub availability_pct: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSummary {
+    pub service: String,
+    pub samples: u64,
+    /// Percent of one core.
+    pub cpu_avg_pct: f64,
+    pub cpu_peak_pct: f64,
+    pub mem_peak_bytes: u64,
+    pub mem_last_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSummary {
+    pub service: String,
+    pub name: String,
+    pub samples: u64,
+    pub last: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    pub at_s: f64,
+    /// `info`, `warn` or `error`.
+    pub level: String,
+    pub message: String,
+}
+
+fn request(s: &RequestStats, secs: f64) -> RequestSummary {
+    RequestSummary {
+        name: s.name.clone(),
+        count: s.count,
+        errors: s.errors,
+        error_rate_pct: (s.count > 0).then(|| s.errors as f64 / s.count as f64 * 100.0),
+        rps: (secs > 0.0).then(|| s.count as f64 / secs),
+        statuses: s
+            .statuses
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+        top_errors: s
+            .error_reasons
+            .iter()
+            .map(|(r, c)| ErrorReason {
+                reason: r.clone(),
+                count: *c,
+            })
+            .collect(),
+        clamped: s.clamped,
+        latency_us: LatencyPair {
+            raw: Latency::of(&s.raw),
+            corrected: Latency::of(&s.corrected),
+        },
+    }
+}
+
+fn criterion(c: &CriterionResult) -> CriterionSummary {
+    CriterionSummary {
+        source: c.source.clone(),
+        metric: text::metric_name(&c.metric),
+        request: c.metric.request_name().map(String::from),
+        service: c.metric.service().map(String::from),
+        op: c.op.as_str().into(),
+        threshold: Value::of(c.threshold).unwrap_or(Value {
+            value: 0.0,
+            unit: text::unit(c.threshold).into(),
+            text: text::quantity(c.threshold),
+        }),
+        measured: c.measured.and_then(Value::of),
+        passed: c.passed,
+        detail: c.detail.clone(),
+    }
+}
+
+pub(crate) fn level(l: crate::event::Level) -> &'static str {
+    match l {
+        crate::event::Level::Info => "info",
+        crate::event::Level::Warn => "warn",
+        crate::event::Level::Error => "error",
+    }
+}
+
+/// Build the summary.
+pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -> Summary {
+    let secs = record.load_duration.as_secs_f64();
+    let passed = verdict.criteria.iter().filter(|c| c.passed).count();
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        run: Run {
+            id: info.run_id.clone(),
+            scenario: info.scenario.clone(),
+            file: info.file.display().to_string(),
+            seed: info.seed,
+            started_at: info
+                .started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ended_at: info
+                .ended_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            duration_s: ((info.ended_at - info.started_at).num_milliseconds() as f64 / 1000.0)
+                .max(0.0),
+            ended_by: match info.ended_by {
+                EndedBy::Completed => "completed",
+                EndedBy::Interrupted => "interrupted",
+                EndedBy::Error(_) => "error",
+            }
+            .into(),
+            end_reason: match &info.ended_by {
+                EndedBy::Error(e) => Some(e.clone()),
+                _ => None,
+            },
+            exit_code: info.exit_code,
+            gauntlet_version: info.gauntlet_version.clone(),
+        },
+        verdict: VerdictSummary {
+            passed: verdict.passed,
+            status: text::status(info, verdict).into(),
+            criteria_passed: passed,
+            criteria_failed: verdict.criteria.len() - passed,
+            problems: verdict.problems.clone(),
+        },
+        load: Load {
+            model: plan.scenario.load.as_ref().map(|l| {
+                match l.model {
+                    LoadModel::Closed => "closed",
+                    LoadModel::Open => "open",
+                }
+                .into()
+            }),
+            latency_basis: text::basis_name(record.latency_basis).into(),
+            expected_interval_us: record.expected_interval_us,
+            planned_duration_s: plan.load_duration.as_secs_f64(),
+            duration_s: secs,
+            started_at_s: record.load_started.map(|d| d.as_secs_f64()),
+            users_peak: record.users_peak,
+            dropped_iterations: record.dropped,
+            seconds: record.windows.len(),
+        },
+        requests: record.requests.iter().map(|s| request(s, secs)).collect(),
+        total: request(&record.total, secs),
+        criteria: verdict.criteria.iter().map(criterion).collect(),
+        faults: text::fault_windows(&record.faults)
+            .into_iter()
+            .map(|w| FaultSummary {
+                fault: w.fault,
+                repetition: w.repetition,
+                name: w.name,
+                kind: w.kind.as_str().into(),
+                target: w.target,
+                applied_at_s: w.applied_at.map(|d| d.as_secs_f64()),
+                undone_at_s: w.undone_at.map(|d| d.as_secs_f64()),
+                recovered_at_s: w.recovered_at.map(|d| d.as_secs_f64()),
+                recovery_s: w.recovery_s.and_then(finite),
+                failed: w.failed,
+                fatal: w.fatal,
+            })
+            .collect(),
+        service_events: record
+            .services
+            .iter()
+            .map(|e| ServiceEventSummary {
+                at_s: e.at.as_secs_f64(),
+                service: e.service.clone(),
+                event: text::service_event_name(&e.kind).into(),
+                detail: text::service_event_detail(e),
+            })
+            .collect(),
+        probes: record
+            .probes
+            .iter()
+            .map(|(s, p)| ProbeSummary {
+                service: s.clone(),
+                ok: p.ok,
+                total: p.total,
+                availability_pct: (p.total > 0).then(|| p.ok as f64 / p.total as f64 * 100.0),
+            })
+            .collect(),
+        resources: record
+            .resources
+            .iter()
+            .map(|(s, r)| ResourceSummary {
+                service: s.clone(),
+                samples: r.samples,
+                cpu_avg_pct: finite(r.cpu_avg_pct).unwrap_or(0.0),
+                cpu_peak_pct: finite(r.cpu_peak_pct).unwrap_or(0.0),
+                mem_peak_bytes: r.mem_peak_bytes,
+                mem_last_bytes: r.mem_last_bytes,
+            })
+            .collect(),
+        metrics: record
+            .metrics
+            .iter()
+            .map(|((s, n), m)| MetricSummary {
+                service: s.clone(),
+                name: n.clone(),
+                samples: m.samples,
+                last: finite(m.last),
+                min: finite(m.min),
+                max: finite(m.max),
+            })
+            .collect(),
+        notices: record
+            .notices
+            .iter()
+            .map(|(at, l, m)| Notice {
+                at_s: at.as_secs_f64(),
+                level: level(*l).into(),
+                message: m.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The summary as pretty JSON, with a final newline.
+pub fn to_json(s: &Summary) -> String {
+    let mut out = serde_json::to_string_pretty(s).expect("a summary always serializes");
+    out.push('\n');
+    out
+}

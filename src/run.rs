@@ -1,0 +1,271 @@
+//! One run of a plan: start the services, run load, faults and observers side by side on
+//! one timeline, fold their events, grade, and write the reports. Whatever happens after
+//! the services start (error, interrupt), they are stopped, faults are undone and a
+//! report is written.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::chaos::Services;
+use crate::error::{exit, Error};
+use crate::event::{EventSink, Phase, RunEvent};
+use crate::grade::{self, Verdict};
+use crate::record::{LiveStats, Record, Recorder};
+use crate::report::{self, EndedBy, RunInfo};
+use crate::scenario::Plan;
+
+pub struct RunOptions {
+    /// Where `<run-id>/` folders go (`reports/` by default).
+    pub reports_root: PathBuf,
+    /// Overrides the generated run id.
+    pub run_id: Option<String>,
+    /// Cancelled on the first SIGINT/SIGTERM: the run undoes its faults, stops its
+    /// services and writes a partial report.
+    pub cancel: CancellationToken,
+}
+
+/// What a finished run produced.
+pub struct RunOutcome {
+    pub exit_code: i32,
+    pub report_dir: PathBuf,
+    pub info: RunInfo,
+    pub record: Record,
+    pub verdict: Verdict,
+    /// The terminal summary, for the binary to print.
+    pub summary: String,
+}
+
+/// Run id: UTC time plus the scenario's name, sortable and readable.
+pub fn new_run_id(plan: &Plan) -> String {
+    let slug: String = plan
+        .scenario
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        slug.trim_matches('-')
+    )
+}
+
+/// Refuse load to any host that is not on the scenario's allow list. Validation checks
+/// this too; it is checked again here because it is a safety rule, not a convenience.
+pub fn check_allowed(plan: &Plan) -> Result<(), Error> {
+    let host = plan.base_url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if plan
+        .scenario
+        .target
+        .allow_hosts
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(host))
+    {
+        Ok(())
+    } else {
+        Err(Error::Refused(format!(
+            "target host `{host}` is not in target.allow_hosts {:?}",
+            plan.scenario.target.allow_hosts
+        )))
+    }
+}
+
+/// Run the plan. `live` is called about 4 times a second with fresh figures (progress).
+pub async fn execute(
+    plan: Plan,
+    opts: RunOptions,
+    mut live: impl FnMut(LiveStats) + Send,
+) -> Result<RunOutcome, Error> {
+    check_allowed(&plan)?;
+    let plan = Arc::new(plan);
+    let run_id = opts.run_id.clone().unwrap_or_else(|| new_run_id(&plan));
+    let report_dir = opts.reports_root.join(&run_id);
+    let logs_dir = report_dir.join("logs");
+    std::fs::create_dir_all(&logs_dir)
+        .map_err(|e| Error::Environment(format!("cannot create {}: {e}", logs_dir.display())))?;
+    let started_at = chrono::Utc::now();
+
+    let clock = std::time::Instant::now();
+    let (events, mut rx) = EventSink::new(clock);
+    let (live_tx, mut live_rx) = watch::channel(LiveStats::default());
+
+    // The recorder owns its state; it hands it back when every sender is gone.
+    let mut recorder = Recorder::new(&plan);
+    let recorder_task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(ev) => recorder.record(&ev),
+                    None => break,
+                },
+                _ = tick.tick() => { let _ = live_tx.send(recorder.live()); }
+            }
+        }
+        recorder.finish()
+    });
+
+    let ended_by = drive(
+        &plan,
+        &logs_dir,
+        &events,
+        &opts.cancel,
+        &mut live,
+        &mut live_rx,
+    )
+    .await;
+    drop(events);
+    let record = recorder_task
+        .await
+        .map_err(|e| Error::Environment(format!("recorder failed: {e}")))?;
+
+    let verdict = grade::grade(&plan, &record);
+    let exit_code = match &ended_by {
+        EndedBy::Interrupted => exit::INTERRUPTED,
+        EndedBy::Error(_) => exit::ENVIRONMENT,
+        EndedBy::Completed if verdict.passed => exit::PASSED,
+        EndedBy::Completed => exit::FAILED,
+    };
+    let info = RunInfo {
+        run_id,
+        scenario: plan.scenario.name.clone(),
+        file: plan.file.clone(),
+        seed: plan.seed,
+        started_at,
+        ended_at: chrono::Utc::now(),
+        ended_by,
+        exit_code,
+        gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    report::write_all(&report_dir, &plan, &info, &record, &verdict)?;
+    point_latest(&opts.reports_root, &report_dir);
+    let summary = report::terminal_summary(&plan, &info, &record, &verdict, false);
+    Ok(RunOutcome {
+        exit_code,
+        report_dir,
+        info,
+        record,
+        verdict,
+        summary,
+    })
+}
+
+/// Services, load and faults on one timeline. Returns how the run ended; never returns
+/// before every service it started is stopped.
+async fn drive(
+    plan: &Arc<Plan>,
+    logs_dir: &Path,
+    events: &EventSink,
+    cancel: &CancellationToken,
+    live: &mut (impl FnMut(LiveStats) + Send),
+    live_rx: &mut watch::Receiver<LiveStats>,
+) -> EndedBy {
+    events.send(RunEvent::Phase {
+        at: events.now(),
+        phase: Phase::ServicesStarting,
+    });
+    let mut services = tokio::select! {
+        s = Services::start(plan, logs_dir, events.clone()) => match s {
+            Ok(s) => s,
+            Err(e) => return EndedBy::Error(e.to_string()),
+        },
+        _ = cancel.cancelled() => return EndedBy::Interrupted,
+    };
+    events.send(RunEvent::Phase {
+        at: events.now(),
+        phase: Phase::ServicesReady,
+    });
+
+    // Canary keys are written and scrapes start before the load and the first fault.
+    let observers = crate::observe::Observers::start(plan.clone(), events.clone()).await;
+
+    // Faults run on the load's timeline; every fault applied is undone below, whatever
+    // happens (the Drop guards of Chaos and Services cover a panic).
+    let chaos = crate::chaos::Chaos::new(plan, &services, events.clone(), cancel.clone());
+    let load_start = std::time::Instant::now();
+    events.send(RunEvent::Phase {
+        at: events.now(),
+        phase: Phase::LoadStarted,
+    });
+    let timeline = chaos.run_timeline(load_start);
+    tokio::pin!(timeline);
+    let mut timeline_done = false;
+    let mut fault_error: Option<String> = None;
+    let load_cancel = cancel.child_token();
+    let load = crate::load::run(plan.clone(), events.clone(), load_cancel.clone());
+    tokio::pin!(load);
+    let deadline = tokio::time::sleep(plan.deadline);
+    tokio::pin!(deadline);
+    let mut capped = false;
+    let ended_by = loop {
+        tokio::select! {
+            r = &mut load => break match r {
+                Ok(()) if cancel.is_cancelled() => EndedBy::Interrupted,
+                Ok(()) => match fault_error.take() {
+                    Some(e) => EndedBy::Error(e),
+                    None => EndedBy::Completed,
+                },
+                Err(e) => EndedBy::Error(e.to_string()),
+            },
+            r = &mut timeline, if !timeline_done => {
+                timeline_done = true;
+                // A fault the scenario says must apply could not: end the run (exit 3).
+                if let Err(e) = r {
+                    fault_error = Some(e.to_string());
+                    load_cancel.cancel();
+                }
+            }
+            _ = &mut deadline, if !capped => {
+                capped = true;
+                // The hard cap: stop the load, let it drain, call it complete.
+                load_cancel.cancel();
+                events.notice(crate::event::Level::Warn, format!("run reached its duration cap of {:?}; load stopped", plan.deadline));
+            }
+            _ = cancel.cancelled(), if !load_cancel.is_cancelled() => {
+                events.send(RunEvent::Phase { at: events.now(), phase: Phase::Interrupted });
+                load_cancel.cancel();
+            }
+            Ok(()) = live_rx.changed() => live(*live_rx.borrow()),
+        }
+    };
+    events.send(RunEvent::Phase {
+        at: events.now(),
+        phase: Phase::LoadFinished,
+    });
+    chaos.undo_all().await;
+    // Faults are undone and recoveries awaited: now the canary read-back tells what was lost.
+    if matches!(ended_by, EndedBy::Interrupted) {
+        observers.stop().await;
+    } else {
+        observers.finish().await;
+    }
+    events.send(RunEvent::Phase {
+        at: events.now(),
+        phase: Phase::Stopping,
+    });
+    services.shutdown().await;
+    ended_by
+}
+
+/// `reports/latest` points at the newest run; best effort (a report is complete without).
+fn point_latest(root: &Path, dir: &Path) {
+    let latest = root.join("latest");
+    let target = dir.file_name().map(PathBuf::from).unwrap_or_default();
+    let tmp = root.join(".latest.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    #[cfg(unix)]
+    if std::os::unix::fs::symlink(&target, &tmp).is_ok() {
+        let _ = std::fs::rename(&tmp, &latest);
+    }
+}

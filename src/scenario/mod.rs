@@ -1,0 +1,170 @@
+//! Scenario files: parse (TOML), collect every problem with file, line, column, key path
+//! and hint, validate as a whole, and resolve into a [`Plan`] the run executes.
+
+pub mod model;
+mod parse;
+mod source;
+pub(crate) mod suggest;
+pub mod template;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use model::Scenario;
+
+use crate::grade::criteria::Criterion;
+use template::{BodyTemplate, Template};
+
+/// One problem in a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem has no place in the file (e.g. file unreadable).
+    pub line: usize,
+    /// 1-based, in chars.
+    pub column: usize,
+    /// Key path, e.g. `load.stages[1].duration`; empty for the whole file.
+    pub key: String,
+    pub message: String,
+    pub hint: Option<String>,
+    /// The text of the line the problem is on, shown under the header with a caret.
+    pub source_line: Option<String>,
+    /// How many chars the caret underlines (at least 1).
+    pub width: usize,
+}
+
+impl fmt::Display for Diagnostic {
+    /// ```text
+    /// tests/fixtures/bad/x.toml:12:1: `load.thinktime`: unknown key
+    ///    |
+    /// 12 | thinktime = "100ms"
+    ///    | ^^^^^^^^^
+    ///   hint: did you mean `think_time`?
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let (Some(text), true) = (&self.source_line, self.line > 0) {
+            let num = self.line.to_string();
+            let pad = " ".repeat(num.len());
+            write!(f, "\n{pad} |\n{num} | {text}\n{pad} | ")?;
+            // Keep tabs so the caret lines up under the column.
+            for c in text.chars().take(self.column.saturating_sub(1)) {
+                f.write_str(if c == '\t' { "\t" } else { " " })?;
+            }
+            write!(f, "{}", "^".repeat(self.width.max(1)))?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in one file, in file order. Each starts with a header line
+/// `error: FILE:LINE:COL: `KEY`: MESSAGE`, followed by the source line and hints.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ScenarioErrors(pub Vec<Diagnostic>);
+
+impl fmt::Display for ScenarioErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+                if d.source_line.is_some() || d.hint.is_some() {
+                    writeln!(f)?;
+                }
+            }
+            write!(f, "error: {d}")?;
+        }
+        if self.0.len() > 1 {
+            let file = self.0[0].file.display();
+            write!(
+                f,
+                "\n\n{} problems in {file}; nothing was started",
+                self.0.len()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The validated scenario, with everything resolved.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub file: PathBuf,
+    pub scenario: Scenario,
+    /// The seed in force (the file's, or a drawn one).
+    pub seed: u64,
+    /// Hard upper bound on the run.
+    pub deadline: Duration,
+    /// Sum of the load stages.
+    pub load_duration: Duration,
+    pub criteria: Vec<Criterion>,
+    pub base_url: url::Url,
+    /// In the order of the file; `RequestDone::request` indexes this.
+    pub requests: Vec<RequestPlan>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestPlan {
+    pub name: String,
+    pub weight: u32,
+    pub method: http::Method,
+    pub path: Template,
+    pub headers: Vec<(http::HeaderName, Template)>,
+    pub body: Option<BodyTemplate>,
+    pub extract: Vec<model::ExtractSpec>,
+    pub checks: Vec<model::CheckSpec>,
+    /// Variables its templates use, and for each the index of the request that extracts
+    /// it (run first when the user does not have the value yet).
+    pub needs: Vec<(String, usize)>,
+}
+
+/// Read, parse and validate one scenario file. All problems come back together.
+pub fn load(path: &Path) -> Result<Plan, ScenarioErrors> {
+    let src = std::fs::read_to_string(path).map_err(|e| {
+        ScenarioErrors(vec![Diagnostic {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message: format!("cannot read the file: {e}"),
+            hint: None,
+            source_line: None,
+            width: 1,
+        }])
+    })?;
+    load_str(path, &src)
+}
+
+/// Parse and validate scenario text; `path` is used in messages and to resolve relative
+/// paths.
+pub fn load_str(path: &Path, src: &str) -> Result<Plan, ScenarioErrors> {
+    let mut ctx = source::Ctx::new(path, src);
+    let scenario = parse::parse(&mut ctx);
+    let plan = scenario.and_then(|s| validate::validate(&mut ctx, s));
+    let mut diags = std::mem::take(&mut ctx.diags);
+    match plan {
+        Some(plan) if diags.is_empty() => Ok(plan),
+        _ => {
+            diags.sort_by_key(|d| (d.line, d.column));
+            diags.dedup_by(|a, b| {
+                a.line == b.line && a.column == b.column && a.key == b.key && a.message == b.message
+            });
+            if diags.is_empty() {
+                // Unreachable in practice: a failure always says why.
+                diags.push(ctx.diagnostic(0..0, "", "the scenario is invalid".into(), None));
+            }
+            Err(ScenarioErrors(diags))
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The open model (our arrival-rate scheduler) against a real axum server on loopback.
+//! Bounds are generous: these run on a loaded 2-core machine.
+
+mod load_support;
+
+use std::time::Duration;
+
+use gauntlet::event::RunEvent;
+use load_support::*;
+
+#[test]
+fn constant_rate_starts_every_iteration_and_stops_on_time() {
+    let srv = start_server();
+    let p = plan(
+        &srv.base(),
+        r#"model = "open"
+start_rate = 50
+stages = [{ duration = "2s", rate = 50 }]"#,
+        r#"
+[[requests]]
+name = "ok"
+path = "/ok"
+"#,
+    );
+    let out = run_load(p, None);
+    assert_eq!(out.result, Ok(()));
+    // 50/s for 2s: exactly 100 iterations are due.
+    assert_eq!(out.record.total.count + out.record.dropped, 100);
+    assert_eq!(out.record.dropped, 0);
+    assert_eq!(
+        out.record.total.errors, 0,
+        "{:?}",
+        out.record.total.error_reasons
+    );
+    assert_eq!(srv.hits(), 100);
+    assert!(
+        out.took >= Duration::from_millis(1900) && out.took < Duration::from_secs(8),
+        "took {:?}",
+        out.took
+    );
+    // Connections are reused across iterations (a handful, not one per iteration).
+    assert!(srv.connections() < 50, "{} connections", srv.connections());
+    assert_eq!(out.last_users(), Some(0));
+    assert_eq!(out.record.expected_interval_us, None);
+    for r in out.requests() {
+        assert!(r.latency_us >= r.service_us);
+    }
+}
+
+#[test]
+fn a_slow_server_and_few_slots_drop_iterations() {
+    let srv = start_server();
+    let p = plan(
+        &srv.base(),
+        r#"model = "open"
+start_rate = 40
+max_in_flight = 2
+stages = [{ duration = "2s", rate = 40 }]"#,
+        r#"
+[[requests]]
+name = "slow"
+path = "/slow?ms=300"
+"#,
+    );
+    let out = run_load(p, None);
+    assert_eq!(out.result, Ok(()));
+    let rec = &out.record;
+    // 80 due; 2 slots of 300ms each serve about 7 a second.
+    assert_eq!(rec.total.count + rec.dropped, 80);
+    assert!(rec.dropped >= 40, "dropped {}", rec.dropped);
+    assert!(rec.total.count >= 4, "{}", rec.total.count);
+    assert_eq!(rec.total.errors, 0, "{:?}", rec.total.error_reasons);
+    let drops = out
+        .events
+        .iter()
+        .filter(|e| matches!(e, RunEvent::Dropped { .. }))
+        .count() as u64;
+    assert_eq!(drops, rec.dropped);
+    // In flight never above the slots.
+    assert!(
+        rec.users_peak <= 2 && rec.users_peak >= 1,
+        "{}",
+        rec.users_peak
+    );
+    for r in out.requests() {
+        assert!(r.service_us >= 290_000, "{}", r.service_us);
+        assert!(r.latency_us >= r.service_us);
+    }
+}
+
+#[test]
+fn latency_counts_from_the_intended_start() {
+    let srv = start_server();
+    let p = plan(
+        &srv.base(),
+        r#"model = "open"
+start_rate = 100
+stages = [{ duration = "2s", rate = 100 }]"#,
+        r#"
+[[requests]]
+name = "ok"
+path = "/ok"
+"#,
+    );
+    // The generator itself stalls for 400ms (a blocking call on its thread) half a
+    // second in: iterations due meanwhile start late, and their latency must say so.
+    let out = run_load_with(p, None, |rt| {
+        rt.spawn(async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            std::thread::sleep(Duration::from_millis(400));
+        });
+    });
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(out.record.total.count + out.record.dropped, 200);
+    let late: Vec<(u64, u64)> = out
+        .requests()
+        .map(|r| (r.latency_us, r.service_us))
+        .filter(|(l, s)| l - s >= 200_000)
+        .collect();
+    assert!(late.len() >= 10, "{} late starts", late.len());
+    for r in out.requests() {
+        assert!(r.latency_us >= r.service_us);
+    }
+    // The recorded latency (from the intended start) shows the stall.
+    assert!(out.record.total.raw.max() >= 300_000);
+}
+
+#[test]
+fn needed_values_are_extracted_first() {
+    let srv = start_server();
+    let p = plan(
+        &srv.base(),
+        r#"model = "open"
+start_rate = 20
+stages = [{ duration = "1s", rate = 20 }]"#,
+        r#"
+[[requests]]
+name = "create"
+weight = 0
+method = "POST"
+path = "/items"
+json = { name = "{{fake.name}}" }
+extract = [{ var = "id", json = "/id" }]
+
+[[requests]]
+name = "get"
+path = "/items/{{id}}"
+checks = [{ status = 200 }]
+"#,
+    );
+    let out = run_load(p, None);
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(
+        out.record.total.errors, 0,
+        "{:?}",
+        out.record.total.error_reasons
+    );
+    // Each iteration is fresh: it creates, then gets.
+    assert_eq!(out.stats("create").count, 20);
+    assert_eq!(out.stats("get").count, 20);
+}
+
+#[test]
+fn cancel_stops_promptly() {
+    let srv = start_server();
+    let p = plan(
+        &srv.base(),
+        r#"model = "open"
+start_rate = 20
+stages = [{ duration = "60s", rate = 20 }]"#,
+        r#"
+[[requests]]
+name = "slow"
+path = "/slow?ms=20000"
+"#,
+    );
+    let out = run_load(p, Some(Duration::from_millis(1500)));
+    assert_eq!(out.result, Ok(()));
+    let after = out.after_cancel.expect("cancelled");
+    assert!(
+        after < Duration::from_secs(4),
+        "stopped {after:?} after cancel"
+    );
+    assert_eq!(out.record.total.errors, 0);
+    assert_eq!(out.last_users(), Some(0));
+    assert!(out.record.users_peak >= 10);
+}
