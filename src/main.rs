@@ -79,16 +79,20 @@ fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn validate(files: &[PathBuf]) -> i32 {
     let mut code = exit::PASSED;
     for f in files {
         match gauntlet::scenario::load(f) {
             Ok(plan) => println!(
-                "{}: ok ({} requests, {} criteria, {} faults)",
+                "{}: ok ({}, {}, {})",
                 f.display(),
-                plan.requests.len(),
-                plan.criteria.len(),
-                plan.scenario.faults.len()
+                count(plan.requests.len(), "request", "requests"),
+                count(plan.criteria.len(), "criterion", "criteria"),
+                count(plan.scenario.faults.len(), "fault", "faults")
             ),
             Err(e) => {
                 eprintln!("{e}");

@@ -33,6 +33,11 @@ const CASES: &[Case] = &[
         defect: "no-single-instance",
         fails: "duplicates.records == 0",
     },
+    Case {
+        file: "ws-leak.toml",
+        defect: "ws-leak",
+        fails: "memory.api.peak < 128MiB",
+    },
 ];
 
 fn scenario(file: &str) -> PathBuf {
@@ -103,7 +108,6 @@ fn verdicts(report: &Path) -> Vec<(String, bool, String)> {
 }
 
 #[test]
-#[ignore = "needs the observers wired into run.rs (observe::Observers::start/finish)"]
 fn demo_scenarios_pass_when_fixed_and_fail_with_their_defect() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let reports = tmp.path().join("reports");
