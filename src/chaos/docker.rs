@@ -841,6 +841,11 @@ pub(crate) async fn start_containers(
             .state
             .remove_pending(&Pending::StoppedContainer { id: id.clone() });
     }
+    joined(errs)
+}
+
+/// All the errors of a batch of undo steps as one message; every step was tried.
+fn joined(errs: Vec<String>) -> Result<(), String> {
     if errs.is_empty() {
         Ok(())
     } else {
@@ -871,11 +876,7 @@ pub(crate) async fn unpause_containers(
             .state
             .remove_pending(&Pending::PausedContainer { id: id.clone() });
     }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("; "))
-    }
+    joined(errs)
 }
 
 pub(crate) async fn remove_containers(
@@ -897,11 +898,7 @@ pub(crate) async fn remove_containers(
             Err(e) => errs.push(format!("remove `{}`: {e}", short(id))),
         }
     }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("; "))
-    }
+    joined(errs)
 }
 
 /// Run docker work synchronously from a `Drop` (panic path): on a thread of its own with

@@ -151,6 +151,17 @@ impl DupProc {
     }
 }
 
+/// SIGCONT to a paused process (or its group); it is no longer pending either way.
+fn resume(inner: &ServicesInner, pid: i32, group: bool, pending: &Pending) -> Result<(), String> {
+    let r = if group {
+        signal_group(pid, Signal::SIGCONT)
+    } else {
+        signal_pid(pid, Signal::SIGCONT)
+    };
+    inner.state.remove_pending(pending);
+    r
+}
+
 impl Undo {
     async fn run(self, inner: &ServicesInner) -> Result<(), String> {
         match self {
@@ -159,12 +170,7 @@ impl Undo {
                 group,
                 pending,
             } => {
-                let r = if group {
-                    signal_group(pid, Signal::SIGCONT)
-                } else {
-                    signal_pid(pid, Signal::SIGCONT)
-                };
-                inner.state.remove_pending(&pending);
+                let r = resume(inner, pid, group, &pending);
                 wait_state(pid, |s| s != Some('T')).await;
                 // Gone since (killed meanwhile): nothing is paused any more.
                 match r {
@@ -225,12 +231,7 @@ impl Undo {
                 group,
                 pending,
             } => {
-                let _ = if group {
-                    signal_group(pid, Signal::SIGCONT)
-                } else {
-                    signal_pid(pid, Signal::SIGCONT)
-                };
-                inner.state.remove_pending(&pending);
+                let _ = resume(inner, pid, group, &pending);
             }
             Undo::StartService(_) => {}
             Undo::KillDuplicate(d) => {
