@@ -14,5 +14,6 @@ pub mod record;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod units;
 
 pub use error::Error;

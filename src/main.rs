@@ -105,7 +105,7 @@ fn validate(files: &[PathBuf]) -> i32 {
 
 fn runtime() -> tokio::runtime::Runtime {
     // One thread: even latency spread across users (a multi-thread runtime split them
-    // into fast and starved ones, see DESIGN.md), and the other core stays for the target.
+    // into fast and starved ones, measured), and the other core stays for the target.
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -64,14 +64,7 @@ pub fn new_run_id(plan: &Plan) -> String {
 /// this too; it is checked again here because it is a safety rule, not a convenience.
 pub fn check_allowed(plan: &Plan) -> Result<(), Error> {
     let host = plan.base_url.host_str().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if plan
-        .scenario
-        .target
-        .allow_hosts
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(host))
-    {
+    if crate::units::host_allowed(&plan.scenario.target.allow_hosts, host) {
         Ok(())
     } else {
         Err(Error::Refused(format!(

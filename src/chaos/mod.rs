@@ -56,15 +56,12 @@ pub enum ChaosError {
 
 /// Is `host` a loopback name or address? gauntlet only talks to those.
 pub(crate) fn require_loopback_host(host: &str) -> Result<(), String> {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    if h.eq_ignore_ascii_case("localhost") {
-        return Ok(());
-    }
-    match h.parse::<std::net::IpAddr>() {
-        Ok(ip) if ip.is_loopback() => Ok(()),
-        _ => Err(format!(
+    if crate::units::is_loopback(host) {
+        Ok(())
+    } else {
+        Err(format!(
             "`{host}` is not a loopback address; gauntlet only sends traffic to 127.0.0.1/localhost"
-        )),
+        ))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Resource samples per service, once a second: CPU (percent of one core) and memory.
 //! Process backend: /proc of every process in the service's process group (RSS).
-//! Docker backend: the engine's stats (DESIGN.md: Δcpu / Δsystem × online CPUs × 100;
+//! Docker backend: the engine's stats (Δcpu / Δsystem × online CPUs × 100;
 //! memory = usage − inactive_file).
 
 use std::collections::HashMap;

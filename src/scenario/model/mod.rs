@@ -1,0 +1,138 @@
+//! The scenario file, as typed data. These structs mirror the TOML one to one;
+//! `scenario::load` parses, collects unknown keys and type errors, then validates
+//! into a [`crate::scenario::Plan`]. Unknown keys are found with `serde_ignored`
+//! (so every one is reported, with its line), hence no `deny_unknown_fields` here.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+mod fault;
+mod load;
+mod observe;
+mod request;
+mod service;
+
+pub use fault::*;
+pub use load::*;
+pub use observe::*;
+pub use request::*;
+pub use service::*;
+
+/// A duration written the human way: "250ms", "30s", "5m", "1h 30m".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub fn as_duration(self) -> Duration {
+        self.0
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = HumanDuration;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(r#"a duration like "250ms", "30s" or "5m""#)
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<HumanDuration, E> {
+                humantime::parse_duration(s.trim())
+                    .map(HumanDuration)
+                    .map_err(|e| {
+                        E::custom(format!(
+                            r#"invalid duration "{s}": {e}; write it like "250ms", "30s" or "5m""#
+                        ))
+                    })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The whole scenario file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Scenario {
+    /// Short name, used in reports and the run id.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Every random choice (request pick, think time, fake data, fault target) follows
+    /// this seed. Absent: a random one is drawn and written in the report so the run
+    /// can be replayed.
+    pub seed: Option<u64>,
+    /// Hard upper bound on the whole run (load, faults, observation). Absent: the sum of
+    /// the load stages plus 30s. Load stops by itself at the end of its stages anyway.
+    pub duration: Option<HumanDuration>,
+    /// Success criteria, e.g. `"latency.p95 < 200ms"`; see `grade::criteria`.
+    #[serde(default)]
+    pub criteria: Vec<String>,
+    /// Which histogram latency criteria read in the closed model (the open model always
+    /// measures from the intended start, so it is corrected by construction).
+    #[serde(default)]
+    pub latency_basis: LatencyBasis,
+    /// What to do when a fault cannot be applied, unless the fault says otherwise.
+    #[serde(default)]
+    pub on_fault_error: OnFaultError,
+    pub target: Target,
+    #[serde(default)]
+    pub backend: BackendKind,
+    #[serde(default)]
+    pub services: Vec<ServiceSpec>,
+    pub load: Option<LoadSpec>,
+    #[serde(default)]
+    pub requests: Vec<RequestSpec>,
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    /// A data canary: keys written to a Redis before the load and faults, read back at the
+    /// end; the missing ones are the `data_loss.keys` criterion's figure.
+    pub canary: Option<CanarySpec>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyBasis {
+    /// Coordinated-omission corrected histogram (HdrHistogram `record_correct` with the
+    /// mean think time as the expected interval). The safer default for a gate.
+    #[default]
+    Corrected,
+    /// Raw service time as each user saw it.
+    Raw,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFaultError {
+    /// The run stops, faults are undone, exit code 3.
+    #[default]
+    Fail,
+    /// The failure is recorded in the report and the run goes on.
+    Record,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Target {
+    /// e.g. "http://127.0.0.1:18080"; request paths are joined to it.
+    pub base_url: String,
+    /// Hosts load may be sent to. A target (or WebSocket URL) whose host is not listed is
+    /// refused before anything starts.
+    pub allow_hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// Services are local child processes; faults are signals.
+    #[default]
+    Process,
+    /// Services are Docker containers, driven through the Engine API.
+    Docker,
+}

@@ -1,0 +1,61 @@
+//! `[[requests]]`: the weighted request mix, extraction and checks.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// One entry of the weighted request mix.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RequestSpec {
+    /// Unique; criteria and reports refer to it (`latency.p95{name="create item"}`).
+    pub name: String,
+    /// Relative weight in the mix. Default 1. 0 = only run when another request needs a
+    /// value it extracts.
+    pub weight: Option<u32>,
+    /// Default GET.
+    pub method: Option<String>,
+    /// Joined to `target.base_url`; may hold placeholders (`/api/items/{{item_id}}`).
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Raw body (placeholders allowed).
+    pub body: Option<String>,
+    /// JSON body (placeholders allowed in strings); sets content-type.
+    pub json: Option<toml::Value>,
+    /// Values taken from the response for this user's later requests.
+    #[serde(default)]
+    pub extract: Vec<ExtractSpec>,
+    /// Response checks; a failed check counts as an error, with its reason. Without a
+    /// `status` check, any status outside 200..=399 is an error.
+    #[serde(default)]
+    pub checks: Vec<CheckSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExtractSpec {
+    /// Variable name, used as `{{var}}` in later requests of the same user.
+    pub var: String,
+    /// JSON pointer into the response body, e.g. "/id".
+    pub json: Option<String>,
+    /// Response header name, e.g. "location".
+    pub header: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckSpec {
+    /// 201, [200, 201], or "2xx".
+    pub status: Option<StatusCheck>,
+    pub body_contains: Option<String>,
+    /// JSON pointer; with `equals` or `exists`.
+    pub json: Option<String>,
+    pub equals: Option<toml::Value>,
+    pub exists: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StatusCheck {
+    One(u16),
+    Any(Vec<u16>),
+    Class(String),
+}

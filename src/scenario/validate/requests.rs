@@ -1,0 +1,423 @@
+//! Validation of [[requests]]: methods, paths, templates, extraction, checks, and the order extractors run in.
+
+use std::collections::HashMap;
+
+use super::super::source::{parse_path, show_path, Ctx, Seg};
+use super::super::suggest::closest;
+use super::super::template::{self, BodyTemplate, JsonPathElem, JsonTemplate, Template};
+use super::super::RequestPlan;
+use super::*;
+
+/// Parse a template string, reporting a problem at its place inside the string.
+pub(super) fn template(
+    ctx: &mut Ctx<'_>,
+    path: &str,
+    text: &str,
+    places: &mut Vec<VarPlace>,
+) -> Option<Template> {
+    match Template::parse_detailed(text) {
+        Ok(t) => {
+            for (var, column, width) in template::var_places(text) {
+                places.push(VarPlace {
+                    var,
+                    path: path.to_string(),
+                    column,
+                    width,
+                });
+            }
+            Some(t)
+        }
+        Err(e) => {
+            ctx.in_string(path, e.column, e.width, e.message, e.hint);
+            None
+        }
+    }
+}
+
+/// Check every string of a JSON body as a template (reporting each problem at its
+/// place) and note where its variables are. False when some string does not parse.
+pub(super) fn json_strings(
+    ctx: &mut Ctx<'_>,
+    v: &toml::Value,
+    path: &mut Vec<Seg>,
+    places: &mut Vec<VarPlace>,
+) -> bool {
+    match v {
+        toml::Value::String(s) => template(ctx, &show_path(path), s, places).is_some(),
+        toml::Value::Array(a) => {
+            let mut ok = true;
+            for (i, x) in a.iter().enumerate() {
+                path.push(Seg::Index(i));
+                ok &= json_strings(ctx, x, path, places);
+                path.pop();
+            }
+            ok
+        }
+        toml::Value::Table(t) => {
+            let mut ok = true;
+            for (k, x) in t {
+                path.push(Seg::Key(k.clone()));
+                ok &= json_strings(ctx, x, path, places);
+                path.pop();
+            }
+            ok
+        }
+        _ => true,
+    }
+}
+
+pub(super) fn json_pointer_ok(ctx: &mut Ctx<'_>, path: &str, ptr: &str) {
+    if !ptr.starts_with('/') {
+        ctx.at_value(
+            path,
+            format!("a JSON pointer starts with `/`; found \"{ptr}\""),
+            Some(format!(
+                "did you mean \"/{}\"?",
+                ptr.trim_start_matches(['$', '.']).replace('.', "/")
+            )),
+        );
+    }
+}
+
+pub(super) fn check_request(
+    ctx: &mut Ctx<'_>,
+    i: usize,
+    r: &RequestSpec,
+    earlier: &[&str],
+) -> (RequestPlan, Vec<VarPlace>) {
+    let p = format!("requests[{i}]");
+    let mut places = Vec::new();
+    if r.name.trim().is_empty() {
+        ctx.at_value(
+            &format!("{p}.name"),
+            "the request name is empty",
+            Some("criteria and reports refer to requests by name".into()),
+        );
+    } else if let Some(j) = earlier.iter().position(|n| *n == r.name) {
+        let line = {
+            let f = ctx.find(&parse_path(&format!("requests[{j}].name")));
+            ctx.diagnostic(f.value, "", String::new(), None).line
+        };
+        ctx.at_value(
+            &format!("{p}.name"),
+            format!("request name \"{}\" is used twice", r.name),
+            Some(format!(
+                "also requests[{j}] (line {line}); criteria and reports need unique names"
+            )),
+        );
+    }
+    let method_text = r.method.as_deref().unwrap_or("GET");
+    let upper = method_text.to_ascii_uppercase();
+    let method = if METHODS.contains(&upper.as_str()) {
+        http::Method::from_bytes(upper.as_bytes()).unwrap_or(http::Method::GET)
+    } else {
+        let hint = match closest(&upper, METHODS.iter().copied()) {
+            Some(m) => format!("did you mean {m}? valid: {}", METHODS.join(", ")),
+            None => format!("valid: {}", METHODS.join(", ")),
+        };
+        ctx.at_value(
+            &format!("{p}.method"),
+            format!("unknown HTTP method `{method_text}`"),
+            Some(hint),
+        );
+        http::Method::GET
+    };
+    let path_path = format!("{p}.path");
+    if !r.path.starts_with('/') && !r.path.starts_with("{{") {
+        ctx.at_value(
+            &path_path,
+            format!("the path must start with `/`; found \"{}\"", r.path),
+            Some("it is joined to target.base_url".into()),
+        );
+    }
+    let path = template(ctx, &path_path, &r.path, &mut places);
+
+    let mut headers = Vec::new();
+    for (k, v) in &r.headers {
+        let hp = sub(&format!("{p}.headers"), k);
+        let name = match http::HeaderName::from_bytes(k.as_bytes()) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                ctx.at_key(&hp, format!("`{k}` is not a valid header name"), None);
+                None
+            }
+        };
+        if v.chars().any(|c| c.is_control() && c != '\t') {
+            ctx.at_value(
+                &hp,
+                "header values cannot hold line breaks or control characters",
+                None,
+            );
+        }
+        if let (Some(n), Some(t)) = (name, template(ctx, &hp, v, &mut places)) {
+            headers.push((n, t));
+        }
+    }
+
+    if r.body.is_some() && r.json.is_some() {
+        ctx.at_key(
+            &format!("{p}.json"),
+            "`json` and `body` are exclusive: give one",
+            Some("`json` sends a JSON document, `body` sends raw text".into()),
+        );
+    }
+    let raw = r
+        .body
+        .as_ref()
+        .and_then(|b| template(ctx, &format!("{p}.body"), b, &mut places));
+    let body = match (raw, &r.json) {
+        (Some(raw), None) => Some(BodyTemplate::Raw(raw)),
+        (_, Some(j)) => {
+            let mut base = parse_path(&format!("{p}.json"));
+            match JsonTemplate::compile(j) {
+                _ if !json_strings(ctx, j, &mut base, &mut places) => None,
+                Ok(t) => Some(BodyTemplate::Json(t)),
+                Err(e) => {
+                    let mut path = parse_path(&format!("{p}.json"));
+                    path.extend(e.path.iter().map(|el| match el {
+                        JsonPathElem::Key(k) => Seg::Key(k.clone()),
+                        JsonPathElem::Index(i) => Seg::Index(*i),
+                    }));
+                    ctx.in_string(
+                        &show_path(&path),
+                        e.error.column,
+                        e.error.width,
+                        e.error.message,
+                        e.error.hint,
+                    );
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+    };
+    let body = if r.body.is_some() && r.json.is_some() {
+        None
+    } else {
+        body
+    };
+
+    for (j, e) in r.extract.iter().enumerate() {
+        let ep = format!("{p}.extract[{j}]");
+        if !is_ident(&e.var) {
+            ctx.at_value(
+                &format!("{ep}.var"),
+                format!("`{}` is not a variable name", e.var),
+                Some("use letters, digits and `_`, not starting with a digit, like item_id".into()),
+            );
+        } else if template::RESERVED.contains(&e.var.as_str()) {
+            ctx.at_value(
+                &format!("{ep}.var"),
+                format!("`{}` is reserved for generators; pick another name", e.var),
+                None,
+            );
+        }
+        match (&e.json, &e.header) {
+            (Some(_), Some(_)) | (None, None) => ctx.at_value(
+                &ep,
+                "an extract gives exactly one of `json` (a JSON pointer like \"/id\") or `header`",
+                Some("e.g. extract = [{ var = \"item_id\", json = \"/id\" }]".into()),
+            ),
+            (Some(ptr), None) => json_pointer_ok(ctx, &format!("{ep}.json"), ptr),
+            (None, Some(h)) => {
+                if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                    ctx.at_value(
+                        &format!("{ep}.header"),
+                        format!("`{h}` is not a valid header name"),
+                        None,
+                    );
+                }
+            }
+        }
+    }
+
+    for (j, c) in r.checks.iter().enumerate() {
+        let cp = format!("{p}.checks[{j}]");
+        let n = [
+            c.status.is_some(),
+            c.body_contains.is_some(),
+            c.json.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if n != 1 {
+            ctx.at_value(
+                &cp,
+                format!("a check gives exactly one of `status`, `body_contains` or `json`; this one gives {n}"),
+                Some("e.g. checks = [{ status = 201 }, { json = \"/id\", exists = true }]".into()),
+            );
+        }
+        if c.json.is_none() {
+            for (key, present) in [
+                ("equals", c.equals.is_some()),
+                ("exists", c.exists.is_some()),
+            ] {
+                if present {
+                    ctx.at_key(
+                        &format!("{cp}.{key}"),
+                        format!("`{key}` goes with `json` (a JSON pointer)"),
+                        Some(format!("e.g. {{ json = \"/id\", {key} = ... }}")),
+                    );
+                }
+            }
+        } else if c.equals.is_some() && c.exists.is_some() {
+            ctx.at_key(
+                &format!("{cp}.exists"),
+                "give `equals` or `exists`, not both",
+                None,
+            );
+        }
+        if let Some(ptr) = &c.json {
+            json_pointer_ok(ctx, &format!("{cp}.json"), ptr);
+        }
+        let sp = format!("{cp}.status");
+        match &c.status {
+            Some(StatusCheck::One(code)) if !(100..=599).contains(code) => ctx.at_value(
+                &sp,
+                format!("{code} is not an HTTP status (100 to 599)"),
+                None,
+            ),
+            Some(StatusCheck::Any(codes)) => {
+                if codes.is_empty() {
+                    ctx.at_value(&sp, "the status list is empty", None);
+                }
+                for (k, code) in codes.iter().enumerate() {
+                    if !(100..=599).contains(code) {
+                        ctx.at_value(
+                            &format!("{sp}[{k}]"),
+                            format!("{code} is not an HTTP status (100 to 599)"),
+                            None,
+                        );
+                    }
+                }
+            }
+            Some(StatusCheck::Class(class)) => {
+                let b = class.as_bytes();
+                let ok = b.len() == 3
+                    && (b'1'..=b'5').contains(&b[0])
+                    && b[1..].iter().all(|c| *c == b'x' || *c == b'X');
+                if !ok {
+                    ctx.at_value(
+                        &sp,
+                        format!("a status class looks like \"2xx\"; found \"{class}\""),
+                        Some("or give a code (201) or a list ([200, 201])".into()),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let plan = RequestPlan {
+        name: r.name.clone(),
+        weight: r.weight.unwrap_or(1),
+        method,
+        path: path.unwrap_or_else(|| Template::parse("").unwrap_or_else(|_| unreachable!())),
+        headers,
+        body,
+        extract: r.extract.clone(),
+        checks: r.checks.clone(),
+        needs: Vec::new(),
+    };
+    (plan, places)
+}
+
+/// Every `{{var}}` must be extracted by some request; record which one runs first.
+pub(super) fn resolve_needs(
+    ctx: &mut Ctx<'_>,
+    specs: &[RequestSpec],
+    places: &[Vec<VarPlace>],
+    plans: &mut [RequestPlan],
+) {
+    let mut extractors: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, r) in specs.iter().enumerate() {
+        for e in &r.extract {
+            extractors.entry(e.var.as_str()).or_default().push(i);
+        }
+    }
+    let names = quoted_list(specs.iter().map(|r| r.name.as_str()));
+    for (i, ps) in places.iter().enumerate() {
+        let mut needs: Vec<(String, usize)> = Vec::new();
+        for pl in ps {
+            match extractors.get(pl.var.as_str()) {
+                None => {
+                    let extracted: Vec<&str> = extractors.keys().copied().collect();
+                    let mut hint = match closest(&pl.var, extracted.iter().copied()) {
+                        Some(m) => format!("did you mean `{{{{{m}}}}}`? "),
+                        None => String::new(),
+                    };
+                    hint.push_str(&format!(
+                        "add extract = [{{ var = \"{}\", json = \"/...\" }}] to the request whose response holds it (requests: {names})",
+                        pl.var
+                    ));
+                    ctx.in_string(
+                        &pl.path,
+                        pl.column,
+                        pl.width,
+                        format!("`{{{{{}}}}}` is not extracted by any request", pl.var),
+                        Some(hint),
+                    );
+                }
+                Some(from) => {
+                    if let Some(&j) = from.iter().find(|&&j| j != i) {
+                        if !needs.iter().any(|(v, _)| *v == pl.var) {
+                            needs.push((pl.var.clone(), j));
+                        }
+                    }
+                }
+            }
+        }
+        plans[i].needs = needs;
+    }
+    // A request may not need itself through others: nothing could run first.
+    let n = plans.len();
+    let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+    fn visit(
+        i: usize,
+        plans: &[RequestPlan],
+        state: &mut [u8],
+        stack: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        state[i] = 1;
+        stack.push(i);
+        for &(_, j) in &plans[i].needs {
+            if state[j] == 1 {
+                let at = stack.iter().position(|&k| k == j).unwrap_or(0);
+                return Some(stack[at..].to_vec());
+            }
+            if state[j] == 0 {
+                if let Some(c) = visit(j, plans, state, stack) {
+                    return Some(c);
+                }
+            }
+        }
+        stack.pop();
+        state[i] = 2;
+        None
+    }
+    for i in 0..n {
+        if state[i] == 0 {
+            let mut stack = Vec::new();
+            if let Some(cycle) = visit(i, plans, &mut state, &mut stack) {
+                let first = cycle[0];
+                let names: Vec<String> = cycle
+                    .iter()
+                    .map(|&k| format!("\"{}\"", plans[k].name))
+                    .collect();
+                ctx.at_value(
+                    &format!("requests[{first}].name"),
+                    format!(
+                        "requests {} need values from each other, so none can run first",
+                        names.join(" and ")
+                    ),
+                    Some("let one of them extract its value without needing the others".into()),
+                );
+                for k in cycle {
+                    plans[k].needs.clear();
+                    state[k] = 2;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Validation of [[services]]: commands, containers, health, restart, proxy.
+
+use super::super::source::Ctx;
+use super::*;
+
+pub(super) fn check_service(
+    ctx: &mut Ctx<'_>,
+    i: usize,
+    sv: &ServiceSpec,
+    backend: BackendKind,
+    earlier: &[String],
+) {
+    let p = format!("services[{i}]");
+    if sv.name.trim().is_empty() {
+        ctx.at_value(&format!("{p}.name"), "the service name is empty", None);
+    } else if !sv
+        .name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        ctx.at_value(
+            &format!("{p}.name"),
+            format!(
+                "service name `{}` may hold only letters, digits, `_` and `-`",
+                sv.name
+            ),
+            Some("criteria name services in metrics, like memory.api.peak".into()),
+        );
+    } else if let Some(j) = earlier.iter().position(|n| *n == sv.name) {
+        ctx.at_value(
+            &format!("{p}.name"),
+            format!(
+                "service name `{}` is used twice (also services[{j}])",
+                sv.name
+            ),
+            None,
+        );
+    }
+    let docker_keys = [
+        ("container", sv.container.is_some()),
+        ("label", sv.label.is_some()),
+        ("image", sv.image.is_some()),
+        ("cmd", sv.cmd.is_some()),
+        ("ports", !sv.ports.is_empty()),
+        ("network", sv.network.is_some()),
+    ];
+    match backend {
+        BackendKind::Process => {
+            if sv.managed && sv.command.as_ref().is_none_or(|c| c.is_empty()) {
+                ctx.at_value(
+                    &p,
+                    format!("service `{}` has no `command`; the process backend starts managed services with it", sv.name),
+                    Some(
+                        "e.g. command = [\"gauntlet\", \"demo\", \"api\", \"--port\", \"18080\"], or managed = false \
+                         with pid_file for a process that is already running"
+                            .into(),
+                    ),
+                );
+            }
+            for (key, present) in docker_keys {
+                if present {
+                    ctx.at_key(
+                        &format!("{p}.{key}"),
+                        format!("`{key}` applies to the docker backend; this scenario uses the process backend"),
+                        Some("set backend = \"docker\" at the top of the file, or remove it".into()),
+                    );
+                }
+            }
+        }
+        BackendKind::Docker => {
+            let n = docker_keys[..3]
+                .iter()
+                .filter(|(_, present)| *present)
+                .count();
+            if n != 1 {
+                ctx.at_value(
+                    &p,
+                    format!(
+                        "a docker service gives exactly one of `container`, `label` or `image`; service `{}` gives {n}",
+                        sv.name
+                    ),
+                    None,
+                );
+            }
+            for (key, present) in [
+                ("command", sv.command.is_some()),
+                ("cwd", sv.cwd.is_some()),
+                ("pid_file", sv.pid_file.is_some()),
+            ] {
+                if present {
+                    ctx.at_key(
+                        &format!("{p}.{key}"),
+                        format!("`{key}` applies to the process backend; this scenario uses backend = \"docker\""),
+                        Some("with docker, use `image` and `cmd`".into()),
+                    );
+                }
+            }
+            if sv.image.is_none() {
+                for (key, present) in &docker_keys[3..] {
+                    if *present {
+                        ctx.at_key(
+                            &format!("{p}.{key}"),
+                            format!("`{key}` applies only to a container created from `image`"),
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(h) = &sv.health {
+        let hp = format!("{p}.health");
+        match (&h.http, &h.tcp) {
+            (Some(_), Some(_)) | (None, None) => ctx.at_value(
+                &hp,
+                "a health check gives exactly one of `http` (a URL) or `tcp` (host:port)",
+                Some("e.g. health = { http = \"http://127.0.0.1:8080/health\" }".into()),
+            ),
+            (Some(u), None) => match url::Url::parse(u) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+                _ => ctx.at_value(
+                    &format!("{hp}.http"),
+                    format!("health.http must be an http:// URL; found \"{u}\""),
+                    None,
+                ),
+            },
+            (None, Some(t)) => {
+                if !host_port_ok(t) {
+                    ctx.at_value(
+                        &format!("{hp}.tcp"),
+                        format!("health.tcp must be host:port; found \"{t}\""),
+                        None,
+                    );
+                }
+            }
+        }
+        for (key, d) in [
+            ("interval", h.interval),
+            ("timeout", h.timeout),
+            ("startup", h.startup),
+        ] {
+            if d.is_some_and(|d| d.0.is_zero()) {
+                ctx.at_value(
+                    &format!("{hp}.{key}"),
+                    format!("health.{key} must be more than 0"),
+                    None,
+                );
+            }
+        }
+    }
+    if let Some(px) = &sv.proxy {
+        for (key, v) in [("listen", &px.listen), ("upstream", &px.upstream)] {
+            if !host_port_ok(v) {
+                ctx.at_value(
+                    &format!("{p}.proxy.{key}"),
+                    format!("proxy.{key} must be host:port; found \"{v}\""),
+                    None,
+                );
+            }
+        }
+    }
+}
