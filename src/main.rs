@@ -143,7 +143,13 @@ fn run(args: RunArgs) -> i32 {
     match outcome {
         Ok(o) => {
             if !args.quiet {
-                println!("{}", o.summary);
+                // Colour only for a person at a terminal, and never against NO_COLOR.
+                let color = std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+                let summary = gauntlet::report::terminal_summary(
+                    &o.plan, &o.info, &o.record, &o.verdict, color,
+                );
+                println!("{summary}");
             }
             println!("report: {}", o.report_dir.display());
             o.exit_code

@@ -8,13 +8,11 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::event::{FaultEvent, Level, Phase, RequestDone, RunEvent, ServiceEvent};
+use crate::event::{FaultEvent, Level, Overflow, Phase, RequestDone, RunEvent, ServiceEvent};
 use crate::scenario::model::{LatencyBasis, LoadModel};
 use crate::scenario::Plan;
 
-/// Latencies are recorded in microseconds, never rounded, up to this (1 hour); longer
-/// values are clamped to it and counted in `RequestStats::clamped`.
-pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+pub use crate::event::{new_histogram, MAX_LATENCY_US};
 
 /// Live figures for the progress bar, cheap to copy.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,11 +64,6 @@ impl RequestStats {
             LatencyBasis::Raw => &self.raw,
         }
     }
-}
-
-/// A histogram for µs latencies: 1µs .. 1h, 3 significant digits.
-pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds are valid")
 }
 
 /// One second of load.
@@ -136,6 +129,11 @@ pub struct Record {
     pub metrics: BTreeMap<(String, String), MetricStats>,
     pub notices: Vec<(Duration, Level, String)>,
     pub interrupted: bool,
+    /// Requests the senders folded while the event channel was full: in every total and
+    /// histogram, but in no per-second window.
+    pub requests_folded: u64,
+    /// Events dropped because the recorder lagged too far (see `event::overflow`).
+    pub events_shed: u64,
 }
 
 /// Error reasons reported per request (most frequent first); the rest are summed
@@ -225,6 +223,8 @@ impl Recorder {
                 metrics: BTreeMap::new(),
                 notices: Vec::new(),
                 interrupted: false,
+                requests_folded: 0,
+                events_shed: 0,
             },
             accs: plan.requests.iter().map(|_| Acc::new()).collect(),
             total_acc: Acc::new(),
@@ -337,6 +337,47 @@ impl Recorder {
                     self.record.notices.push((*at, *level, message.clone()));
                 }
             }
+            RunEvent::Overflow(o) => self.overflow(o),
+        }
+    }
+
+    /// Add what the senders folded while the channel was full into the totals.
+    fn overflow(&mut self, o: &Overflow) {
+        let interval = self.record.expected_interval_us;
+        for (i, a) in &o.requests {
+            let i = usize::from(*i);
+            for (stats, acc) in [
+                (self.record.requests.get_mut(i), self.accs.get_mut(i)),
+                (Some(&mut self.record.total), Some(&mut self.total_acc)),
+            ] {
+                let (Some(stats), Some(acc)) = (stats, acc) else {
+                    continue;
+                };
+                stats.count += a.count;
+                stats.errors += a.errors;
+                stats.clamped += a.clamped;
+                // Same bounds on both sides: adding cannot fail.
+                let _ = stats.raw.add(&a.raw);
+                match interval {
+                    Some(iv) => {
+                        let _ = stats.corrected.add_correct(&a.raw, iv);
+                    }
+                    None => {
+                        let _ = stats.corrected.add(&a.raw);
+                    }
+                }
+                for (status, n) in &a.statuses {
+                    *stats.statuses.entry(*status).or_insert(0) += n;
+                }
+                for (reason, n) in &a.reasons {
+                    count_reason_n(&mut acc.reasons, reason, *n);
+                }
+            }
+        }
+        self.record.requests_folded += o.folded();
+        self.record.events_shed += o.shed;
+        for ev in &o.side {
+            self.record(ev);
         }
     }
 
@@ -487,8 +528,12 @@ impl Recorder {
 }
 
 fn count_reason(reasons: &mut HashMap<Box<str>, u64>, reason: &str) {
+    count_reason_n(reasons, reason, 1)
+}
+
+fn count_reason_n(reasons: &mut HashMap<Box<str>, u64>, reason: &str, count: u64) {
     if let Some(n) = reasons.get_mut(reason) {
-        *n += 1;
+        *n += count;
         return;
     }
     if reasons.len() >= MAX_TRACKED {
@@ -504,7 +549,7 @@ fn count_reason(reasons: &mut HashMap<Box<str>, u64>, reason: &str) {
             *reasons.entry(OTHER_REASON.into()).or_insert(0) += n;
         }
     }
-    reasons.insert(reason.into(), 1);
+    reasons.insert(reason.into(), count);
 }
 
 /// Most frequent first (ties by text, so output is stable), at most `MAX_REASONS`; the
@@ -577,6 +622,40 @@ path = "/b"
             at: s(at_ms),
             phase,
         }
+    }
+
+    /// A lagging recorder: the channel holds 8 events, 1000 requests and 20 notices are
+    /// sent before it reads. Every request is counted and graded, the notices that did
+    /// not fit the side queue are counted as shed, and nothing else is lost.
+    #[test]
+    fn a_full_channel_folds_requests_and_loses_none() {
+        let (sink, mut rx) = crate::event::EventSink::with_capacity(std::time::Instant::now(), 8);
+        sink.send(phase(0, Phase::LoadStarted));
+        for i in 0..1000u64 {
+            let err = (i % 10 == 0).then_some("status 500");
+            sink.send(req(i, (i % 2) as u16, 1000 + i, err));
+        }
+        for _ in 0..20 {
+            sink.notice(Level::Info, "n");
+        }
+        drop(sink);
+        let mut r = Recorder::new(&closed(r#""100ms""#));
+        while let Ok(ev) = rx.try_recv() {
+            r.record(&ev);
+        }
+        let rec = r.finish();
+        assert_eq!(rec.total.count, 1000);
+        assert_eq!(rec.total.errors, 100);
+        assert_eq!(rec.requests[0].count + rec.requests[1].count, 1000);
+        assert_eq!(rec.total.raw.len(), 1000);
+        assert!(rec.total.corrected.len() >= 1000);
+        assert_eq!(rec.requests_folded, 1000 - 7);
+        assert_eq!(rec.notices.len(), 20);
+        assert_eq!(rec.events_shed, 0);
+        assert_eq!(
+            rec.total.error_reasons,
+            vec![("status 500".to_string(), 100)]
+        );
     }
 
     #[test]

@@ -35,8 +35,8 @@ pub struct RunOutcome {
     pub info: RunInfo,
     pub record: Record,
     pub verdict: Verdict,
-    /// The terminal summary, for the binary to print.
-    pub summary: String,
+    /// The plan that ran, for the binary's summary.
+    pub plan: Arc<Plan>,
 }
 
 /// Run id: UTC time plus the scenario's name, sortable and readable.
@@ -143,14 +143,13 @@ pub async fn execute(
     };
     report::write_all(&report_dir, &plan, &info, &record, &verdict)?;
     point_latest(&opts.reports_root, &report_dir);
-    let summary = report::terminal_summary(&plan, &info, &record, &verdict, false);
     Ok(RunOutcome {
         exit_code,
         report_dir,
         info,
         record,
         verdict,
-        summary,
+        plan,
     })
 }
 

@@ -19,7 +19,7 @@ use gauntlet::observe::Observers;
 use gauntlet::record::Recorder;
 use gauntlet::scenario::{load_str, Plan};
 use nix::sys::signal::Signal;
-use tokio::sync::mpsc::UnboundedReceiver;
+use gauntlet::event::EventStream;
 
 fn plan(services: &str) -> Plan {
     let src = format!(
@@ -60,7 +60,7 @@ impl Seen {
 }
 
 /// Every event so far, fed to `rec` too.
-fn drain(rx: &mut UnboundedReceiver<RunEvent>, rec: &mut Recorder, seen: &mut Seen) {
+fn drain(rx: &mut EventStream, rec: &mut Recorder, seen: &mut Seen) {
     while let Ok(ev) = rx.try_recv() {
         rec.record(&ev);
         match ev {

@@ -492,6 +492,8 @@ mod tests {
             metrics: BTreeMap::new(),
             notices: vec![],
             interrupted: false,
+            requests_folded: 0,
+            events_shed: 0,
         }
     }
 

@@ -385,9 +385,7 @@ mod tests {
         }
     }
 
-    fn drain(
-        rx: &mut tokio::sync::mpsc::UnboundedReceiver<RunEvent>,
-    ) -> (Vec<(String, f64)>, Vec<String>) {
+    fn drain(rx: &mut crate::event::EventStream) -> (Vec<(String, f64)>, Vec<String>) {
         let mut m = vec![];
         let mut n = vec![];
         while let Ok(ev) = rx.try_recv() {

@@ -91,7 +91,7 @@ impl RunDir {
 /// Collects every event sent during a test.
 pub struct Events {
     pub sink: EventSink,
-    rx: tokio::sync::mpsc::UnboundedReceiver<RunEvent>,
+    rx: gauntlet::event::EventStream,
     pub all: Vec<RunEvent>,
 }
 

@@ -249,6 +249,8 @@ pub fn record() -> Record {
             ),
         ],
         interrupted: false,
+        requests_folded: 0,
+        events_shed: 0,
     }
 }
 

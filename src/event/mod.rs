@@ -2,9 +2,13 @@
 //! observers only send these; the recorder folds them, the reporters read the recorder.
 //! Nothing in the engine prints.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
+
+pub mod overflow;
+pub use overflow::{new_histogram, Overflow, EVENT_CAPACITY, MAX_LATENCY_US};
 
 use crate::scenario::model::FaultKind;
 
@@ -56,6 +60,8 @@ pub enum RunEvent {
         level: Level,
         message: String,
     },
+    /// What senders folded or shed while the channel was full; sent once, last.
+    Overflow(Box<Overflow>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -160,19 +166,35 @@ pub fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Er
 }
 
 /// Where the engine parts send events. Cloneable; sending never blocks and never fails
-/// loudly (a closed recorder means the run is ending).
+/// loudly (a closed recorder means the run is ending). The channel is bounded
+/// ([`EVENT_CAPACITY`]); what happens when it is full is [`overflow`]'s policy: request
+/// results are folded into per-request aggregates by the sender (never lost, only without
+/// their second), other events wait in a small side queue, and beyond that they are shed
+/// and counted.
 #[derive(Debug, Clone)]
 pub struct EventSink {
-    tx: tokio::sync::mpsc::UnboundedSender<RunEvent>,
+    tx: tokio::sync::mpsc::Sender<RunEvent>,
     clock: std::time::Instant,
+    overflow: Arc<Mutex<Overflow>>,
 }
 
 impl EventSink {
-    pub fn new(
-        clock: std::time::Instant,
-    ) -> (EventSink, tokio::sync::mpsc::UnboundedReceiver<RunEvent>) {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        (EventSink { tx, clock }, rx)
+    pub fn new(clock: std::time::Instant) -> (EventSink, EventStream) {
+        Self::with_capacity(clock, EVENT_CAPACITY)
+    }
+
+    /// As [`EventSink::new`] with another bound (tests use a tiny one).
+    pub fn with_capacity(clock: std::time::Instant, capacity: usize) -> (EventSink, EventStream) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        let overflow = Arc::new(Mutex::new(Overflow::default()));
+        (
+            EventSink {
+                tx,
+                clock,
+                overflow: overflow.clone(),
+            },
+            EventStream { rx, overflow },
+        )
     }
 
     /// Time since the run's clock started.
@@ -185,7 +207,13 @@ impl EventSink {
     }
 
     pub fn send(&self, ev: RunEvent) {
-        let _ = self.tx.send(ev);
+        use tokio::sync::mpsc::error::TrySendError;
+        if let Err(TrySendError::Full(ev)) = self.tx.try_send(ev) {
+            // A poisoned lock only means another sender panicked mid-fold; the
+            // aggregate is still usable.
+            let mut o = self.overflow.lock().unwrap_or_else(|p| p.into_inner());
+            o.keep(ev);
+        }
     }
 
     pub fn notice(&self, level: Level, message: impl Into<String>) {
@@ -194,5 +222,58 @@ impl EventSink {
             level,
             message: message.into(),
         });
+    }
+}
+
+/// The recorder's end of the channel. `recv` hands out the side queue first, then the
+/// channel; once every sender is gone it yields the folded request aggregates as one last
+/// [`RunEvent::Overflow`] (when there are any), then `None`.
+#[derive(Debug)]
+pub struct EventStream {
+    rx: tokio::sync::mpsc::Receiver<RunEvent>,
+    overflow: Arc<Mutex<Overflow>>,
+}
+
+impl EventStream {
+    pub async fn recv(&mut self) -> Option<RunEvent> {
+        if let Some(ev) = self.side() {
+            return Some(ev);
+        }
+        match self.rx.recv().await {
+            Some(ev) => Some(ev),
+            None => self.last(),
+        }
+    }
+
+    /// Non-blocking: `Err(Empty)` while senders are alive and nothing waits.
+    pub fn try_recv(&mut self) -> Result<RunEvent, tokio::sync::mpsc::error::TryRecvError> {
+        use tokio::sync::mpsc::error::TryRecvError;
+        if let Some(ev) = self.side() {
+            return Ok(ev);
+        }
+        match self.rx.try_recv() {
+            Err(TryRecvError::Disconnected) => self.last().ok_or(TryRecvError::Disconnected),
+            r => r,
+        }
+    }
+
+    fn side(&self) -> Option<RunEvent> {
+        self.overflow
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .side
+            .pop_front()
+    }
+
+    /// After the last sender: whatever was folded or shed, once.
+    fn last(&self) -> Option<RunEvent> {
+        let mut o = self.overflow.lock().unwrap_or_else(|p| p.into_inner());
+        if o.is_empty() {
+            return None;
+        }
+        if let Some(ev) = o.side.pop_front() {
+            return Some(ev);
+        }
+        Some(RunEvent::Overflow(Box::new(std::mem::take(&mut *o))))
     }
 }
