@@ -14,12 +14,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
+use gauntlet::event::EventStream;
 use gauntlet::event::{EventSink, Level, RunEvent};
 use gauntlet::observe::Observers;
 use gauntlet::record::Recorder;
 use gauntlet::scenario::{load_str, Plan};
 use nix::sys::signal::Signal;
-use gauntlet::event::EventStream;
 
 fn plan(services: &str) -> Plan {
     let src = format!(

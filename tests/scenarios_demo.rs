@@ -3,7 +3,9 @@
 //! defect switched on (`GAUNTLET_DEMO_DEFECTS`). Runs the real binary:
 //! `gauntlet run FILE --reports TMP --run-id X --quiet`.
 //!
-//! The scenarios use fixed ports, so they run one after the other, in one test.
+//! Each scenario and way is its own test, so they run in parallel: the test runs a copy
+//! of the scenario whose ports (the 184xx ones the demo scenarios use) are free ports
+//! picked by the test, and whose data folder is the test's own.
 //! Needs Debian's redis-server package.
 
 use std::path::{Path, PathBuf};
@@ -107,61 +109,137 @@ fn verdicts(report: &Path) -> Vec<(String, bool, String)> {
         .collect()
 }
 
-#[test]
-fn demo_scenarios_pass_when_fixed_and_fail_with_their_defect() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let reports = tmp.path().join("reports");
-    let mut problems = Vec::new();
-    for case in CASES {
-        let file = scenario(case.file);
-        let stem = case.file.trim_end_matches(".toml");
-        for defect in [None, Some(case.defect)] {
-            let run_id = format!("{stem}-{}", defect.unwrap_or("fixed"));
-            let t0 = Instant::now();
-            let out = run(&file, &reports, &run_id, defect);
-            let took = t0.elapsed();
-            let v = verdicts(&reports.join(&run_id));
-            eprintln!(
-                "{} with {}: exit {:?} in {:.1}s; {}",
-                case.file,
-                defect.unwrap_or("no defect"),
-                out.status.code(),
-                took.as_secs_f64(),
-                v.iter()
-                    .map(|(n, f, s)| format!("[{}] {n}: {s}", if *f { "FAIL" } else { "pass" }))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            );
-            assert!(
-                took < Duration::from_secs(120),
-                "{run_id} took {took:?}\n{}",
-                show(&out)
-            );
-            match defect {
-                None => {
-                    if out.status.code() != Some(0) || v.iter().any(|(_, f, _)| *f) {
-                        problems.push(format!(
-                            "{}: must PASS without defects; {v:?}\n{}",
-                            case.file,
-                            show(&out)
-                        ));
-                    }
-                }
-                Some(d) => {
-                    let caught = v.iter().any(|(n, f, _)| n == case.fails && *f);
-                    if out.status.code() != Some(1) || !caught {
-                        problems.push(format!(
-                            "{}: with {d} must exit 1 and FAIL `{}`; {v:?}\n{}",
-                            case.file,
-                            case.fails,
-                            show(&out)
-                        ));
-                    }
-                }
-            }
+/// A copy of `file` in `dir` with every demo port (184xx) replaced by a free one and the
+/// fixed data folder replaced by one inside `dir`.
+fn with_own_ports(file: &Path, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(file).expect("read scenario");
+    let mut ports = std::collections::HashMap::new();
+    let mut out = String::with_capacity(text.len());
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let is_port = b[i..].starts_with(b"184")
+            && b.len() >= i + 5
+            && b[i + 3..i + 5].iter().all(u8::is_ascii_digit)
+            && (i == 0 || !b[i - 1].is_ascii_digit())
+            && b.get(i + 5).is_none_or(|c| !c.is_ascii_digit());
+        if is_port {
+            let old = &text[i..i + 5];
+            let new = *ports.entry(old.to_string()).or_insert_with(free_port);
+            out.push_str(&new.to_string());
+            i += 5;
+        } else {
+            let c = text[i..].chars().next().expect("char boundary");
+            out.push(c);
+            i += c.len_utf8();
         }
     }
-    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let out = out.replace(
+        "/tmp/gauntlet-scenario-redis-crash",
+        &data.display().to_string(),
+    );
+    let copy = dir.join(file.file_name().expect("file name"));
+    std::fs::write(&copy, out).expect("write scenario copy");
+    copy
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One scenario, one way: without defects it must PASS; with its defect it must exit 1
+/// and FAIL the criterion meant to catch it.
+fn check(file: &str, with_defect: bool) {
+    let case = CASES
+        .iter()
+        .find(|c| c.file == file)
+        .expect("a case of CASES");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let reports = tmp.path().join("reports");
+    let copy = with_own_ports(&scenario(case.file), tmp.path());
+    let defect = with_defect.then_some(case.defect);
+    let stem = case.file.trim_end_matches(".toml");
+    let run_id = format!("{stem}-{}", defect.unwrap_or("fixed"));
+    let t0 = Instant::now();
+    let out = run(&copy, &reports, &run_id, defect);
+    let took = t0.elapsed();
+    let v = verdicts(&reports.join(&run_id));
+    eprintln!(
+        "{} with {}: exit {:?} in {:.1}s; {}",
+        case.file,
+        defect.unwrap_or("no defect"),
+        out.status.code(),
+        took.as_secs_f64(),
+        v.iter()
+            .map(|(n, f, s)| format!("[{}] {n}: {s}", if *f { "FAIL" } else { "pass" }))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    assert!(
+        took < Duration::from_secs(120),
+        "{run_id} took {took:?}\n{}",
+        show(&out)
+    );
+    match defect {
+        None => assert!(
+            out.status.code() == Some(0) && !v.iter().any(|(_, f, _)| *f),
+            "{}: must PASS without defects; {v:?}\n{}",
+            case.file,
+            show(&out)
+        ),
+        Some(d) => assert!(
+            out.status.code() == Some(1) && v.iter().any(|(n, f, _)| n == case.fails && *f),
+            "{}: with {d} must exit 1 and FAIL `{}`; {v:?}\n{}",
+            case.file,
+            case.fails,
+            show(&out)
+        ),
+    }
+}
+
+#[test]
+fn redis_crash_passes_when_fixed() {
+    check("redis-crash.toml", false);
+}
+
+#[test]
+fn redis_crash_fails_with_its_defect() {
+    check("redis-crash.toml", true);
+}
+
+#[test]
+fn pipeline_stall_passes_when_fixed() {
+    check("pipeline-stall.toml", false);
+}
+
+#[test]
+fn pipeline_stall_fails_with_its_defect() {
+    check("pipeline-stall.toml", true);
+}
+
+#[test]
+fn duplicate_pipeline_passes_when_fixed() {
+    check("duplicate-pipeline.toml", false);
+}
+
+#[test]
+fn duplicate_pipeline_fails_with_its_defect() {
+    check("duplicate-pipeline.toml", true);
+}
+
+#[test]
+fn ws_leak_passes_when_fixed() {
+    check("ws-leak.toml", false);
+}
+
+#[test]
+fn ws_leak_fails_with_its_defect() {
+    check("ws-leak.toml", true);
 }
 
 #[test]
