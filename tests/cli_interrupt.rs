@@ -46,13 +46,12 @@ fn interrupted_by(signal: nix::sys::signal::Signal) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the API answers (load is running), then a little more.
+    // Interrupt once the load is really running: the API has served load requests.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "service never came up");
+    while load_requests_served(port) < 20 {
+        assert!(Instant::now() < deadline, "load never reached the service");
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_secs(3));
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, signal).unwrap();
     let started = Instant::now();
@@ -84,6 +83,22 @@ fn interrupted_by(signal: nix::sys::signal::Signal) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Requests the demo API answered on /api routes, from its /metrics (0 while it is down).
+fn load_requests_served(port: u16) -> u64 {
+    use std::io::{Read, Write};
+    let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = c.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut text = String::new();
+    let _ = c.read_to_string(&mut text);
+    text.lines()
+        .filter(|l| l.starts_with("demo_http_requests_total{") && l.contains("/api/items"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 #[test]
