@@ -27,6 +27,9 @@ pub enum Error {
     /// Load would go somewhere the scenario does not allow.
     #[error("refused: {0}")]
     Refused(String),
+    /// `--run-id` is unsafe or already used.
+    #[error("{0}")]
+    RunId(String),
     #[error(transparent)]
     Service(#[from] ChaosError),
     #[error(transparent)]
@@ -40,7 +43,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Scenario(_) | Error::Refused(_) => exit::INVALID,
+            Error::Scenario(_) | Error::Refused(_) | Error::RunId(_) => exit::INVALID,
             Error::Service(_) | Error::Load(_) | Error::Report(_) | Error::Environment(_) => {
                 exit::ENVIRONMENT
             }

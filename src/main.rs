@@ -103,13 +103,13 @@ fn validate(files: &[PathBuf]) -> i32 {
     code
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
     // One thread: even latency spread across users (a multi-thread runtime split them
     // into fast and starved ones, measured), and the other core stays for the target.
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("tokio runtime")
+        .map_err(|e| format!("cannot start the async runtime: {e} (check `ulimit -n`)"))
 }
 
 fn run(args: RunArgs) -> i32 {
@@ -132,7 +132,14 @@ fn run(args: RunArgs) -> i32 {
         run_id: args.run_id,
         cancel,
     };
-    let outcome = runtime().block_on(gauntlet::run::execute(plan, opts, |s| {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let outcome = rt.block_on(gauntlet::run::execute(plan, opts, |s| {
         if let Some(p) = &progress {
             p.update(&s);
         }
@@ -152,6 +159,10 @@ fn run(args: RunArgs) -> i32 {
                 println!("{summary}");
             }
             println!("report: {}", o.report_dir.display());
+            // The reason for an environment failure is shown even with --quiet.
+            if let gauntlet::report::EndedBy::Error(reason) = &o.info.ended_by {
+                eprintln!("error: {reason}");
+            }
             o.exit_code
         }
         Err(e) => {
@@ -167,7 +178,7 @@ fn run(args: RunArgs) -> i32 {
 fn install_signal_handler(cancel: CancellationToken) {
     let result = ctrlc::set_handler(move || {
         if cancel.is_cancelled() {
-            eprintln!("gauntlet: second interrupt, exiting now");
+            eprintln!("gauntlet: second interrupt, exiting now; faults may still be applied: run `gauntlet cleanup` (with the same --reports) to undo them");
             std::process::exit(exit::INTERRUPTED);
         }
         eprintln!("gauntlet: interrupted; undoing faults and writing a partial report (interrupt again to exit now)");
@@ -181,8 +192,14 @@ fn install_signal_handler(cancel: CancellationToken) {
 fn demo(args: gauntlet::demo::DemoArgs) -> i32 {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-        .expect("tokio runtime");
+        .build();
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e} (check `ulimit -n`)");
+            return exit::ENVIRONMENT;
+        }
+    };
     match rt.block_on(gauntlet::demo::run(args)) {
         Ok(()) => exit::PASSED,
         Err(e) => {
@@ -193,7 +210,14 @@ fn demo(args: gauntlet::demo::DemoArgs) -> i32 {
 }
 
 fn cleanup(reports: &std::path::Path) -> i32 {
-    match runtime().block_on(gauntlet::chaos::cleanup(reports)) {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    match rt.block_on(gauntlet::chaos::cleanup(reports)) {
         Ok(report) => {
             print!("{report}");
             if report.is_clean() {

@@ -60,6 +60,46 @@ pub fn new_run_id(plan: &Plan) -> String {
     )
 }
 
+/// A run id names a folder under the reports folder: a safe charset, no path separators,
+/// not `latest` (the link to the newest run), so no run can write outside its folder.
+pub fn check_run_id(id: &str) -> Result<(), Error> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let problem = if id.is_empty() || id.len() > 128 {
+        Some("it must be 1 to 128 characters")
+    } else if !id.chars().all(ok_char) {
+        Some("it may hold only letters, digits, '-', '_' and '.'")
+    } else if id.starts_with('.') {
+        Some("it must not start with '.'")
+    } else if id == "latest" {
+        Some("`latest` is the link to the newest run")
+    } else {
+        None
+    };
+    match problem {
+        Some(why) => Err(Error::RunId(format!("run id `{id}`: {why}"))),
+        None => Ok(()),
+    }
+}
+
+/// Create the run's folder; it must not exist yet, so two runs never share (and
+/// overwrite) one folder and its state file.
+fn claim_run_dir(root: &Path, run_id: &str) -> Result<PathBuf, Error> {
+    std::fs::create_dir_all(root)
+        .map_err(|e| Error::Environment(format!("cannot create {}: {e}", root.display())))?;
+    let dir = root.join(run_id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::RunId(format!(
+            "run id `{run_id}` is already used: {} exists; pick another --run-id",
+            dir.display()
+        ))),
+        Err(e) => Err(Error::Environment(format!(
+            "cannot create {}: {e}",
+            dir.display()
+        ))),
+    }
+}
+
 /// Refuse load to any host that is not on the scenario's allow list. Validation checks
 /// this too; it is checked again here because it is a safety rule, not a convenience.
 pub fn check_allowed(plan: &Plan) -> Result<(), Error> {
@@ -82,8 +122,11 @@ pub async fn execute(
 ) -> Result<RunOutcome, Error> {
     check_allowed(&plan)?;
     let plan = Arc::new(plan);
-    let run_id = opts.run_id.clone().unwrap_or_else(|| new_run_id(&plan));
-    let report_dir = opts.reports_root.join(&run_id);
+    let run_id = match opts.run_id.clone() {
+        Some(id) => check_run_id(&id).map(|()| id)?,
+        None => new_run_id(&plan),
+    };
+    let report_dir = claim_run_dir(&opts.reports_root, &run_id)?;
     let logs_dir = report_dir.join("logs");
     std::fs::create_dir_all(&logs_dir)
         .map_err(|e| Error::Environment(format!("cannot create {}: {e}", logs_dir.display())))?;

@@ -177,3 +177,34 @@ fn validate_accepts_every_shipped_scenario() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }
+
+/// A run id names a folder under --reports: one that would leave it, overwrite the
+/// `latest` link or reuse another run's folder is refused before anything starts (exit 2,
+/// no service started: the port stays closed).
+#[test]
+fn unsafe_or_reused_run_ids_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let file = write_scenario(
+        dir.path(),
+        "ids.toml",
+        &scenario(r#""errors.rate < 1%""#),
+        port,
+    );
+    std::fs::create_dir_all(dir.path().join("reports").join("taken")).unwrap();
+    for (id, says) in [
+        ("../outside", "may hold only"),
+        ("a/b", "may hold only"),
+        ("latest", "newest run"),
+        (".hidden", "must not start"),
+        ("", "1 to 128"),
+        ("taken", "already used"),
+    ] {
+        let out = run_scenario(dir.path(), &file, id);
+        assert_eq!(out.status.code(), Some(2), "run id {id:?}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "run id {id:?}: {}", show(&out));
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    }
+    assert!(!dir.path().join("outside").exists());
+}
