@@ -13,15 +13,16 @@
 //!   written (or read back at the end), an `Error` notice says why and nothing is recorded,
 //!   so `data_loss.keys` fails for missing data.
 //!
-//! Every address observers talk to must be a loopback one (validation also requires the
-//! host in `target.allow_hosts`). Observers only emit events; they never print and never
+//! Observers read only [`ObserversPlan`], resolved by `scenario` (URLs parsed, defaults
+//! applied). Every address they talk to must be a loopback one (validation also requires
+//! the host in `target.allow_hosts`). Observers only emit events; they never print and never
 //! fail the run: a problem is a notice, and the criterion that needed the data fails.
 //!
 //! Use from the run:
 //!
 //! ```ignore
 //! // services are ready, the load has not started:
-//! let obs = observe::Observers::start(plan.clone(), events.clone()).await;
+//! let obs = observe::Observers::start(&plan.observers, events.clone()).await;
 //! // ... load, faults undone, recoveries awaited, services still running ...
 //! obs.finish().await; // canary read-back, one last scrape, tasks stopped
 //! ```
@@ -30,13 +31,32 @@ pub mod canary;
 pub mod prom;
 pub mod scrape;
 
-use std::sync::Arc;
-
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{EventSink, Level};
-use crate::scenario::Plan;
+use crate::scenario::model::ObserversPlan;
+
+/// An observer's address that is not this machine: it is not talked to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: `{host}` is not a loopback address; gauntlet only sends traffic to 127.0.0.1/localhost")]
+pub struct NotLoopback {
+    /// The scenario key, e.g. "metrics.url".
+    pub what: &'static str,
+    pub host: String,
+}
+
+/// Ok when `host` is a loopback name or address.
+pub fn require_loopback(what: &'static str, host: &str) -> Result<(), NotLoopback> {
+    if crate::units::is_loopback(host) {
+        Ok(())
+    } else {
+        Err(NotLoopback {
+            what,
+            host: host.to_string(),
+        })
+    }
+}
 
 /// The run's observers (scrapers, canary). Dropping it stops the scrapers.
 pub struct Observers {
@@ -53,28 +73,27 @@ impl Observers {
     /// Write the canary keys (bounded: [`canary::WRITE_WINDOW`]) and start one scraper per
     /// service with a `metrics` table. Call it when the services are ready, before the load
     /// and the faults start. Never fails: problems are notices.
-    pub async fn start(plan: Arc<Plan>, events: EventSink) -> Observers {
+    pub async fn start(plan: &ObserversPlan, events: EventSink) -> Observers {
         let finish = CancellationToken::new();
         let stop = CancellationToken::new();
         let mut tasks = Vec::new();
-        for svc in &plan.scenario.services {
-            let Some(spec) = &svc.metrics else { continue };
-            match scrape::Scrape::from_spec(&svc.name, spec) {
-                Ok(s) => tasks.push(tokio::spawn(scrape::run(
-                    s,
+        for s in &plan.scrapes {
+            match require_loopback("metrics.url", &s.host) {
+                Ok(()) => tasks.push(tokio::spawn(scrape::run(
+                    s.clone(),
                     events.clone(),
                     finish.clone(),
                     stop.clone(),
                 ))),
                 Err(e) => events.notice(
                     Level::Error,
-                    format!("metrics of `{}` are not scraped: {e}", svc.name),
+                    format!("metrics of `{}` are not scraped: {e}", s.service),
                 ),
             }
         }
         // Scrapers run meanwhile: a slow Redis does not delay the first samples.
-        let canary = match &plan.scenario.canary {
-            Some(spec) => canary::start(spec, &events).await,
+        let canary = match &plan.canary {
+            Some(c) => canary::start(c, &events).await,
             None => None,
         };
         Observers {
