@@ -268,3 +268,364 @@ pub(super) fn check_observers(ctx: &mut Ctx<'_>, s: &Scenario, allow: &[String])
     }
     plan
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use redis::ConnectionAddr;
+
+    use super::*;
+
+    const ALLOW: &[&str] = &["127.0.0.1", "localhost", "::1"];
+
+    fn allow_list() -> Vec<String> {
+        ALLOW.iter().map(|h| h.to_string()).collect()
+    }
+
+    fn scrape(toml_text: &str, allow: &[String]) -> Result<ScrapePlan, Vec<String>> {
+        let spec: MetricsSpec = toml::from_str(toml_text).expect("metrics TOML");
+        let allow = Allow {
+            bare: allow,
+            written: allow,
+        };
+        resolve_scrape("svc", &spec, &allow).map_err(|ps| ps.into_iter().map(|p| p.key).collect())
+    }
+
+    fn canary(toml_text: &str, allow: &[String]) -> Result<CanaryPlan, Vec<String>> {
+        let spec: CanarySpec = toml::from_str(toml_text).expect("canary TOML");
+        let allow = Allow {
+            bare: allow,
+            written: allow,
+        };
+        resolve_canary(&spec, &allow).map_err(|ps| ps.into_iter().map(|p| p.key).collect())
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn metric_names() {
+        for ok in ["a", "_a", ":a", "ns:sub_metric_total", "A9"] {
+            assert!(metric_name_ok(ok), "{ok}");
+        }
+        for bad in ["", "9a", "a-b", "a{x=\"1\"}", "a b", "é"] {
+            assert!(!metric_name_ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scrapes_resolve() {
+        // (metrics table, host, port, path, authority, interval, timeout)
+        let table: &[(&str, &str, u16, &str, &str, u64, u64)] = &[
+            (
+                r#"url = "http://127.0.0.1:9100/metrics?x=1""#,
+                "127.0.0.1",
+                9100,
+                "/metrics?x=1",
+                "127.0.0.1:9100",
+                1000,
+                1000,
+            ),
+            (
+                r#"url = "http://[::1]:9/m""#,
+                "::1",
+                9,
+                "/m",
+                "[::1]:9",
+                1000,
+                1000,
+            ),
+            (
+                r#"url = "http://localhost/metrics""#,
+                "localhost",
+                80,
+                "/metrics",
+                "localhost",
+                1000,
+                1000,
+            ),
+            // The default port is left out of the Host header, as the URL leaves it out.
+            (
+                r#"url = "http://LocalHost:80""#,
+                "localhost",
+                80,
+                "/",
+                "localhost",
+                1000,
+                1000,
+            ),
+            // The default timeout is the interval, at most 2s.
+            (
+                r#"url = "http://127.0.0.1:1/m"
+                   interval = "5s""#,
+                "127.0.0.1",
+                1,
+                "/m",
+                "127.0.0.1:1",
+                5000,
+                2000,
+            ),
+            (
+                r#"url = "http://127.0.0.1:1/m"
+                   interval = "500ms""#,
+                "127.0.0.1",
+                1,
+                "/m",
+                "127.0.0.1:1",
+                500,
+                500,
+            ),
+            (
+                r#"url = "http://127.0.0.1:1/m"
+                   interval = "500ms"
+                   timeout = "3s""#,
+                "127.0.0.1",
+                1,
+                "/m",
+                "127.0.0.1:1",
+                500,
+                3000,
+            ),
+        ];
+        for &(src, host, port, path, authority, interval, timeout) in table {
+            let p = scrape(src, &allow_list()).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+            assert_eq!(
+                (
+                    p.host.as_str(),
+                    p.port,
+                    p.path.as_str(),
+                    p.authority.as_str()
+                ),
+                (host, port, path, authority),
+                "{src}"
+            );
+            assert_eq!(
+                (p.interval, p.timeout),
+                (ms(interval), ms(timeout)),
+                "{src}"
+            );
+            assert_eq!(p.service, "svc");
+            assert_eq!((p.keep, p.freshness), (None, None), "{src}");
+        }
+        let p = scrape(
+            r#"url = "http://127.0.0.1:1/m"
+               keep = ["b", "a", "b"]
+               freshness = "last_sync""#,
+            &allow_list(),
+        )
+        .unwrap();
+        let keep: BTreeSet<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(p.keep, Some(keep));
+        assert_eq!(p.freshness.as_deref(), Some("last_sync"));
+        // An empty `keep` is fine when freshness is what is wanted.
+        let p = scrape(
+            r#"url = "http://127.0.0.1:1/m"
+               keep = []
+               freshness = "s""#,
+            &allow_list(),
+        )
+        .unwrap();
+        assert_eq!(p.keep, Some(BTreeSet::new()));
+        // An empty allow list is reported once elsewhere, not per observer.
+        assert!(scrape(r#"url = "http://10.0.0.5/m""#, &[]).is_ok());
+    }
+
+    #[test]
+    fn scrape_problems() {
+        // (metrics table, keys with a problem)
+        let table: &[(&str, &[&str])] = &[
+            (r#"url = "https://127.0.0.1/m""#, &["url"]),
+            (r#"url = "redis://127.0.0.1:1""#, &["url"]),
+            (r#"url = "127.0.0.1:9100/metrics""#, &["url"]),
+            (r#"url = "not a url""#, &["url"]),
+            (r#"url = "http://10.0.0.5:9000/m""#, &["url"]),
+            (r#"url = "http://example.com/m""#, &["url"]),
+            (
+                r#"url = "http://127.0.0.1/m"
+                   interval = "0s"
+                   timeout = "0s""#,
+                &["interval", "timeout"],
+            ),
+            (
+                r#"url = "http://127.0.0.1/m"
+                   keep = []"#,
+                &["keep"],
+            ),
+            (
+                r#"url = "http://127.0.0.1/m"
+                   keep = ["ok", "bad{x=\"1\"}", "9bad"]"#,
+                &["keep[1]", "keep[2]"],
+            ),
+            (
+                r#"url = "http://127.0.0.1/m"
+                   freshness = "a b""#,
+                &["freshness"],
+            ),
+            // Every problem at once, the URL's too.
+            (
+                r#"url = "ftp://127.0.0.1/m"
+                   interval = "0s"
+                   freshness = "-""#,
+                &["url", "interval", "freshness"],
+            ),
+        ];
+        for &(src, keys) in table {
+            assert_eq!(
+                scrape(src, &allow_list()).map(|_| ()),
+                Err(keys.iter().map(|k| k.to_string()).collect()),
+                "{src}"
+            );
+        }
+        let e = resolve_scrape(
+            "svc",
+            &toml::from_str(r#"url = "http://10.0.0.5/m""#).unwrap(),
+            &Allow {
+                bare: &allow_list(),
+                written: &["127.0.0.1".into(), "LocalHost".into()],
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e[0].message,
+            "metrics host `10.0.0.5` is not in target.allow_hosts"
+        );
+        assert!(
+            e[0].hint
+                .as_deref()
+                .unwrap()
+                .starts_with("allowed: \"127.0.0.1\", \"LocalHost\";"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn canaries_resolve() {
+        let p = canary(r#"redis = "redis://127.0.0.1:6379""#, &allow_list()).unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("127.0.0.1", 6379));
+        assert_eq!(p.url, "redis://127.0.0.1:6379");
+        assert_eq!(p.keys, CANARY_DEFAULT_KEYS);
+        assert_eq!(p.prefix, CANARY_DEFAULT_PREFIX);
+        assert_eq!(p.timeout, CANARY_DEFAULT_TIMEOUT);
+        assert!(matches!(p.connection.addr(), ConnectionAddr::Tcp(h, 6379) if h == "127.0.0.1"));
+        assert_eq!(p.connection.redis_settings().db(), 0);
+
+        // (canary table, host, port, db, password, keys, prefix, timeout)
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            u16,
+            i64,
+            Option<&'a str>,
+            u32,
+            &'a str,
+            u64,
+        );
+        let table: &[Row] = &[
+            (
+                r#"redis = "redis://localhost/2""#,
+                "localhost",
+                6379,
+                2,
+                None,
+                100,
+                "gauntlet:canary:",
+                30_000,
+            ),
+            (
+                r#"redis = "redis://:s3cret@127.0.0.1:7000/0"
+                   keys = 1
+                   prefix = "x:"
+                   timeout = "5s""#,
+                "127.0.0.1",
+                7000,
+                0,
+                Some("s3cret"),
+                1,
+                "x:",
+                5000,
+            ),
+            (
+                r#"redis = "redis://[::1]:6380"
+                   keys = 100000"#,
+                "::1",
+                6380,
+                0,
+                None,
+                100_000,
+                "gauntlet:canary:",
+                30_000,
+            ),
+        ];
+        for &(src, host, port, db, password, keys, prefix, timeout) in table {
+            let p = canary(src, &allow_list()).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+            assert_eq!((p.host.as_str(), p.port), (host, port), "{src}");
+            assert!(
+                matches!(p.connection.addr(), ConnectionAddr::Tcp(h, pt) if h == host && *pt == port),
+                "{src}: {:?}",
+                p.connection.addr()
+            );
+            let r = p.connection.redis_settings();
+            assert_eq!((r.db(), r.password()), (db, password), "{src}");
+            assert_eq!(p.keys.get(), keys, "{src}");
+            assert_eq!(
+                (p.prefix.as_str(), p.timeout),
+                (prefix, ms(timeout)),
+                "{src}"
+            );
+        }
+    }
+
+    #[test]
+    fn canary_problems() {
+        // (canary table, keys with a problem)
+        let table: &[(&str, &[&str])] = &[
+            (r#"redis = "http://127.0.0.1:6379""#, &["redis"]),
+            (r#"redis = "127.0.0.1:6379""#, &["redis"]),
+            (r#"redis = "rediss://127.0.0.1:6379""#, &["redis"]),
+            (r#"redis = "redis://127.0.0.1:6379/notadb""#, &["redis"]),
+            (r#"redis = "redis://192.168.1.1:6379""#, &["redis"]),
+            (
+                r#"redis = "redis://127.0.0.1"
+                   keys = 0"#,
+                &["keys"],
+            ),
+            (
+                r#"redis = "redis://127.0.0.1"
+                   keys = 100001"#,
+                &["keys"],
+            ),
+            (
+                r#"redis = "redis://127.0.0.1"
+                   prefix = """#,
+                &["prefix"],
+            ),
+            (
+                r#"redis = "redis://127.0.0.1"
+                   prefix = "a b""#,
+                &["prefix"],
+            ),
+            (
+                r#"redis = "redis://127.0.0.1"
+                   timeout = "0s""#,
+                &["timeout"],
+            ),
+            (
+                r#"redis = "redis://10.0.0.1/x"
+                   keys = 0
+                   prefix = "	"
+                   timeout = "0s""#,
+                // Two at `redis`: the host is not allowed, the database is not a number.
+                &["redis", "redis", "keys", "prefix", "timeout"],
+            ),
+        ];
+        for &(src, keys) in table {
+            assert_eq!(
+                canary(src, &allow_list()).map(|_| ()),
+                Err(keys.iter().map(|k| k.to_string()).collect()),
+                "{src}"
+            );
+        }
+    }
+}
