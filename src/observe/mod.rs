@@ -149,3 +149,64 @@ impl Drop for Observers {
         self.stop.cancel();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::event::RunEvent;
+    use crate::scenario::model::ScrapePlan;
+
+    #[test]
+    fn only_loopback_hosts() {
+        for ok in ["127.0.0.1", "127.0.0.9", "localhost", "::1"] {
+            assert!(require_loopback("metrics.url", ok).is_ok(), "{ok}");
+        }
+        for bad in ["10.0.0.1", "example.com", "0.0.0.0"] {
+            assert_eq!(
+                require_loopback("metrics.url", bad),
+                Err(NotLoopback {
+                    what: "metrics.url",
+                    host: bad.into()
+                })
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scrape_that_is_not_loopback_is_a_notice_and_no_scraper() {
+        let (events, mut rx) = EventSink::new(Instant::now());
+        let plan = ObserversPlan {
+            scrapes: vec![ScrapePlan {
+                service: "far".into(),
+                host: "10.0.0.1".into(),
+                port: 9100,
+                path: "/metrics".into(),
+                authority: "10.0.0.1:9100".into(),
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+                keep: None,
+                freshness: None,
+            }],
+            canary: None,
+        };
+        let obs = Observers::start(&plan, events).await;
+        assert_eq!(obs.scrapers(), 0);
+        assert!(!obs.canary_written());
+        obs.finish().await;
+        let mut notices = vec![];
+        while let Ok(ev) = rx.try_recv() {
+            if let RunEvent::Notice { level, message, .. } = ev {
+                notices.push((level, message));
+            }
+        }
+        assert_eq!(
+            notices,
+            vec![(
+                Level::Error,
+                "metrics of `far` are not scraped: metrics.url: `10.0.0.1` is not a loopback address; gauntlet only sends traffic to 127.0.0.1/localhost".to_string()
+            )]
+        );
+    }
+}
