@@ -223,7 +223,7 @@ async fn drive(
     });
 
     // Canary keys are written and scrapes start before the load and the first fault.
-    let observers = crate::observe::Observers::start(plan.clone(), events.clone()).await;
+    let observers = crate::observe::Observers::start(&plan.observers, events.clone()).await;
 
     // Faults run on the load's timeline; every fault applied is undone below, whatever
     // happens (the Drop guards of Chaos and Services cover a panic).

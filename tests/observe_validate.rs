@@ -1,19 +1,35 @@
-//! Validation of the observer keys: `services[].metrics` and `[canary]`.
+//! Validation of the observer keys: `services[].metrics` and `[canary]`, and what they
+//! resolve to (`Plan::observers`).
 
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::Duration;
 
+use gauntlet::scenario::model::ScrapePlan;
 use gauntlet::scenario::{load_str, ScenarioErrors};
 
-const BASE: &str = r#"
+/// A port free on 127.0.0.1 right now (nothing here connects to it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+fn base() -> String {
+    format!(
+        r#"
 name = "t"
 [target]
-base_url = "http://127.0.0.1:18080/"
+base_url = "http://127.0.0.1:{}/"
 allow_hosts = ["127.0.0.1", "localhost"]
-"#;
+"#,
+        free_port()
+    )
+}
 
 fn errors(src: &str) -> Vec<String> {
-    match load_str(Path::new("t.toml"), &format!("{BASE}{src}")) {
+    match load_str(Path::new("t.toml"), &format!("{}{src}", base())) {
         Ok(_) => panic!("loaded:\n{src}"),
         Err(ScenarioErrors(d)) => d
             .into_iter()
@@ -24,12 +40,13 @@ fn errors(src: &str) -> Vec<String> {
 
 #[test]
 fn valid_observer_keys_load() {
+    let (redis, pipe, api) = (free_port(), free_port(), free_port());
     let plan = load_str(
         Path::new("t.toml"),
         &format!(
-            r#"{BASE}
+            r#"{}
 [canary]
-redis = "redis://localhost:6379/0"
+redis = "redis://localhost:{redis}/0"
 keys = 10
 prefix = "x:"
 timeout = "5s"
@@ -37,27 +54,84 @@ timeout = "5s"
 [[services]]
 name = "pipeline"
 command = ["gauntlet", "demo", "pipeline"]
-metrics = {{ url = "http://127.0.0.1:9000/metrics", interval = "500ms", timeout = "300ms", keep = ["a_total", "ns:b"], freshness = "pipeline_last_sync_timestamp_seconds" }}
+metrics = {{ url = "http://127.0.0.1:{pipe}/metrics", interval = "500ms", timeout = "300ms", keep = ["a_total", "ns:b"], freshness = "pipeline_last_sync_timestamp_seconds" }}
 
 [[services]]
 name = "api"
 command = ["gauntlet", "demo", "api"]
-metrics = {{ url = "http://localhost:9001/metrics" }}
-"#
+metrics = {{ url = "http://localhost:{api}/metrics" }}
+
+[[services]]
+name = "quiet"
+command = ["gauntlet", "demo", "api"]
+"#,
+            base()
         ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    // The file as written stays in the plan.
     let m = plan.scenario.services[0].metrics.as_ref().unwrap();
     assert_eq!(m.interval.unwrap().0, Duration::from_millis(500));
     assert_eq!(m.keep.as_ref().unwrap().len(), 2);
     let c = plan.scenario.canary.as_ref().unwrap();
     assert_eq!((c.keys, c.prefix.as_deref()), (Some(10), Some("x:")));
-    assert!(plan.scenario.services[1]
-        .metrics
-        .as_ref()
-        .unwrap()
-        .keep
-        .is_none());
+
+    // What the observers run: one scrape per service with a `metrics` table, resolved.
+    let o = &plan.observers;
+    assert_eq!(
+        o.scrapes[0],
+        ScrapePlan {
+            service: "pipeline".into(),
+            host: "127.0.0.1".into(),
+            port: pipe,
+            path: "/metrics".into(),
+            authority: format!("127.0.0.1:{pipe}"),
+            interval: Duration::from_millis(500),
+            timeout: Duration::from_millis(300),
+            keep: Some(["a_total".to_string(), "ns:b".to_string()].into()),
+            freshness: Some("pipeline_last_sync_timestamp_seconds".into()),
+        }
+    );
+    let a = &o.scrapes[1];
+    assert_eq!(
+        (a.service.as_str(), a.host.as_str(), a.port),
+        ("api", "localhost", api)
+    );
+    assert_eq!(
+        (a.interval, a.timeout),
+        (Duration::from_secs(1), Duration::from_secs(1))
+    );
+    assert_eq!((a.keep.as_ref(), a.freshness.as_ref()), (None, None));
+    assert_eq!(o.scrapes.len(), 2);
+    let c = o.canary.as_ref().unwrap();
+    assert_eq!((c.host.as_str(), c.port), ("localhost", redis));
+    assert_eq!(c.url, format!("redis://localhost:{redis}/0"));
+    assert_eq!(c.keys, NonZeroU32::new(10).unwrap());
+    assert_eq!(
+        (c.prefix.as_str(), c.timeout),
+        ("x:", Duration::from_secs(5))
+    );
+}
+
+#[test]
+fn without_observers_the_plan_has_none() {
+    let plan = load_str(Path::new("t.toml"), &base()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(plan.observers.scrapes.is_empty());
+    assert!(plan.observers.canary.is_none());
+}
+
+#[test]
+fn a_redis_url_the_client_rejects_is_a_validation_error() {
+    let e = errors(&format!(
+        "[canary]\nredis = \"redis://127.0.0.1:{}/zero\"\n",
+        free_port()
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("canary.redis: canary.redis \"redis://127.0.0.1:")
+            && e[0].contains("is not a Redis URL the client accepts"),
+        "{e:?}"
+    );
 }
 
 #[test]

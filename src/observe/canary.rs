@@ -20,7 +20,9 @@ use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 
 use crate::event::{EventSink, Level, RunEvent};
-use crate::scenario::model::CanarySpec;
+use crate::scenario::model::CanaryPlan;
+
+use super::{require_loopback, NotLoopback};
 
 /// The service name canary metrics are recorded under.
 pub const SERVICE: &str = "canary";
@@ -28,9 +30,6 @@ pub const SERVICE: &str = "canary";
 pub const LOSS_METRIC: &str = "data_loss_keys";
 /// Keys written at the start.
 pub const WRITTEN_METRIC: &str = "canary_keys";
-pub const DEFAULT_KEYS: u32 = 100;
-pub const DEFAULT_PREFIX: &str = "gauntlet:canary:";
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the start keeps trying to write the keys.
 pub const WRITE_WINDOW: Duration = Duration::from_secs(10);
 /// One Redis call's (and one connect's) timeout.
@@ -39,6 +38,21 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 /// Keys per command.
 const CHUNK: usize = 1000;
+
+/// Why the canary could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CanaryError {
+    #[error(transparent)]
+    NotLoopback(#[from] NotLoopback),
+    #[error("no connection within {}s", .0.as_secs())]
+    ConnectTimeout(Duration),
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+    #[error("MGET of {asked} keys answered {got} values")]
+    ShortRead { asked: usize, got: usize },
+    #[error("{missing} of {total} keys were not there right after they were written")]
+    NotConfirmed { missing: usize, total: usize },
+}
 
 /// A canary whose keys were written and confirmed.
 #[derive(Debug)]
@@ -65,46 +79,32 @@ impl Canary {
     }
 }
 
-fn check_url(url: &str) -> Result<(), String> {
-    let u = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
-    if u.scheme() != "redis" {
-        return Err(format!("`{url}` is not a redis:// URL"));
-    }
-    let host = u.host_str().ok_or_else(|| format!("`{url}` has no host"))?;
-    crate::chaos::require_loopback_host(host)
-}
-
-async fn connect(client: &redis::Client) -> Result<MultiplexedConnection, String> {
+async fn connect(client: &redis::Client) -> Result<MultiplexedConnection, CanaryError> {
     let cfg = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CALL_TIMEOUT))
         .set_response_timeout(Some(CALL_TIMEOUT));
-    tokio::time::timeout(
-        CALL_TIMEOUT * 2,
+    let within = CALL_TIMEOUT * 2;
+    Ok(tokio::time::timeout(
+        within,
         client.get_multiplexed_async_connection_with_config(&cfg),
     )
     .await
-    .map_err(|_| format!("no connection within {}s", CALL_TIMEOUT.as_secs() * 2))?
-    .map_err(|e| e.to_string())
+    .map_err(|_| CanaryError::ConnectTimeout(within))??)
 }
 
 /// Values of `keys`, in order (None: absent).
 async fn read(
     conn: &mut MultiplexedConnection,
     keys: &[String],
-) -> Result<Vec<Option<String>>, String> {
+) -> Result<Vec<Option<String>>, CanaryError> {
     let mut out = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(CHUNK) {
-        let v: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(chunk)
-            .query_async(conn)
-            .await
-            .map_err(|e| e.to_string())?;
+        let v: Vec<Option<String>> = redis::cmd("MGET").arg(chunk).query_async(conn).await?;
         if v.len() != chunk.len() {
-            return Err(format!(
-                "MGET of {} keys answered {} values",
-                chunk.len(),
-                v.len()
-            ));
+            return Err(CanaryError::ShortRead {
+                asked: chunk.len(),
+                got: v.len(),
+            });
         }
         out.extend(v);
     }
@@ -123,7 +123,7 @@ async fn write_once(
     client: &redis::Client,
     keys: &[String],
     values: &[String],
-) -> Result<(), String> {
+) -> Result<(), CanaryError> {
     let mut conn = connect(client).await?;
     for (k, v) in keys.chunks(CHUNK).zip(values.chunks(CHUNK)) {
         let mut pipe = redis::pipe();
@@ -132,63 +132,59 @@ async fn write_once(
             mset.arg(k).arg(v);
         }
         pipe.add_command(mset).ignore();
-        let _: () = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
+        let _: () = pipe.query_async(&mut conn).await?;
     }
     let found = read(&mut conn, keys).await?;
     match missing(&found, values) {
         0 => Ok(()),
-        n => Err(format!(
-            "{n} of {} keys were not there right after they were written",
-            keys.len()
-        )),
+        n => Err(CanaryError::NotConfirmed {
+            missing: n,
+            total: keys.len(),
+        }),
     }
 }
 
 /// Write the canary keys and confirm them. None (with an `Error` notice) when that is not
 /// possible; `data_loss.keys` then fails for missing data.
-pub async fn start(spec: &CanarySpec, events: &EventSink) -> Option<Canary> {
-    start_within(spec, events, WRITE_WINDOW).await
+pub async fn start(plan: &CanaryPlan, events: &EventSink) -> Option<Canary> {
+    start_within(plan, events, WRITE_WINDOW).await
 }
 
-async fn start_within(spec: &CanarySpec, events: &EventSink, window: Duration) -> Option<Canary> {
+async fn start_within(plan: &CanaryPlan, events: &EventSink, window: Duration) -> Option<Canary> {
     let fail = |why: String| {
         events.notice(
             Level::Error,
             format!("data canary: {why}; data loss cannot be measured, so `data_loss.keys` fails"),
         );
     };
-    if let Err(e) = check_url(&spec.redis) {
-        fail(format!("canary.redis: {e}"));
+    if let Err(e) = require_loopback("canary.redis", &plan.host) {
+        fail(e.to_string());
         return None;
     }
-    let client = match redis::Client::open(spec.redis.as_str()) {
+    let client = match redis::Client::open(plan.connection.clone()) {
         Ok(c) => c,
         Err(e) => {
-            fail(format!("canary.redis `{}`: {e}", spec.redis));
+            fail(format!("canary.redis `{}`: {e}", plan.url));
             return None;
         }
     };
-    let n = spec.keys.unwrap_or(DEFAULT_KEYS).max(1) as usize;
-    let prefix = spec.prefix.as_deref().unwrap_or(DEFAULT_PREFIX);
+    let n = plan.keys.get() as usize;
+    let prefix = &plan.prefix;
     let token = format!("{:016x}", rand::random::<u64>());
     let keys: Vec<String> = (0..n).map(|i| format!("{prefix}{token}:{i}")).collect();
     let values: Vec<String> = (0..n)
         .map(|i| format!("{token}:{i}:{:08x}", rand::random::<u32>()))
         .collect();
     let started = Instant::now();
-    let mut last;
     loop {
-        match write_once(&client, &keys, &values).await {
+        let last = match write_once(&client, &keys, &values).await {
             Ok(()) => break,
-            Err(e) => last = e,
-        }
+            Err(e) => e,
+        };
         if started.elapsed() + RETRY_EVERY >= window {
             fail(format!(
                 "cannot write {n} keys to {} within {}s: {last}",
-                spec.redis,
+                plan.url,
                 window.as_secs_f64()
             ));
             return None;
@@ -205,19 +201,15 @@ async fn start_within(spec: &CanarySpec, events: &EventSink, window: Duration) -
         Level::Info,
         format!(
             "data canary: {n} keys written to {} ({prefix}{token}:*)",
-            spec.redis
+            plan.url
         ),
     );
     Some(Canary {
-        url: spec.redis.clone(),
+        url: plan.url.clone(),
         client,
         keys,
         values,
-        timeout: spec
-            .timeout
-            .map(|d| d.as_duration())
-            .filter(|d| !d.is_zero())
-            .unwrap_or(DEFAULT_TIMEOUT),
+        timeout: plan.timeout,
     })
 }
 
@@ -227,17 +219,16 @@ impl Canary {
     /// (None: Redis never answered; an `Error` notice says so and nothing is recorded).
     pub async fn check(self, events: &EventSink) -> Option<usize> {
         let started = Instant::now();
-        let mut last = String::new();
-        let mut attempts = 0u32;
+        // The last failed attempt's error.
+        let mut last: Option<CanaryError> = None;
         loop {
-            attempts += 1;
             let r = async {
                 let mut conn = connect(&self.client).await?;
                 let found = read(&mut conn, &self.keys).await?;
-                Ok::<_, String>((conn, found))
+                Ok::<_, CanaryError>((conn, found))
             }
             .await;
-            match r {
+            let e = match r {
                 Ok((mut conn, found)) => {
                     let lost = missing(&found, &self.values);
                     events.send(RunEvent::Metric {
@@ -252,13 +243,12 @@ impl Canary {
                     } else {
                         (Level::Warn, format!("{lost} of {n} keys are lost"))
                     };
-                    let waited = if attempts > 1 {
-                        format!(
-                            " (Redis answered after {:.1}s: {last})",
+                    let waited = match &last {
+                        Some(e) => format!(
+                            " (Redis answered after {:.1}s: {e})",
                             started.elapsed().as_secs_f64()
-                        )
-                    } else {
-                        String::new()
+                        ),
+                        None => String::new(),
                     };
                     events.notice(level, format!("data canary: {what}{waited}"));
                     for chunk in self.keys.chunks(CHUNK) {
@@ -267,19 +257,20 @@ impl Canary {
                     }
                     return Some(lost);
                 }
-                Err(e) => last = e,
-            }
+                Err(e) => e,
+            };
             if started.elapsed() + RETRY_EVERY >= self.timeout {
                 events.notice(
                     Level::Error,
                     format!(
-                        "data canary: {} did not answer within {}s at the end ({last}); data loss is unknown, so `data_loss.keys` fails",
+                        "data canary: {} did not answer within {}s at the end ({e}); data loss is unknown, so `data_loss.keys` fails",
                         self.url,
                         self.timeout.as_secs_f64()
                     ),
                 );
                 return None;
             }
+            last = Some(e);
             tokio::time::sleep(RETRY_EVERY).await;
         }
     }
@@ -289,12 +280,46 @@ impl Canary {
 mod tests {
     use super::*;
 
-    #[test]
-    fn urls_must_be_loopback_redis() {
-        assert!(check_url("redis://127.0.0.1:6379").is_ok());
-        assert!(check_url("redis://localhost:6379/0").is_ok());
-        assert!(check_url("redis://10.0.0.1:6379").is_err());
-        assert!(check_url("http://127.0.0.1:6379").is_err());
+    /// A canary plan for `host:port` (as validation would resolve it).
+    fn plan(host: &str, port: u16, keys: u32) -> CanaryPlan {
+        use redis::IntoConnectionInfo;
+        CanaryPlan {
+            url: format!("redis://{host}:{port}"),
+            host: host.into(),
+            port,
+            connection: (host, port).into_connection_info().unwrap(),
+            keys: std::num::NonZeroU32::new(keys).unwrap(),
+            prefix: "t:".into(),
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    fn notices(rx: &mut crate::event::EventStream) -> Vec<(Level, String)> {
+        let mut out = vec![];
+        while let Ok(ev) = rx.try_recv() {
+            if let RunEvent::Notice { level, message, .. } = ev {
+                out.push((level, message));
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_redis_that_is_not_loopback_is_not_talked_to() {
+        let (events, mut rx) = EventSink::new(Instant::now());
+        let t0 = Instant::now();
+        let c = start_within(&plan("10.0.0.1", 6379, 3), &events, Duration::from_secs(5)).await;
+        assert!(c.is_none());
+        // Refused before any connection attempt, so well within the write window.
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        let n = notices(&mut rx);
+        assert_eq!(n.len(), 1, "{n:?}");
+        assert_eq!(n[0].0, Level::Error);
+        assert!(
+            n[0].1
+                .contains("canary.redis: `10.0.0.1` is not a loopback address"),
+            "{n:?}"
+        );
     }
 
     #[test]
@@ -313,20 +338,9 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let spec = CanarySpec {
-            redis: format!("redis://127.0.0.1:{port}"),
-            keys: Some(3),
-            prefix: None,
-            timeout: None,
-        };
-        let c = start_within(&spec, &events, Duration::from_secs(1)).await;
+        let c = start_within(&plan("127.0.0.1", port, 3), &events, Duration::from_secs(1)).await;
         assert!(c.is_none());
-        let mut notices = vec![];
-        while let Ok(ev) = rx.try_recv() {
-            if let RunEvent::Notice { level, message, .. } = ev {
-                notices.push((level, message));
-            }
-        }
+        let notices = notices(&mut rx);
         assert_eq!(notices.len(), 1, "{notices:?}");
         assert_eq!(notices[0].0, Level::Error);
         assert!(notices[0].1.contains("data_loss.keys"), "{notices:?}");

@@ -12,6 +12,11 @@
 //!
 //! A line that is none of these is counted as bad and skipped; the rest of the text is
 //! still read.
+//!
+//! Why not a crate: `prometheus-parse` (the common one) splits label sets on `,` and `=`
+//! without unescaping (a `,`, `}` or `\"` inside a value breaks it), rejects `:` in names,
+//! folds histogram and summary lines into one value (we record every series as written),
+//! and drops bad lines silently; `openmetrics-parser` fails the whole text on one bad line.
 
 /// One sample.
 #[derive(Debug, Clone, PartialEq)]

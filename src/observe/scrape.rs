@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{EventSink, Level, RunEvent};
-use crate::scenario::model::MetricsSpec;
+use crate::scenario::model::ScrapePlan;
 
 use super::prom;
 
@@ -39,128 +39,93 @@ pub const SCRAPE_ERRORS_METRIC: &str = "scrape_errors";
 pub const MAX_SERIES: usize = 200;
 /// Largest `/metrics` body read.
 pub const MAX_BODY: usize = 4 << 20;
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
-/// The default timeout is the interval, capped at this.
-pub const MAX_DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Notices about failing/answering-again scrapes, per service; then one saying so.
 const MAX_STATE_NOTICES: u32 = 6;
 
-/// One service's scrape, resolved.
-#[derive(Debug, Clone)]
-pub struct Scrape {
-    pub service: String,
-    pub host: String,
-    pub port: u16,
-    /// Path and query, e.g. "/metrics".
-    pub path: String,
-    pub authority: String,
-    pub interval: Duration,
-    pub timeout: Duration,
-    /// None: keep every name.
-    pub keep: Option<HashSet<String>>,
-    pub freshness: Option<String>,
+/// Why one scrape got no metrics page.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    #[error("no answer within {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    #[error("connect {host}:{port}: {source}")]
+    Connect {
+        host: String,
+        port: u16,
+        source: std::io::Error,
+    },
+    #[error("http handshake: {0}")]
+    Handshake(hyper::Error),
+    #[error("request: {0}")]
+    Request(http::Error),
+    #[error("GET {path}: {source}")]
+    Send { path: String, source: hyper::Error },
+    #[error("GET {path}: status {status}")]
+    Status { path: String, status: u16 },
+    #[error("GET {path}: reading the body: {source}")]
+    Body {
+        path: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("GET {path}: the body is not UTF-8 text")]
+    NotText { path: String },
 }
 
-impl Scrape {
-    /// Resolve a service's `metrics` table; Err says why it cannot be scraped.
-    pub fn from_spec(service: &str, spec: &MetricsSpec) -> Result<Scrape, String> {
-        let url = url::Url::parse(&spec.url)
-            .map_err(|e| format!("metrics.url `{}` is not a URL: {e}", spec.url))?;
-        if url.scheme() != "http" {
-            return Err(format!(
-                "metrics.url `{}`: only http:// is supported",
-                spec.url
-            ));
-        }
-        let raw_host = url
-            .host_str()
-            .ok_or_else(|| format!("metrics.url `{}` has no host", spec.url))?;
-        let host = raw_host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        crate::chaos::require_loopback_host(&host).map_err(|m| format!("metrics.url: {m}"))?;
-        let port = url.port_or_known_default().unwrap_or(80);
-        let mut path = url.path().to_string();
-        if let Some(q) = url.query() {
-            path.push('?');
-            path.push_str(q);
-        }
-        let authority = match url.port() {
-            Some(p) => format!("{raw_host}:{p}"),
-            None => raw_host.to_string(),
-        };
-        let interval = spec
-            .interval
-            .map(|d| d.as_duration())
-            .filter(|d| !d.is_zero())
-            .unwrap_or(DEFAULT_INTERVAL);
-        let timeout = spec
-            .timeout
-            .map(|d| d.as_duration())
-            .filter(|d| !d.is_zero())
-            .unwrap_or_else(|| interval.min(MAX_DEFAULT_TIMEOUT));
-        Ok(Scrape {
-            service: service.to_string(),
-            host,
-            port,
-            path,
-            authority,
-            interval,
-            timeout,
-            keep: spec.keep.as_ref().map(|k| k.iter().cloned().collect()),
-            freshness: spec.freshness.clone(),
-        })
-    }
+/// One GET of the metrics page, bounded by the scrape's timeout. Ok(body text).
+pub async fn fetch(scrape: &ScrapePlan) -> Result<String, ScrapeError> {
+    tokio::time::timeout(scrape.timeout, fetch_inner(scrape))
+        .await
+        .unwrap_or(Err(ScrapeError::Timeout(scrape.timeout)))
+}
 
-    /// One GET of the metrics page, bounded by the timeout. Ok(body text).
-    pub async fn fetch(&self) -> Result<String, String> {
-        match tokio::time::timeout(self.timeout, self.fetch_inner()).await {
-            Ok(r) => r,
-            Err(_) => Err(format!(
-                "no answer within {}",
-                humantime::format_duration(self.timeout)
-            )),
-        }
-    }
-
-    async fn fetch_inner(&self) -> Result<String, String> {
-        let stream = TcpStream::connect((self.host.as_str(), self.port))
+async fn fetch_inner(scrape: &ScrapePlan) -> Result<String, ScrapeError> {
+    let stream = TcpStream::connect((scrape.host.as_str(), scrape.port))
+        .await
+        .map_err(|source| ScrapeError::Connect {
+            host: scrape.host.clone(),
+            port: scrape.port,
+            source,
+        })?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
             .await
-            .map_err(|e| format!("connect {}:{}: {e}", self.host, self.port))?;
-        let _ = stream.set_nodelay(true);
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
-                .await
-                .map_err(|e| format!("http handshake: {e}"))?;
-        let conn = tokio::spawn(conn);
-        let result = async {
-            let req = http::Request::get(self.path.as_str())
-                .header(http::header::HOST, self.authority.as_str())
-                .header(http::header::ACCEPT, "text/plain;version=0.0.4")
-                .header(http::header::USER_AGENT, "gauntlet-scrape")
-                .body(Empty::<Bytes>::new())
-                .map_err(|e| format!("request: {e}"))?;
-            let res = sender
-                .send_request(req)
-                .await
-                .map_err(|e| format!("GET {}: {e}", self.path))?;
-            let status = res.status();
-            if !status.is_success() {
-                return Err(format!("GET {}: status {}", self.path, status.as_u16()));
-            }
-            let body = Limited::new(res.into_body(), MAX_BODY)
-                .collect()
-                .await
-                .map_err(|e| format!("GET {}: reading the body: {e}", self.path))?
-                .to_bytes();
-            String::from_utf8(body.to_vec())
-                .map_err(|_| format!("GET {}: the body is not UTF-8 text", self.path))
+            .map_err(ScrapeError::Handshake)?;
+    let conn = tokio::spawn(conn);
+    let path = || scrape.path.clone();
+    let result = async {
+        let req = http::Request::get(scrape.path.as_str())
+            .header(http::header::HOST, scrape.authority.as_str())
+            .header(http::header::ACCEPT, "text/plain;version=0.0.4")
+            .header(http::header::USER_AGENT, "gauntlet-scrape")
+            .body(Empty::<Bytes>::new())
+            .map_err(ScrapeError::Request)?;
+        let res = sender
+            .send_request(req)
+            .await
+            .map_err(|source| ScrapeError::Send {
+                path: path(),
+                source,
+            })?;
+        let status = res.status();
+        if !status.is_success() {
+            return Err(ScrapeError::Status {
+                path: path(),
+                status: status.as_u16(),
+            });
         }
-        .await;
-        conn.abort();
-        result
+        let body = Limited::new(res.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|source| ScrapeError::Body {
+                path: path(),
+                source,
+            })?
+            .to_bytes();
+        String::from_utf8(body.to_vec()).map_err(|_| ScrapeError::NotText { path: path() })
     }
+    .await;
+    conn.abort();
+    result
 }
 
 /// Seconds since the Unix epoch, now.
@@ -173,7 +138,7 @@ pub fn now_unix() -> f64 {
 
 /// What a scraper remembers between two scrapes.
 pub struct ScrapeState {
-    pub scrape: Scrape,
+    pub scrape: ScrapePlan,
     /// The timestamp gauge's last positive value.
     pub last_sync: Option<f64>,
     /// When scraping started (Unix seconds): freshness counts from here until a timestamp
@@ -189,7 +154,7 @@ pub struct ScrapeState {
 }
 
 impl ScrapeState {
-    pub fn new(scrape: Scrape) -> Self {
+    pub fn new(scrape: ScrapePlan) -> Self {
         ScrapeState {
             scrape,
             last_sync: None,
@@ -230,7 +195,7 @@ impl ScrapeState {
 
     /// Fold one scrape attempt's result into events: the kept samples, the error count
     /// and freshness. `now_unix` is the wall clock after the attempt.
-    pub fn fold(&mut self, events: &EventSink, result: Result<String, String>, now_unix: f64) {
+    pub fn fold(&mut self, events: &EventSink, result: Result<String, ScrapeError>, now_unix: f64) {
         let svc = self.scrape.service.clone();
         match result {
             Ok(text) => {
@@ -345,7 +310,7 @@ impl ScrapeState {
 /// Scrape until `stop` (then return at once) or `finish` (then one last scrape, so the
 /// record holds the end state, and return).
 pub async fn run(
-    scrape: Scrape,
+    scrape: ScrapePlan,
     events: EventSink,
     finish: CancellationToken,
     stop: CancellationToken,
@@ -361,7 +326,7 @@ pub async fn run(
         };
         let r = tokio::select! {
             _ = stop.cancelled() => return,
-            r = st.scrape.fetch() => r,
+            r = fetch(&st.scrape) => r,
         };
         st.fold(&events, r, now_unix());
         if last {
@@ -375,14 +340,23 @@ mod tests {
     use super::*;
     use crate::event::EventSink;
 
-    fn spec(url: &str, keep: Option<&[&str]>, freshness: Option<&str>) -> MetricsSpec {
-        MetricsSpec {
-            url: url.into(),
-            interval: None,
-            timeout: None,
+    /// A scrape of a port nothing is asked on (these tests fold given results).
+    fn plan(service: &str, keep: Option<&[&str]>, freshness: Option<&str>) -> ScrapePlan {
+        ScrapePlan {
+            service: service.into(),
+            host: "127.0.0.1".into(),
+            port: 1,
+            path: "/metrics".into(),
+            authority: "127.0.0.1:1".into(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
             keep: keep.map(|k| k.iter().map(|s| s.to_string()).collect()),
             freshness: freshness.map(Into::into),
         }
+    }
+
+    fn timeout() -> Result<String, ScrapeError> {
+        Err(ScrapeError::Timeout(Duration::from_secs(1)))
     }
 
     fn drain(rx: &mut crate::event::EventStream) -> (Vec<(String, f64)>, Vec<String>) {
@@ -399,36 +373,9 @@ mod tests {
     }
 
     #[test]
-    fn resolves_urls_and_defaults() {
-        let s =
-            Scrape::from_spec("p", &spec("http://127.0.0.1:9100/metrics?x=1", None, None)).unwrap();
-        assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 9100));
-        assert_eq!(s.path, "/metrics?x=1");
-        assert_eq!(s.authority, "127.0.0.1:9100");
-        assert_eq!(s.interval, DEFAULT_INTERVAL);
-        assert_eq!(s.timeout, Duration::from_secs(1));
-        assert!(
-            Scrape::from_spec("p", &spec("http://10.1.2.3/metrics", None, None))
-                .unwrap_err()
-                .contains("loopback")
-        );
-        assert!(Scrape::from_spec("p", &spec("https://127.0.0.1/m", None, None)).is_err());
-        let s = Scrape::from_spec("p", &spec("http://[::1]:9/m", None, None)).unwrap();
-        assert_eq!((s.host.as_str(), s.authority.as_str()), ("::1", "[::1]:9"));
-    }
-
-    #[test]
     fn keeps_listed_series_and_computes_freshness_also_on_failure() {
         let (events, mut rx) = EventSink::new(std::time::Instant::now());
-        let scrape = Scrape::from_spec(
-            "pipe",
-            &spec(
-                "http://127.0.0.1:1/metrics",
-                Some(&["dup", "req"]),
-                Some("last_sync"),
-            ),
-        )
-        .unwrap();
+        let scrape = plan("pipe", Some(&["dup", "req"]), Some("last_sync"));
         let mut st = ScrapeState::new(scrape);
         st.started_unix = 900.0;
         let text = "last_sync 1000\ndup 2\nreq{a=\"1\"} 5\nreq{a=\"2\"} 6\nother 1\npipeline_freshness_seconds 0.1\n";
@@ -446,8 +393,8 @@ mod tests {
         );
         assert!(n.is_empty(), "{n:?}");
         // The service stalls: scrapes fail, freshness keeps growing, one notice.
-        st.fold(&events, Err("no answer within 1s".into()), 1010.0);
-        st.fold(&events, Err("no answer within 1s".into()), 1020.0);
+        st.fold(&events, timeout(), 1010.0);
+        st.fold(&events, timeout(), 1020.0);
         let (m, n) = drain(&mut rx);
         assert_eq!(
             m,
@@ -477,11 +424,7 @@ mod tests {
     #[test]
     fn freshness_counts_from_the_start_without_a_stamp() {
         let (events, mut rx) = EventSink::new(std::time::Instant::now());
-        let scrape = Scrape::from_spec(
-            "pipe",
-            &spec("http://127.0.0.1:1/metrics", Some(&[]), Some("stamp")),
-        )
-        .unwrap();
+        let scrape = plan("pipe", Some(&[]), Some("stamp"));
         let mut st = ScrapeState::new(scrape);
         st.started_unix = 100.0;
         st.fold(&events, Ok("other 1\n".into()), 103.0);
@@ -501,8 +444,7 @@ mod tests {
     #[test]
     fn series_are_bounded() {
         let (events, mut rx) = EventSink::new(std::time::Instant::now());
-        let scrape =
-            Scrape::from_spec("api", &spec("http://127.0.0.1:1/metrics", None, None)).unwrap();
+        let scrape = plan("api", None, None);
         let mut st = ScrapeState::new(scrape);
         let text: String = (0..MAX_SERIES + 50)
             .map(|i| format!("m{{i=\"{i}\"}} {i}\n"))

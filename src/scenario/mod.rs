@@ -112,6 +112,8 @@ pub struct Plan {
     pub base_url: url::Url,
     /// In the order of the file; `RequestDone::request` indexes this.
     pub requests: Vec<RequestPlan>,
+    /// Metrics scrapes and the data canary, resolved (what `observe` runs).
+    pub observers: model::ObserversPlan,
 }
 
 #[derive(Debug, Clone)]

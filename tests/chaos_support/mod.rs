@@ -53,6 +53,7 @@ pub fn plan(toml_text: &str) -> Plan {
         criteria: vec![],
         base_url: url::Url::parse("http://127.0.0.1:1/").unwrap(),
         requests: vec![],
+        observers: Default::default(),
     }
 }
 

@@ -1,4 +1,8 @@
-//! Observers: the data canary and Prometheus scrapes.
+//! Observers: the data canary and Prometheus scrapes, as written and as resolved.
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -37,4 +41,62 @@ pub struct MetricsSpec {
     /// `pipeline_freshness_seconds` = now - that time, also while scrapes fail (a stalled
     /// service cannot answer, and its data keeps getting older).
     pub freshness: Option<String>,
+}
+
+// --- Resolved forms (built by validation, stored in `Plan::observers`) ------------------
+// `observe` reads only these: every URL is parsed and every default applied once, here.
+
+/// Between two scrapes, when `metrics.interval` is absent.
+pub const SCRAPE_DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// A scrape's default timeout is its interval, capped at this.
+pub const SCRAPE_MAX_DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Canary keys written when `canary.keys` is absent.
+pub const CANARY_DEFAULT_KEYS: NonZeroU32 = NonZeroU32::new(100).unwrap();
+/// Most keys a canary may write.
+pub const CANARY_MAX_KEYS: u32 = 100_000;
+pub const CANARY_DEFAULT_PREFIX: &str = "gauntlet:canary:";
+/// How long the end of the run keeps trying to read the keys back, by default.
+pub const CANARY_DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What gauntlet watches besides the load and the health probes.
+#[derive(Debug, Clone, Default)]
+pub struct ObserversPlan {
+    /// One per service with a `metrics` table, in file order.
+    pub scrapes: Vec<ScrapePlan>,
+    pub canary: Option<CanaryPlan>,
+}
+
+/// One service's `metrics` table, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrapePlan {
+    pub service: String,
+    /// As [`crate::units::bare_host`] gives it ("::1", not "[::1]"): what is connected to.
+    pub host: String,
+    pub port: u16,
+    /// Path and query, e.g. "/metrics?x=1".
+    pub path: String,
+    /// The `Host` header: the host as written in the URL, with the port when one is given.
+    pub authority: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// None: keep every name.
+    pub keep: Option<BTreeSet<String>>,
+    /// The timestamp gauge freshness is computed from.
+    pub freshness: Option<String>,
+}
+
+/// `[canary]`, resolved.
+#[derive(Debug, Clone)]
+pub struct CanaryPlan {
+    /// The URL as written, for messages.
+    pub url: String,
+    /// As [`crate::units::bare_host`] gives it.
+    pub host: String,
+    pub port: u16,
+    /// Host, port, database and credentials, as the Redis client takes them.
+    pub connection: redis::ConnectionInfo,
+    pub keys: NonZeroU32,
+    pub prefix: String,
+    /// How long the read-back at the end retries while Redis is down.
+    pub timeout: Duration,
 }

@@ -310,7 +310,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     }
 
     // --- observers (metrics scrapes, data canary) ------------------------------------
-    check_observers(ctx, &s, &allow);
+    let observers = check_observers(ctx, &s, &allow);
 
     let base_url = base_url?;
     Some(Plan {
@@ -321,6 +321,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         criteria: parsed,
         base_url,
         requests,
+        observers,
         scenario: s,
     })
 }
