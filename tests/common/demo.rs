@@ -301,7 +301,7 @@ pub async fn metric(c: &reqwest::Client, base: &str, name: &str) -> Option<f64> 
     if s != 200 {
         return None;
     }
-    gauntlet::demo::metrics::sample(&body, name)
+    gauntlet_demo::metrics::sample(&body, name)
 }
 
 /// Waits until GET `base/health` answers 200.

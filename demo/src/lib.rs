@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod redis_server;
 mod server;
+mod state;
 mod store;
 pub mod up;
 mod ws;
