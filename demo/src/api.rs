@@ -19,8 +19,8 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use tokio::sync::broadcast;
 
 use crate::metrics::{header as prom_header, single};
-use crate::store::{MemoryStore, RedisStore, Store};
 use crate::state::{ApiMetrics, AppState, Route, WsConfig, N_STATUS, ROUTES, STATUSES};
+use crate::store::{MemoryStore, RedisStore, Store};
 use crate::ws;
 use crate::{ApiArgs, Defect, Defects, DemoError};
 
