@@ -40,9 +40,10 @@ redis_server=${REDIS_SERVER:-$(command -v redis-server || true)}
 echo "docker/build.sh: static gauntlet binary (cargo, target $target_dir)" >&2
 # crt-static: glibc linked in, so the binary runs on an empty image. Every TLS dependency
 # here is rustls (aws-lc-rs, built from source by cc), so there is no OpenSSL to link.
+# --features demo: the images run `gauntlet demo ...` (on by default; named so it stays on).
 RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --manifest-path "$root/Cargo.toml" --release \
-    --target "$triple" --target-dir "$target_dir" --bin gauntlet
+    --target "$triple" --target-dir "$target_dir" --bin gauntlet --features demo
 bin="$target_dir/$triple/release/gauntlet"
 if ldd "$bin" >/dev/null 2>&1 && ! ldd "$bin" 2>&1 | grep -q "statically linked"; then
     die "$bin is dynamically linked; it would not run FROM scratch"

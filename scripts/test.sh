@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo fmt --check
-cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked --no-fail-fast 2>&1 | tee target/test-output.log
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# Without the demo (default feature `demo` off) the harness must still compile.
+cargo check --no-default-features --all-targets --locked
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log

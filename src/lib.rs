@@ -4,7 +4,6 @@
 //! binary is a thin shell over [`run::execute`] and [`scenario::load`].
 
 pub mod chaos;
-pub mod demo;
 pub mod error;
 pub mod event;
 pub mod grade;

@@ -40,7 +40,8 @@ enum Command {
         reports: PathBuf,
     },
     /// The demo stack: the system under test used by the examples and tests.
-    Demo(gauntlet::demo::DemoArgs),
+    #[cfg(feature = "demo")]
+    Demo(gauntlet_demo::DemoArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate { files } => validate(&files),
         Command::Run(args) => run(args),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => demo(args),
         Command::Cleanup { reports } => cleanup(&reports),
     };
@@ -189,7 +191,8 @@ fn install_signal_handler(cancel: CancellationToken) {
     }
 }
 
-fn demo(args: gauntlet::demo::DemoArgs) -> i32 {
+#[cfg(feature = "demo")]
+fn demo(args: gauntlet_demo::DemoArgs) -> i32 {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build();
@@ -200,7 +203,7 @@ fn demo(args: gauntlet::demo::DemoArgs) -> i32 {
             return exit::ENVIRONMENT;
         }
     };
-    match rt.block_on(gauntlet::demo::run(args)) {
+    match rt.block_on(gauntlet_demo::run(args)) {
         Ok(()) => exit::PASSED,
         Err(e) => {
             eprintln!("error: {e}");

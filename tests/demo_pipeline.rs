@@ -156,7 +156,10 @@ async fn without_the_lock_two_instances_sync_every_record_twice() {
 }
 
 /// Active + standby with a short lock TTL; the active one is stalled with SIGSTOP.
-/// Returns the standby's freshness a while after the stall, and the standby's takeovers.
+/// Returns the standby's freshness and takeovers once the outcome shows: without defects
+/// after the standby took over and synced what arrived during the stall; with
+/// `no-failover` once freshness passed 5 s (five lock lifetimes, long enough for any
+/// working standby to have taken over).
 async fn stall_active(defects: &[&str]) -> (f64, f64) {
     let redis = Redis::start(&[]);
     let mut flags = vec!["--interval", "200ms", "--lock-ttl", "1s"];
@@ -183,40 +186,51 @@ async fn stall_active(defects: &[&str]) -> (f64, f64) {
     let cont = Cont(&active);
 
     feed(&redis, 11, 10);
-    // Watch the standby's view of stack-wide freshness for a few lock lifetimes.
-    let deadline = std::time::Instant::now() + Duration::from_secs(6);
-    let mut fresh = 0.0;
-    while std::time::Instant::now() < deadline {
-        fresh = metric(&c, &s, "pipeline_freshness_seconds").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let takeovers = metric(&c, &s, "pipeline_takeovers_total").await.unwrap();
-
-    if defects.is_empty() {
-        // The standby synced what arrived during the stall.
-        let sk = wait_sink(&c, &s, 20).await;
-        assert_eq!(sk["duplicates"], 0);
-        // The stalled instance resumes, finds the lock gone to the standby, and stands
-        // down without writing again (fencing).
-        drop(cont);
-        feed(&redis, 21, 10);
-        wait_sink(&c, &s, 30).await;
-        poll(
+    if !defects.is_empty() {
+        // The standby's view of stack-wide freshness grows while nobody syncs.
+        let fresh = poll(
             Duration::from_secs(30),
-            "the resumed instance to stand by",
-            || async { (metric(&c, &a, "pipeline_active").await? == 0.0).then_some(()) },
+            "freshness to pass 5 s during the stall",
+            || async {
+                let f = metric(&c, &s, "pipeline_freshness_seconds").await?;
+                (f >= 5.0).then_some(f)
+            },
         )
         .await;
-        let sk = sink(&c, &s).await;
-        assert_eq!(sk["distinct"], 30);
-        assert_eq!(
-            sk["duplicates"], 0,
-            "a resumed instance double-synced: {sk}"
-        );
-        standby.wait_log("taking over", Duration::from_secs(5));
-    } else {
+        let takeovers = metric(&c, &s, "pipeline_takeovers_total").await.unwrap();
         drop(cont);
+        return (fresh, takeovers);
     }
+
+    poll(
+        Duration::from_secs(30),
+        "the standby to take over",
+        || async { (metric(&c, &s, "pipeline_active").await? == 1.0).then_some(()) },
+    )
+    .await;
+    // The standby synced what arrived during the stall, and keeps the stack fresh.
+    let sk = wait_sink(&c, &s, 20).await;
+    assert_eq!(sk["duplicates"], 0);
+    let fresh = metric(&c, &s, "pipeline_freshness_seconds").await.unwrap();
+    let takeovers = metric(&c, &s, "pipeline_takeovers_total").await.unwrap();
+    // The stalled instance resumes, finds the lock gone to the standby, and stands
+    // down without writing again (fencing).
+    drop(cont);
+    feed(&redis, 21, 10);
+    wait_sink(&c, &s, 30).await;
+    poll(
+        Duration::from_secs(30),
+        "the resumed instance to stand by",
+        || async { (metric(&c, &a, "pipeline_active").await? == 0.0).then_some(()) },
+    )
+    .await;
+    let sk = sink(&c, &s).await;
+    assert_eq!(sk["distinct"], 30);
+    assert_eq!(
+        sk["duplicates"], 0,
+        "a resumed instance double-synced: {sk}"
+    );
+    standby.wait_log("taking over", Duration::from_secs(5));
     (fresh, takeovers)
 }
 

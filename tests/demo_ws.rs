@@ -89,33 +89,40 @@ async fn without_the_defect_vanished_clients_are_freed() {
 
 #[tokio::test]
 async fn with_ws_leak_the_gauge_and_memory_keep_growing() {
-    let (_api, base) = start_api(
-        None,
-        &[
-            "--ws-idle-timeout",
-            "2s",
-            "--ws-heartbeat",
-            "500ms",
-            "--defect",
-            "ws-leak",
-        ],
-    );
+    let flags = ["--ws-idle-timeout", "2s", "--ws-heartbeat", "500ms"];
+    let (_api, base) = start_api(None, &[&flags[..], &["--defect", "ws-leak"]].concat());
+    // The same API without the defect, as the clock: once it has freed its vanished
+    // clients, the idle timeout has demonstrably passed, and the leaky one must still hold
+    // every one of them.
+    let (_fixed, fixed) = start_api(None, &flags);
     let c = http();
     wait_healthy(&c, &base).await;
+    wait_healthy(&c, &fixed).await;
     let rss_before = rss(&c, &base).await;
     let clients = connect(&base, CLIENTS).await;
     let _silent = vanish(clients).await;
-    // Well past the idle timeout, nothing was freed.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let _silent_fixed = vanish(connect(&fixed, CLIENTS).await).await;
+    poll(
+        Duration::from_secs(60),
+        "the API without the defect to free its vanished clients",
+        || async { (gauge(&c, &fixed).await == 0.0).then_some(()) },
+    )
+    .await;
     assert_eq!(gauge(&c, &base).await, CLIENTS as f64);
     assert_eq!(
         metric(&c, &base, "demo_ws_leaked_states").await,
         Some(CLIENTS as f64)
     );
-    // A second wave grows it further.
-    let more = connect(&base, CLIENTS).await;
-    drop(more);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A second wave grows it further: dropped connections, freed at once without the
+    // defect, kept with it.
+    drop(connect(&base, CLIENTS).await);
+    drop(connect(&fixed, CLIENTS).await);
+    poll(
+        Duration::from_secs(60),
+        "the API without the defect to free the dropped clients",
+        || async { (gauge(&c, &fixed).await == 0.0).then_some(()) },
+    )
+    .await;
     assert_eq!(gauge(&c, &base).await, (2 * CLIENTS) as f64);
     let grown = rss(&c, &base).await - rss_before;
     // 64 KiB kept per connection; allow for allocator slack.

@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,15 +31,19 @@ pub struct Proc {
     pub name: String,
     pub child: Child,
     log: Arc<Mutex<Vec<String>>>,
+    /// Output pipes still being read (0: every line the child wrote is in `log`).
+    pumps: Arc<AtomicUsize>,
     status: Option<ExitStatus>,
 }
 
-fn pump(r: impl Read + Send + 'static, log: Arc<Mutex<Vec<String>>>) {
+fn pump(r: impl Read + Send + 'static, log: Arc<Mutex<Vec<String>>>, open: Arc<AtomicUsize>) {
+    open.fetch_add(1, Ordering::SeqCst);
     std::thread::spawn(move || {
         for line in BufReader::new(r).lines() {
             let Ok(line) = line else { break };
             log.lock().unwrap().push(line);
         }
+        open.fetch_sub(1, Ordering::SeqCst);
     });
 }
 
@@ -59,12 +64,14 @@ impl Proc {
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         let log = Arc::new(Mutex::new(Vec::new()));
-        pump(child.stdout.take().unwrap(), log.clone());
-        pump(child.stderr.take().unwrap(), log.clone());
+        let pumps = Arc::new(AtomicUsize::new(0));
+        pump(child.stdout.take().unwrap(), log.clone(), pumps.clone());
+        pump(child.stderr.take().unwrap(), log.clone(), pumps.clone());
         Proc {
             name: name.to_string(),
             child,
             log,
+            pumps,
             status: None,
         }
     }
@@ -89,8 +96,7 @@ impl Proc {
                 return l.clone();
             }
             if let Some(s) = self.try_wait() {
-                // Give the pump threads a moment to catch the last lines.
-                std::thread::sleep(Duration::from_millis(200));
+                self.drain();
                 if let Some(l) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
                     return l.clone();
                 }
@@ -119,6 +125,15 @@ impl Proc {
         addr.rsplit(':').next().unwrap().parse().unwrap()
     }
 
+    /// After the child exited: waits until its last lines are in the log (the pipes hit
+    /// end of file), at most 5 s, since a grandchild may still hold them open.
+    fn drain(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.pumps.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {
             self.status = self.child.try_wait().ok().flatten();
@@ -130,7 +145,7 @@ impl Proc {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Some(s) = self.try_wait() {
-                std::thread::sleep(Duration::from_millis(200));
+                self.drain();
                 return Some(s);
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -301,7 +316,7 @@ pub async fn metric(c: &reqwest::Client, base: &str, name: &str) -> Option<f64> 
     if s != 200 {
         return None;
     }
-    gauntlet::demo::metrics::sample(&body, name)
+    gauntlet_demo::metrics::sample(&body, name)
 }
 
 /// Waits until GET `base/health` answers 200.

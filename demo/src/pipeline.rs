@@ -29,9 +29,9 @@ use axum::Router;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::single;
-use super::store::keys::STREAM;
-use super::{Defect, Defects, DemoError, PipelineArgs};
+use crate::metrics::single;
+use crate::store::keys::STREAM;
+use crate::{Defect, Defects, DemoError, PipelineArgs};
 
 pub mod keys {
     pub const LOCK: &str = "demo:pipeline:lock";
@@ -181,7 +181,7 @@ impl Pipeline {
                     .map(|c| c.clone())
                     .unwrap_or_else(|e| e.into_inner().clone())
             };
-            let now = super::now_ms();
+            let now = crate::now_ms();
             let r: Result<(i64, String), _> = self
                 .sync
                 .key(keys::LOCK)
@@ -448,7 +448,7 @@ async fn metrics(State(p): State<Arc<Pipeline>>) -> Response {
             "pipeline_freshness_seconds",
             "gauge",
             "Seconds since the last successful sync run by any instance.",
-            super::now_ms().saturating_sub(last_ms) as f64 / 1000.0,
+            crate::now_ms().saturating_sub(last_ms) as f64 / 1000.0,
         );
     }
     single(
@@ -519,7 +519,7 @@ async fn metrics(State(p): State<Arc<Pipeline>>) -> Response {
             single(&mut out, name, "gauge", help, v as f64);
         }
     }
-    super::metrics::process(&mut out);
+    crate::metrics::process(&mut out);
     let mut r = Response::new(Body::from(out));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -584,7 +584,7 @@ pub async fn run(args: PipelineArgs) -> Result<(), DemoError> {
         }
     })?;
 
-    let stop = super::cancel_on_signal(format!("demo pipeline {instance}"))?;
+    let stop = crate::cancel_on_signal(format!("demo pipeline {instance}"))?;
 
     wait_for_redis(&conn, &args.redis, Duration::from_secs(30), &stop).await?;
 
@@ -683,7 +683,7 @@ pub async fn run(args: PipelineArgs) -> Result<(), DemoError> {
         .route("/sink", get(sink))
         .with_state(p.clone());
     let who = format!("demo pipeline {instance}");
-    let result = super::server::serve(listener, app, stop.clone(), &who).await;
+    let result = crate::server::serve(listener, app, stop.clone(), &who).await;
     let _ = sync.await;
     let _ = beat.await;
     // Hand over at once instead of making the standby wait for the TTL.

@@ -15,7 +15,7 @@ use redis::aio::{
 use redis::AsyncConnectionConfig;
 use redis::RedisFuture;
 
-use super::DemoError;
+use crate::DemoError;
 
 /// Redis keys shared by the API and the pipeline.
 pub(crate) mod keys {
@@ -437,7 +437,7 @@ impl RedisStore {
             .key(keys::INDEX)
             .key(keys::STREAM)
             .arg(rest)
-            .arg(super::now_ms())
+            .arg(crate::now_ms())
             .arg(keys::ITEM_PREFIX)
             .invoke_async(&mut c)
             .await?;

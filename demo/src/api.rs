@@ -5,7 +5,7 @@
 //! `RwLock` held only for a map operation.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,93 +17,15 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 
-use super::metrics::{header as prom_header, single};
-use super::store::{MemoryStore, RedisStore, Store};
-use super::ws::{self, LeakedConn, WsConfig};
-use super::{ApiArgs, Defect, Defects, DemoError};
+use crate::metrics::{header as prom_header, single};
+use crate::state::{ApiMetrics, AppState, Route, WsConfig, N_STATUS, ROUTES, STATUSES};
+use crate::store::{MemoryStore, RedisStore, Store};
+use crate::ws;
+use crate::{ApiArgs, Defect, Defects, DemoError};
 
 /// Most items `GET /api/items` returns.
 const LIST_LIMIT: usize = 100;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Route {
-    Health,
-    ItemsList,
-    ItemGet,
-    ItemCreate,
-    ItemDelete,
-    SessionCreate,
-    SessionGet,
-    Metrics,
-    Ws,
-    Other,
-}
-
-const ROUTES: [(Route, &str); 10] = [
-    (Route::Health, "/health"),
-    (Route::ItemsList, "GET /api/items"),
-    (Route::ItemGet, "GET /api/items/{id}"),
-    (Route::ItemCreate, "POST /api/items"),
-    (Route::ItemDelete, "DELETE /api/items/{id}"),
-    (Route::SessionCreate, "POST /api/sessions"),
-    (Route::SessionGet, "GET /api/sessions/{token}"),
-    (Route::Metrics, "/metrics"),
-    (Route::Ws, "/ws"),
-    (Route::Other, "other"),
-];
-
-/// Status codes with their own counter; anything else is counted as "other".
-const STATUSES: [u16; 10] = [101, 200, 201, 204, 400, 404, 405, 413, 500, 503];
-const N_STATUS: usize = STATUSES.len() + 1;
-
-/// The API's counters, exported on /metrics.
-pub(crate) struct ApiMetrics {
-    requests: [[AtomicU64; N_STATUS]; ROUTES.len()],
-    errors: AtomicU64,
-    pub ws_open: AtomicI64,
-    pub ws_total: AtomicU64,
-    pub ws_idle_closed: AtomicU64,
-    pub ws_messages_out: AtomicU64,
-}
-
-impl ApiMetrics {
-    fn new() -> Self {
-        ApiMetrics {
-            requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
-            errors: AtomicU64::new(0),
-            ws_open: AtomicI64::new(0),
-            ws_total: AtomicU64::new(0),
-            ws_idle_closed: AtomicU64::new(0),
-            ws_messages_out: AtomicU64::new(0),
-        }
-    }
-
-    pub(crate) fn count(&self, route: Route, status: StatusCode) {
-        let code = status.as_u16();
-        let s = STATUSES
-            .iter()
-            .position(|&c| c == code)
-            .unwrap_or(N_STATUS - 1);
-        let r = route as usize;
-        self.requests[r][s].fetch_add(1, Ordering::Relaxed);
-        if code >= 500 {
-            self.errors.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-pub(crate) struct AppState {
-    store: Store,
-    pub metrics: ApiMetrics,
-    /// Created items, pushed to WebSocket subscribers.
-    pub events: broadcast::Sender<axum::extract::ws::Utf8Bytes>,
-    pub ws: WsConfig,
-    /// The `ws-leak` defect's registry: per-connection state that is never removed.
-    pub leaked: Mutex<Vec<LeakedConn>>,
-    pub shutdown: CancellationToken,
-}
 
 fn respond(
     st: &AppState,
@@ -425,7 +347,7 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
             n as f64,
         );
     }
-    super::metrics::process(&mut out);
+    crate::metrics::process(&mut out);
     let mut r = Response::new(Body::from(out));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -483,7 +405,7 @@ pub async fn run(args: ApiArgs) -> Result<(), DemoError> {
         ));
     }
     let (events, _) = broadcast::channel(1024);
-    let shutdown = super::cancel_on_signal("demo api".into())?;
+    let shutdown = crate::cancel_on_signal("demo api".into())?;
     let st = Arc::new(AppState {
         store,
         metrics: ApiMetrics::new(),
@@ -509,7 +431,7 @@ pub async fn run(args: ApiArgs) -> Result<(), DemoError> {
         args.redis.as_deref().unwrap_or("memory"),
         defects.describe()
     );
-    super::server::serve(listener, router(st), shutdown, "demo api").await
+    crate::server::serve(listener, router(st), shutdown, "demo api").await
 }
 
 #[cfg(test)]

@@ -5,6 +5,9 @@
 //!
 //! Components log to stderr only (one line per notable event); they run until SIGINT or
 //! SIGTERM and then shut down cleanly.
+//!
+//! A crate apart from the harness (it uses none of it), so a harness built without the
+//! demo (`--no-default-features` of `gauntlet`) does not compile axum and the servers.
 
 pub mod api;
 mod http;
@@ -12,6 +15,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod redis_server;
 mod server;
+mod state;
 mod store;
 pub mod up;
 mod ws;

@@ -9,29 +9,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::broadcast;
 
-use super::api::{AppState, Route};
-
-/// Bytes of state each connection keeps with the `ws-leak` defect.
-const LEAK_BYTES: usize = 64 * 1024;
-
-pub(crate) struct WsConfig {
-    pub idle_timeout: Duration,
-    pub heartbeat: Duration,
-    pub leak: bool,
-}
-
-/// A connection's state kept forever by the `ws-leak` defect.
-pub(crate) struct LeakedConn {
-    _buffer: Vec<u8>,
-    _subscription: broadcast::Receiver<Utf8Bytes>,
-}
+use crate::state::{AppState, LeakedConn, Route};
 
 pub(crate) async fn upgrade(ws: WebSocketUpgrade, State(st): State<Arc<AppState>>) -> Response {
     st.metrics.count(Route::Ws, StatusCode::SWITCHING_PROTOCOLS);
@@ -42,11 +27,7 @@ async fn session(socket: WebSocket, st: Arc<AppState>) {
     st.metrics.ws_open.fetch_add(1, Ordering::Relaxed);
     st.metrics.ws_total.fetch_add(1, Ordering::Relaxed);
     if st.ws.leak {
-        // Filled, not just reserved, so the leak shows in resident memory.
-        let state = LeakedConn {
-            _buffer: vec![0xA5; LEAK_BYTES],
-            _subscription: st.events.subscribe(),
-        };
+        let state = LeakedConn::new(st.events.subscribe());
         if let Ok(mut reg) = st.leaked.lock() {
             reg.push(state);
         }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Defect, Defects, DemoError, RedisArgs};
+use crate::{Defect, Defects, DemoError, RedisArgs};
 
 /// Finds `program` (a bare name is looked up on PATH).
 pub fn find_redis_server(program: &Path) -> Result<PathBuf, DemoError> {

@@ -14,8 +14,8 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use super::redis_server::redis_command;
-use super::{Defect, Defects, DemoError, ProbeArgs, UpArgs};
+use crate::redis_server::redis_command;
+use crate::{Defect, Defects, DemoError, ProbeArgs, UpArgs};
 
 struct Proc {
     name: &'static str,
@@ -171,7 +171,7 @@ async fn redis_ping(url: &str) -> Result<(), String> {
 }
 
 async fn http_ok(port: u16) -> Result<(), String> {
-    match super::http::get_status("127.0.0.1", port, "/health", Duration::from_secs(2)).await? {
+    match crate::http::get_status("127.0.0.1", port, "/health", Duration::from_secs(2)).await? {
         200 => Ok(()),
         s => Err(format!("/health answered {s}")),
     }
@@ -200,7 +200,7 @@ pub async fn run(args: UpArgs) -> Result<(), DemoError> {
         what: "gauntlet (own executable path)".into(),
         source,
     })?;
-    let stop = super::cancel_on_signal("demo up".into())?;
+    let stop = crate::cancel_on_signal("demo up".into())?;
     let redis_url = format!("redis://127.0.0.1:{redis_port}");
     let defect_args: Vec<String> = defects
         .iter()
@@ -338,7 +338,7 @@ pub async fn probe(args: ProbeArgs) -> Result<(), DemoError> {
             if let Some(q) = url.query() {
                 path = format!("{path}?{q}");
             }
-            match super::http::get_status(host, port, &path, args.timeout)
+            match crate::http::get_status(host, port, &path, args.timeout)
                 .await
                 .map_err(fail)?
             {
