@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::grade::criteria::Quantity;
 use crate::grade::{CriterionResult, Verdict};
+use crate::metric::Quantity;
 use crate::record::{Record, RequestStats};
 use crate::report::text::{self, finite};
 use crate::report::{EndedBy, RunInfo};
@@ -212,8 +212,8 @@ impl Value {
     pub fn of(q: Quantity) -> Option<Value> {
         Some(Value {
             value: finite(q.value())?,
-            unit: text::unit(q).into(),
-            text: text::quantity(q),
+            unit: q.unit().into(),
+            text: q.to_string(),
         })
     }
 }
@@ -320,14 +320,14 @@ fn request(s: &RequestStats, secs: f64) -> RequestSummary {
 fn criterion(c: &CriterionResult) -> CriterionSummary {
     CriterionSummary {
         source: c.source.clone(),
-        metric: text::metric_name(&c.metric),
+        metric: c.metric.name(),
         request: c.metric.request_name().map(String::from),
         service: c.metric.service().map(String::from),
         op: c.op.as_str().into(),
         threshold: Value::of(c.threshold).unwrap_or(Value {
             value: 0.0,
-            unit: text::unit(c.threshold).into(),
-            text: text::quantity(c.threshold),
+            unit: c.threshold.unit().into(),
+            text: c.threshold.to_string(),
         }),
         measured: c.measured.and_then(Value::of),
         passed: c.passed,
