@@ -60,11 +60,7 @@ pub fn to_xml(info: &RunInfo, record: &Record, verdict: &Verdict) -> Result<Stri
             .measured
             .map(|q| q.to_string())
             .unwrap_or_else(|| "nothing".into());
-        let mut out = format!(
-            "measured {measured}, threshold {} {}",
-            c.op,
-            c.threshold.to_string()
-        );
+        let mut out = format!("measured {measured}, threshold {} {}", c.op, c.threshold);
         if let Some(d) = &c.detail {
             out.push_str(&format!("\n{d}"));
         }

@@ -272,7 +272,7 @@ pub fn render(
                 pad_right(&c.source, src_w),
                 pad_right(m, meas_w),
                 c.op,
-                c.threshold.to_string()
+                c.threshold
             );
             let _ = writeln!(out, "{}", line.trim_end());
             if !c.passed {
