@@ -334,6 +334,15 @@ pub const REGISTRY: &[MetricDef] = &[
         description: "data canary keys written before the faults and missing after them",
     },
     MetricDef {
+        id: MetricId::DuplicateRecords,
+        pattern: "duplicates.records",
+        kind: Kind::Count,
+        selectors: &[],
+        stats: &[],
+        example: "duplicates.records == 0",
+        description: "highest scraped `*_duplicate_records` figure of any service",
+    },
+    MetricDef {
         id: MetricId::MemoryPeak,
         pattern: "memory.<service>.peak",
         kind: Kind::Bytes,
@@ -361,15 +370,6 @@ pub const REGISTRY: &[MetricDef] = &[
         description: "highest CPU of a service, in percent of one core",
     },
     MetricDef {
-        id: MetricId::Series,
-        pattern: "metric.<stat>",
-        kind: Kind::OfSeries,
-        selectors: BY_SERIES,
-        stats: SERIES_STATS,
-        example: "metric.max{service=\"pipeline\", name=\"pipeline_freshness_seconds\"} < 10s",
-        description: "a scraped Prometheus series: max, min, last, avg of its samples, or rate (per second, counter resets counted); in seconds or bytes when its name ends in _seconds or _bytes",
-    },
-    MetricDef {
         id: MetricId::FreshnessMax,
         pattern: "pipeline.freshness.max",
         kind: Kind::Duration,
@@ -379,13 +379,13 @@ pub const REGISTRY: &[MetricDef] = &[
         description: "highest freshness figure (`pipeline_freshness_seconds`, from a scrape's `freshness` gauge) of any service",
     },
     MetricDef {
-        id: MetricId::DuplicateRecords,
-        pattern: "duplicates.records",
-        kind: Kind::Count,
-        selectors: &[],
-        stats: &[],
-        example: "duplicates.records == 0",
-        description: "highest scraped `*_duplicate_records` figure of any service",
+        id: MetricId::Series,
+        pattern: "metric.<stat>",
+        kind: Kind::OfSeries,
+        selectors: BY_SERIES,
+        stats: SERIES_STATS,
+        example: "metric.max{service=\"pipeline\", name=\"pipeline_freshness_seconds\"} < 10s",
+        description: "a scraped Prometheus series: max, min, last, avg of its samples, or rate (per second, counter resets counted); in seconds or bytes when its name ends in _seconds or _bytes",
     },
 ];
 
@@ -610,9 +610,24 @@ impl fmt::Display for Quantity {
     }
 }
 
-/// Every metric as shown in messages and help: `latency.<stat>`, `memory.<service>.peak`.
-pub fn patterns() -> impl Iterator<Item = &'static str> {
-    REGISTRY.iter().map(|d| d.pattern)
+/// Every metric as shown in messages: a statistic's placeholder spelled out
+/// (`latency.pNN (p50, p95, p99, p99.9 ...)`, `latency.avg`), `<service>` left in.
+pub fn shown_names() -> Vec<String> {
+    let mut out = Vec::new();
+    for d in REGISTRY {
+        match d.pattern.rsplit_once('.') {
+            Some((prefix, last)) if last.starts_with('<') && last != "<service>" => {
+                for s in d.stats {
+                    out.push(match s {
+                        StatKind::Percentile => format!("{prefix}.pNN (p50, p95, p99, p99.9 ...)"),
+                        s => format!("{prefix}.{}", s.example()),
+                    });
+                }
+            }
+            _ => out.push(d.pattern.to_string()),
+        }
+    }
+    out
 }
 
 /// Concrete metric names, for "did you mean": placeholders filled with each statistic;
@@ -644,7 +659,7 @@ pub fn concrete_names() -> Vec<String> {
 
 /// The registry as a help text: one line per metric.
 pub fn help() -> String {
-    let width = patterns().map(str::len).max().unwrap_or(0);
+    let width = REGISTRY.iter().map(|d| d.pattern.len()).max().unwrap_or(0);
     REGISTRY
         .iter()
         .map(|d| format!("  {:width$}  {}\n", d.pattern, d.description))

@@ -5,7 +5,7 @@
 use crate::units::ByteSize;
 
 use super::{
-    concrete_names, patterns, Criterion, Kind, Metric, MetricDef, Op, Quantity, Selects, Stat,
+    concrete_names, shown_names, Criterion, Kind, Metric, MetricDef, Op, Quantity, Selects, Stat,
     StatKind, REGISTRY,
 };
 
@@ -492,7 +492,7 @@ fn no_match(c: &Cursor, mstart: usize, mname: &str) -> CriterionError {
             Some(format!("e.g. `{}`", d.example)),
         );
     }
-    let valid = patterns().collect::<Vec<_>>().join(", ");
+    let valid = shown_names().join(", ");
     let names = concrete_names();
     let hint = match crate::suggest::closest(mname, names.iter().map(String::as_str)) {
         Some(s) => format!("did you mean `{s}`? valid metrics: {valid}"),
