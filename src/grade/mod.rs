@@ -1,6 +1,6 @@
 //! The grader: evaluates each criterion of the plan on the recorded state. What each
 //! metric means and which selectors it takes is in the registry ([`crate::metric`]); how
-//! it is measured is [`measure`], one arm per metric.
+//! it is measured is `grade::measure`, one arm per metric.
 //!
 //! Missing data never passes: the criterion fails with `measured: None` and a detail that
 //! says what was missing ([`Unmeasured`]). A criterion on requests fails when no such

@@ -2,9 +2,10 @@
 //! metric's name, the kind of quantity it is compared with, which selectors it takes, which
 //! statistics are legal, and what it means. The criteria parser ([`parse`]), the grader
 //! (`grade::measure`, one arm per [`MetricId`]) and the reports (names, units, formats)
-//! all read this table; adding a metric is one row here and one arm in the grader.
+//! all read this table; adding a metric is one `MetricId` variant with its row here, and
+//! one arm in the grader.
 //!
-//! This module depends on nothing but [`crate::units`], so `scenario` can parse criteria
+//! This module depends on nothing but `crate::units` and `crate::suggest`, so `scenario` can parse criteria
 //! when a scenario is loaded and `grade` can measure them afterwards without a circle.
 //!
 //! ```text
