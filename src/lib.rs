@@ -8,11 +8,13 @@ pub mod error;
 pub mod event;
 pub mod grade;
 pub mod load;
+pub mod metric;
 pub mod observe;
 pub mod record;
 pub mod report;
 pub mod run;
 pub mod scenario;
+mod suggest;
 pub mod units;
 
 pub use error::Error;

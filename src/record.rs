@@ -101,6 +101,14 @@ pub struct MetricStats {
     pub last: f64,
     pub min: f64,
     pub max: f64,
+    /// Of every sample, for the average.
+    pub sum: f64,
+    /// How far the series went up from its first sample; a drop counts as a counter
+    /// reset (the new value is the increase since), as Prometheus' `increase` does.
+    pub increase: f64,
+    /// Run-clock times of the first and the last sample, for rates.
+    pub first_at: Duration,
+    pub last_at: Duration,
 }
 
 /// Everything the grader and the reporters read.
@@ -325,8 +333,21 @@ impl Recorder {
                         last: *value,
                         min: *value,
                         max: *value,
+                        sum: 0.0,
+                        increase: 0.0,
+                        first_at: *at,
+                        last_at: *at,
                     });
+                if m.samples > 0 {
+                    m.increase += if *value >= m.last {
+                        value - m.last
+                    } else {
+                        *value
+                    };
+                }
                 m.samples += 1;
+                m.sum += value;
+                m.last_at = *at;
                 m.last = *value;
                 m.min = m.min.min(*value);
                 m.max = m.max.max(*value);
@@ -828,6 +849,8 @@ path = "/b"
         );
         let m = &rec.metrics[&("api".to_string(), "m".to_string())];
         assert_eq!((m.samples, m.last, m.min, m.max), (3, 20.0, 10.0, 30.0));
+        // 10 -> 30 is +20; the drop to 20 is a counter reset: +20.
+        assert_eq!((m.sum, m.increase), (60.0, 40.0));
         assert_eq!(rec.notices.len(), 1);
         assert!(rec.interrupted);
         // Never finished: the load lasted until the last event.

@@ -3,7 +3,8 @@
 
 mod report_fixture;
 
-use gauntlet::grade::{self, criteria::Quantity};
+use gauntlet::grade;
+use gauntlet::metric::Quantity;
 
 #[test]
 fn fixture_verdict() {
@@ -24,6 +25,10 @@ fn fixture_verdict() {
             ("recovery.max < 5s", true),
             ("memory.api.peak < 1GiB", true),
             ("pipeline.freshness.max < 5m", false),
+            (
+                "metric.rate{service=\"api\", name=\"http_requests_total\"} >= 100/s",
+                true
+            ),
         ]
     );
     assert!(!v.passed);
@@ -34,6 +39,7 @@ fn fixture_verdict() {
         v.criteria[5].measured,
         Some(Quantity::DurationUs(400_000.0))
     );
+    assert_eq!(v.criteria[8].measured, Some(Quantity::PerSecond(110.0)));
 }
 
 #[test]

@@ -47,6 +47,23 @@ fn the_schema_is_a_valid_2020_12_schema() {
     jsonschema::meta::validate(&s).expect("valid against the 2020-12 meta-schema");
 }
 
+/// The committed schema is the one generated from the summary types; regenerate it with
+/// `UPDATE_SCHEMA=1 cargo test --test report_files`.
+#[test]
+fn the_committed_schema_is_the_generated_one() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/summary.schema.json");
+    let generated = report::summary::json_schema();
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        committed == generated,
+        "schemas/summary.schema.json is stale; regenerate it with \
+         `UPDATE_SCHEMA=1 cargo test --test report_files`"
+    );
+}
+
 fn write(
     run: (
         gauntlet::scenario::Plan,
@@ -197,7 +214,7 @@ fn junit_parses_and_has_one_case_per_criterion() {
     assert_eq!(r.test_suites.len(), 1);
     let suite = &r.test_suites[0];
     assert_eq!(suite.name.as_str(), "checkout");
-    assert_eq!(suite.tests, 8);
+    assert_eq!(suite.tests, 9);
     assert_eq!(suite.failures, 2);
     let failed: Vec<&str> = suite
         .test_cases

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use gauntlet::grade::criteria::{LatencyStat, Metric, Quantity};
+use gauntlet::metric::{MetricId, Quantity, Stat};
 use gauntlet::scenario::{load, load_str, ScenarioErrors};
 
 const BASE: &str = r#"
@@ -69,13 +69,10 @@ path = "/items/{{id}}"
     assert_eq!(plan.requests[1].needs, vec![("id".to_string(), 0)]);
     assert_eq!(plan.requests[1].path.vars(), vec!["id"]);
     assert_eq!(plan.criteria.len(), 2);
-    assert_eq!(
-        plan.criteria[0].metric,
-        Metric::Latency {
-            stat: LatencyStat::Percentile(95.0),
-            name: Some("get".into())
-        }
-    );
+    let m = &plan.criteria[0].metric;
+    assert_eq!(m.id, MetricId::Latency);
+    assert_eq!(m.stat, Some(Stat::Percentile(95.0)));
+    assert_eq!(m.request_name(), Some("get"));
     assert_eq!(plan.criteria[1].threshold, Quantity::Percent(1.0));
     // Relative paths are resolved against the scenario's folder.
     let svc = &plan.scenario.services[0];

@@ -1,42 +1,23 @@
-//! The grader: evaluates each criterion on the recorded state.
-//!
-//! How each metric is measured (see [`evaluate`]):
-//!
-//! | metric | measured on | unit |
-//! |---|---|---|
-//! | `latency.pNN/avg/min/max` | the request's histogram (or all requests'), the one `Record::latency_basis` names: `value_at_quantile(NN/100)`, `mean`, `min`, `max`, exact µs | duration |
-//! | `errors.rate` | errors / count × 100 | percent |
-//! | `errors.count`, `requests.count` | counters | count |
-//! | `throughput.rps` | count / load duration (s) | per second |
-//! | `users.peak`, `iterations.dropped` | counters | count |
-//! | `availability` | ok probes / all probes × 100, of one service or all | percent |
-//! | `recovery.max` | the longest `Recovered { recovery_s }` of the faults (on one service, or all); a fault that was applied, whose recovery is watched, and that never recovered fails the criterion | duration |
-//! | `memory.<svc>.peak` | `ResourceStats::mem_peak_bytes` | bytes |
-//! | `cpu.<svc>.avg/peak` | `ResourceStats::cpu_avg_pct / cpu_peak_pct` | percent |
-//! | `pipeline.freshness.max` | the max of a scraped gauge named `pipeline_freshness_seconds` or `freshness_seconds` (or any `*_freshness_seconds`), over every service | duration |
-//! | `data_loss.keys` | the max of a metric named `data_loss_keys` (or `*_data_loss_keys`) | count |
-//! | `duplicates.records` | the max of a metric named `duplicate_records` (or `*_duplicate_records`, e.g. the demo pipeline's `pipeline_sink_duplicate_records`) | count |
-//!
-//! Freshness is read from a gauge that already holds the lag in seconds: the recorder keeps
-//! min/max/last per metric, not the time of every sample, so `now - last_sync_timestamp`
-//! cannot be rebuilt afterwards. When only `pipeline_last_sync_timestamp_seconds` was
-//! scraped the criterion fails and says so.
+//! The grader: evaluates each criterion of the plan on the recorded state. What each
+//! metric means and which selectors it takes is in the registry ([`crate::metric`]); how
+//! it is measured is `grade::measure`, one arm per metric.
 //!
 //! Missing data never passes: the criterion fails with `measured: None` and a detail that
-//! says what was missing. A criterion on requests fails when no such request ran (except
-//! `requests.count`, where zero is a measurement).
+//! says what was missing ([`Unmeasured`]). A criterion on requests fails when no such
+//! request ran (except `requests.count`, where zero is a measurement).
 
-pub mod criteria;
+mod measure;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::event::FaultState;
-use crate::grade::criteria::{Criterion, LatencyStat, Metric, Op, Quantity};
-use crate::record::{Record, RequestStats};
-use crate::scenario::model::{FaultKind, LatencyBasis};
+use crate::metric::{Criterion, Metric, Op, Quantity};
+use crate::record::Record;
+use crate::scenario::model::FaultKind;
 use crate::scenario::Plan;
+
+pub use measure::{latency_stat, Unmeasured};
 
 /// The verdict on one criterion.
 #[derive(Debug, Clone, Serialize)]
@@ -131,7 +112,7 @@ pub fn evaluate(c: &Criterion, record: &Record) -> CriterionResult {
 }
 
 fn evaluate_with(c: &Criterion, record: &Record, watched: &Watched) -> CriterionResult {
-    let m = measure(&c.metric, record, watched);
+    let m = measure::measure(&c.metric, record, watched);
     let passed = match (m.value, m.fail) {
         (Some(v), false) => v.value().is_finite() && c.op.holds(v.value(), c.threshold.value()),
         _ => false,
@@ -147,332 +128,15 @@ fn evaluate_with(c: &Criterion, record: &Record, watched: &Watched) -> Criterion
     }
 }
 
-/// A measurement: the value (None: nothing to measure), a forced failure (data that
-/// exists but rules a pass out, e.g. a service that never recovered), and why.
-struct Measured {
-    value: Option<Quantity>,
-    fail: bool,
-    detail: Option<String>,
-}
-
-impl Measured {
-    fn ok(q: Quantity) -> Self {
-        Measured {
-            value: Some(q),
-            fail: false,
-            detail: None,
-        }
-    }
-    fn with(q: Quantity, detail: impl Into<String>) -> Self {
-        Measured {
-            value: Some(q),
-            fail: false,
-            detail: Some(detail.into()),
-        }
-    }
-    fn missing(detail: impl Into<String>) -> Self {
-        Measured {
-            value: None,
-            fail: true,
-            detail: Some(detail.into()),
-        }
-    }
-    fn failed(q: Option<Quantity>, detail: impl Into<String>) -> Self {
-        Measured {
-            value: q,
-            fail: true,
-            detail: Some(detail.into()),
-        }
-    }
-}
-
-/// The stats a request criterion reads: one request by name, or all.
-fn stats<'a>(record: &'a Record, name: Option<&str>) -> Result<&'a RequestStats, String> {
-    match name {
-        None if record.total.count == 0 => Err("no requests ran".into()),
-        None => Ok(&record.total),
-        Some(n) => match record.requests.iter().find(|r| r.name == n) {
-            None => Err(format!("no request named `{n}` in the scenario")),
-            Some(r) if r.count == 0 => Err(format!("no request named `{n}` ran")),
-            Some(r) => Ok(r),
-        },
-    }
-}
-
-fn basis_name(b: LatencyBasis) -> &'static str {
-    match b {
-        LatencyBasis::Corrected => "corrected",
-        LatencyBasis::Raw => "raw",
-    }
-}
-
-/// A latency statistic of a µs histogram, exact (never rounded to ms). None when empty.
-pub fn latency_stat(h: &hdrhistogram::Histogram<u64>, stat: LatencyStat) -> Option<f64> {
-    if h.is_empty() {
-        return None;
-    }
-    Some(match stat {
-        LatencyStat::Percentile(p) => h.value_at_quantile((p / 100.0).clamp(0.0, 1.0)) as f64,
-        LatencyStat::Avg => h.mean(),
-        LatencyStat::Min => h.min() as f64,
-        LatencyStat::Max => h.max() as f64,
-    })
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn measure(metric: &Metric, record: &Record, watched: &Watched) -> Measured {
-    match metric {
-        Metric::Latency { stat, name } => {
-            let s = match stats(record, name.as_deref()) {
-                Ok(s) => s,
-                Err(e) => return Measured::missing(e),
-            };
-            let basis = record.latency_basis;
-            match latency_stat(s.graded(basis), *stat) {
-                Some(v) => Measured::with(
-                    Quantity::DurationUs(v),
-                    format!(
-                        "{} latency of {}",
-                        basis_name(basis),
-                        plural(s.count, "request", "requests")
-                    ),
-                ),
-                None => Measured::missing(format!(
-                    "no {} latency was recorded for {}",
-                    basis_name(basis),
-                    name.as_deref()
-                        .map(|n| format!("`{n}`"))
-                        .unwrap_or_else(|| "the requests".into())
-                )),
-            }
-        }
-        Metric::ErrorRate { name } => match stats(record, name.as_deref()) {
-            Ok(s) => Measured::with(
-                Quantity::Percent(s.errors as f64 / s.count as f64 * 100.0),
-                format!(
-                    "{} of {}",
-                    plural(s.errors, "error", "errors"),
-                    plural(s.count, "request", "requests")
-                ),
-            ),
-            Err(e) => Measured::missing(e),
-        },
-        Metric::ErrorCount { name } => match stats(record, name.as_deref()) {
-            Ok(s) => Measured::ok(Quantity::Count(s.errors as f64)),
-            Err(e) => Measured::failed(Some(Quantity::Count(0.0)), e),
-        },
-        Metric::Throughput { name } => {
-            let secs = record.load_duration.as_secs_f64();
-            if secs <= 0.0 {
-                return Measured::missing("the load did not run");
-            }
-            match stats(record, name.as_deref()) {
-                Ok(s) => Measured::with(
-                    Quantity::PerSecond(s.count as f64 / secs),
-                    format!("{} in {secs:.1}s", plural(s.count, "request", "requests")),
-                ),
-                Err(e) => Measured::failed(Some(Quantity::PerSecond(0.0)), e),
-            }
-        }
-        Metric::RequestCount { name } => match name {
-            None => Measured::ok(Quantity::Count(record.total.count as f64)),
-            Some(n) => match record.requests.iter().find(|r| &r.name == n) {
-                Some(r) => Measured::ok(Quantity::Count(r.count as f64)),
-                None => Measured::missing(format!("no request named `{n}` in the scenario")),
-            },
-        },
-        Metric::UsersPeak => Measured::ok(Quantity::Count(record.users_peak as f64)),
-        Metric::DroppedIterations => Measured::ok(Quantity::Count(record.dropped as f64)),
-        Metric::Availability { service } => {
-            let (ok, total) = match service {
-                Some(s) => record
-                    .probes
-                    .get(s)
-                    .map(|p| (p.ok, p.total))
-                    .unwrap_or((0, 0)),
-                None => record
-                    .probes
-                    .values()
-                    .fold((0, 0), |(o, t), p| (o + p.ok, t + p.total)),
-            };
-            if total == 0 {
-                return Measured::missing(match service {
-                    Some(s) => format!("no health probes were recorded for `{s}`"),
-                    None => "no health probes were recorded".into(),
-                });
-            }
-            Measured::with(
-                Quantity::Percent(ok as f64 / total as f64 * 100.0),
-                format!("{ok} of {} ok", plural(total, "probe", "probes")),
-            )
-        }
-        Metric::RecoveryMax { service } => recovery(record, service.as_deref(), watched),
-        Metric::MemoryPeak { service } => match record.resources.get(service) {
-            Some(r) if r.samples > 0 => Measured::with(
-                Quantity::Bytes(r.mem_peak_bytes as f64),
-                plural(r.samples, "sample", "samples"),
-            ),
-            _ => Measured::missing(format!("no resource samples were recorded for `{service}`")),
-        },
-        Metric::CpuAvg { service } | Metric::CpuPeak { service } => {
-            match record.resources.get(service) {
-                Some(r) if r.samples > 0 => Measured::with(
-                    Quantity::Percent(if matches!(metric, Metric::CpuAvg { .. }) {
-                        r.cpu_avg_pct
-                    } else {
-                        r.cpu_peak_pct
-                    }),
-                    plural(r.samples, "sample", "samples"),
-                ),
-                _ => {
-                    Measured::missing(format!("no resource samples were recorded for `{service}`"))
-                }
-            }
-        }
-        Metric::FreshnessMax => {
-            match metric_max(record, &["pipeline_freshness_seconds", "freshness_seconds"]) {
-                Some((v, from)) => Measured::with(Quantity::DurationUs((v * 1e6).max(0.0)), from),
-                None => {
-                    let stamp = record
-                        .metrics
-                        .iter()
-                        .find(|((_, n), _)| n.ends_with("last_sync_timestamp_seconds"));
-                    Measured::missing(match stamp {
-                        Some(((svc, n), m)) if m.max <= 0.0 => {
-                            format!("the pipeline never synced (`{svc}` `{n}` stayed 0)")
-                        }
-                        Some(((svc, n), _)) => format!(
-                            "`{svc}` reported only `{n}`; freshness needs a \
-                             `pipeline_freshness_seconds` gauge"
-                        ),
-                        None => "no `pipeline_freshness_seconds` metric was recorded".into(),
-                    })
-                }
-            }
-        }
-        Metric::DataLossKeys => match metric_max(record, &["data_loss_keys"]) {
-            Some((v, from)) => Measured::with(Quantity::Count(v), from),
-            None => {
-                Measured::missing("no `data_loss_keys` metric was recorded (no data canary ran)")
-            }
-        },
-        Metric::DuplicateRecords => match metric_max(record, &["duplicate_records"]) {
-            Some((v, from)) => Measured::with(Quantity::Count(v), from),
-            None => Measured::missing("no `duplicate_records` metric was recorded"),
-        },
-    }
-}
-
-/// The max of the metrics whose name is one of `names` or ends with `_<name>`, over every
-/// service, with where it came from.
-fn metric_max(record: &Record, names: &[&str]) -> Option<(f64, String)> {
-    let mut best: Option<(f64, String)> = None;
-    for ((svc, name), m) in &record.metrics {
-        let matches = names
-            .iter()
-            .any(|n| name == n || name.strip_suffix(n).is_some_and(|p| p.ends_with('_')));
-        if !matches || m.samples == 0 || !m.max.is_finite() {
-            continue;
-        }
-        if best.as_ref().is_none_or(|(b, _)| m.max > *b) {
-            best = Some((m.max, format!("max of `{name}` from `{svc}`")));
-        }
-    }
-    best
-}
-
-/// One fault occurrence, folded from its events.
-#[derive(Debug, Clone)]
-struct Occurrence<'a> {
-    name: &'a str,
-    target: &'a str,
-    kind: FaultKind,
-    applied: bool,
-    recovery_s: Option<f64>,
-}
-
-fn recovery(record: &Record, service: Option<&str>, watched: &Watched) -> Measured {
-    let mut occ: BTreeMap<(usize, u32), Occurrence> = BTreeMap::new();
-    for f in &record.faults {
-        if service.is_some_and(|s| s != f.target) {
-            continue;
-        }
-        let o = occ.entry((f.fault, f.repetition)).or_insert(Occurrence {
-            name: &f.name,
-            target: &f.target,
-            kind: f.kind,
-            applied: false,
-            recovery_s: None,
-        });
-        match &f.state {
-            FaultState::Applied => o.applied = true,
-            FaultState::Recovered { recovery_s } => {
-                o.recovery_s = Some(o.recovery_s.unwrap_or(0.0).max(*recovery_s))
-            }
-            FaultState::Undone | FaultState::Failed { .. } => {}
-        }
-    }
-    let mut max: Option<f64> = None;
-    let mut unrecovered = Vec::new();
-    let mut unwatched = Vec::new();
-    let mut applied = 0u32;
-    for o in occ.values().filter(|o| o.applied || o.recovery_s.is_some()) {
-        applied += 1;
-        match o.recovery_s {
-            Some(r) => max = Some(max.unwrap_or(0.0).max(r)),
-            None if recovery_watched(o.kind) && watched.has_health(o.target) => {
-                unrecovered.push(format!(
-                    "service `{}` did not recover after fault `{}`",
-                    o.target, o.name
-                ));
-            }
-            None => unwatched.push(o),
-        }
-    }
-    let measured = max.map(|s| Quantity::DurationUs(s * 1e6));
-    if !unrecovered.is_empty() {
-        unrecovered.dedup();
-        return Measured::failed(None, unrecovered.join("; "));
-    }
-    match measured {
-        Some(q) => Measured::with(
-            q,
-            format!("{} recovered", plural(applied as u64, "fault", "faults")),
-        ),
-        None if applied == 0 => Measured::missing(match service {
-            Some(s) => format!("no fault was applied to `{s}`"),
-            None => "no fault was applied".into(),
-        }),
-        None => {
-            let o = unwatched[0];
-            Measured::missing(if recovery_watched(o.kind) {
-                format!(
-                    "service `{}` has no health check, so its recovery after fault `{}` was not measured",
-                    o.target, o.name
-                )
-            } else {
-                format!(
-                    "fault `{}` ({}) leaves `{}` up; no recovery to measure",
-                    o.name,
-                    o.kind.as_str(),
-                    o.target
-                )
-            })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::event::FaultEvent;
-    use crate::grade::criteria::parse;
-    use crate::record::{MetricStats, ProbeStats, ResourceStats};
+    use crate::event::{FaultEvent, FaultState};
+    use crate::metric::parse;
+    use crate::record::{MetricStats, ProbeStats, RequestStats, ResourceStats};
+    use crate::scenario::model::LatencyBasis;
 
     fn empty() -> Record {
         Record {
@@ -799,6 +463,10 @@ mod tests {
                 last: max,
                 min: 0.0,
                 max,
+                sum: max,
+                increase: max,
+                first_at: Duration::from_secs(1),
+                last_at: Duration::from_secs(3),
             },
         );
     }
@@ -845,5 +513,102 @@ mod tests {
         assert!(!eval("duplicates.records == 0", &r).passed);
         metric(&mut r, "canary", "data_loss_keys", 7.0);
         assert_eq!(measured("data_loss.keys == 0", &r), 7.0);
+    }
+
+    #[test]
+    fn data_loss_comes_only_from_the_canary() {
+        let mut r = empty();
+        metric(&mut r, "api", "data_loss_keys", 0.0);
+        metric(&mut r, "db", "redis_data_loss_keys", 0.0);
+        let c = eval("data_loss.keys == 0", &r);
+        assert!(!c.passed && c.measured.is_none(), "{c:?}");
+        assert_eq!(
+            c.detail.unwrap(),
+            "no `data_loss_keys` metric was recorded (no data canary ran)"
+        );
+    }
+
+    fn series(r: &mut Record, svc: &str, name: &str, samples: &[(u64, f64)]) {
+        let mut rec = crate::record::Recorder::new(&crate::scenario::load_str(
+            std::path::Path::new("t.toml"),
+            "name = \"t\"\n[target]\nbase_url = \"http://127.0.0.1:9\"\nallow_hosts = [\"127.0.0.1\"]\n",
+        )
+        .expect("valid plan"));
+        for (at, value) in samples {
+            rec.record(&crate::event::RunEvent::Metric {
+                at: Duration::from_secs(*at),
+                service: svc.into(),
+                name: name.into(),
+                value: *value,
+            });
+        }
+        let key = (svc.to_string(), name.to_string());
+        let m = rec.finish().metrics.remove(&key).expect("recorded");
+        r.metrics.insert(key, m);
+    }
+
+    #[test]
+    fn a_scraped_series() {
+        let mut r = empty();
+        // A counter that restarts at 10s: 0 -> 50 -> (reset) 10 -> 30, over 30s.
+        series(
+            &mut r,
+            "pipeline",
+            "synced_total",
+            &[(0, 0.0), (10, 50.0), (20, 10.0), (30, 30.0)],
+        );
+        series(&mut r, "pipeline", "lag_seconds", &[(0, 2.0), (5, 4.0)]);
+        series(&mut r, "pipeline", "heap_bytes", &[(0, 1024.0)]);
+        series(&mut r, "api", "http_total{code=\"200\"}", &[(0, 1.0)]);
+        let q = |src: &str| eval(src, &r).measured;
+        let sel = |stat: &str, name: &str| {
+            format!("metric.{stat}{{service=\"pipeline\", name=\"{name}\"}}")
+        };
+        assert_eq!(
+            q(&format!("{} > 0", sel("max", "synced_total"))),
+            Some(Quantity::Number(50.0))
+        );
+        assert_eq!(
+            q(&format!("{} > 0", sel("min", "synced_total"))),
+            Some(Quantity::Number(0.0))
+        );
+        assert_eq!(
+            q(&format!("{} > 0", sel("last", "synced_total"))),
+            Some(Quantity::Number(30.0))
+        );
+        assert_eq!(
+            q(&format!("{} > 0", sel("avg", "synced_total"))),
+            Some(Quantity::Number(22.5))
+        );
+        // 50 + 10 (after the reset) + 20 = 80 over 30s.
+        let c = eval(&format!("{} > 2.5/s", sel("rate", "synced_total")), &r);
+        assert!(approx(c.measured.unwrap().value(), 80.0 / 30.0), "{c:?}");
+        assert!(c.passed);
+        assert_eq!(
+            q(&format!("{} < 5s", sel("max", "lag_seconds"))),
+            Some(Quantity::DurationUs(4e6))
+        );
+        assert!(eval(&format!("{} < 5s", sel("max", "lag_seconds")), &r).passed);
+        assert!(!eval(&format!("{} < 3s", sel("avg", "lag_seconds")), &r).passed);
+        assert_eq!(
+            q(&format!("{} < 1MiB", sel("last", "heap_bytes"))),
+            Some(Quantity::Bytes(1024.0))
+        );
+        // One sample: no rate.
+        let c = eval(&format!("{} > 0", sel("rate", "heap_bytes")), &r);
+        assert!(!c.passed && c.detail.unwrap().contains("needs two samples"));
+        // Missing, and only labelled.
+        let c = eval(&format!("{} > 0", sel("max", "nope")), &r);
+        assert_eq!(c.detail.unwrap(), "`pipeline` recorded no series `nope`");
+        let c = eval("metric.max{service=\"api\", name=\"http_total\"} > 0", &r);
+        assert!(c
+            .detail
+            .unwrap()
+            .contains("e.g. `http_total{code=\"200\"}`"),);
+        let c = eval(
+            "metric.max{service=\"api\", name='http_total{code=\"200\"}'} == 1",
+            &r,
+        );
+        assert!(c.passed, "{c:?}");
     }
 }

@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use crate::grade::Verdict;
+use crate::metric::format;
 use crate::record::{Record, RequestStats};
 use crate::report::text::{self, FaultWindow};
 use crate::report::timeseries::{self, Row};
@@ -90,9 +91,9 @@ fn nice_step(max: f64, n: f64) -> f64 {
 
 fn fmt_tick(v: f64) -> String {
     if v >= 10_000.0 {
-        format!("{}k", text::trim(v / 1000.0, 1))
+        format!("{}k", format::trim(v / 1000.0, 1))
     } else {
-        text::trim(v, 2)
+        format::trim(v, 2)
     }
 }
 
@@ -183,9 +184,9 @@ fn chart(
     let mut x = 0.0;
     while x <= x_max + 1e-9 {
         let label = if x_step >= 60.0 {
-            format!("{}m", text::trim(x / 60.0, 1))
+            format!("{}m", format::trim(x / 60.0, 1))
         } else {
-            format!("{}s", text::trim(x, 0))
+            format!("{}s", format::trim(x, 0))
         };
         let _ = write!(
             s,
@@ -243,7 +244,7 @@ fn request_row(s: &RequestStats, record: &Record, secs: f64, total: bool) -> Str
         if h.is_empty() {
             "–".into()
         } else {
-            text::ms(h.value_at_quantile(p) as f64, 2)
+            format::ms(h.value_at_quantile(p) as f64, 2)
         }
     };
     format!(
@@ -253,7 +254,7 @@ fn request_row(s: &RequestStats, record: &Record, secs: f64, total: bool) -> Str
         s.count,
         s.errors,
         if s.count > 0 {
-            format!("{}%", text::trim(s.errors as f64 / s.count as f64 * 100.0, 3))
+            format::percent(s.errors as f64 / s.count as f64 * 100.0)
         } else {
             "–".into()
         },
@@ -269,7 +270,7 @@ fn request_row(s: &RequestStats, record: &Record, secs: f64, total: bool) -> Str
         if h.is_empty() {
             "–".into()
         } else {
-            text::ms(h.max() as f64, 2)
+            format::ms(h.max() as f64, 2)
         },
     )
 }
@@ -355,10 +356,10 @@ pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -
                     .map(|d| format!("<div class=\"detail\">{}</div>", esc(d)))
                     .unwrap_or_default(),
                 c.measured
-                    .map(|m| esc(&text::quantity(m)))
+                    .map(|m| esc(&m.to_string()))
                     .unwrap_or_else(|| "–".into()),
                 esc(c.op.as_str()),
-                esc(&text::quantity(c.threshold)),
+                esc(&c.threshold.to_string()),
             );
         }
         h.push_str("</table>");
@@ -482,7 +483,7 @@ pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -
                 at(w.applied_at),
                 at(w.undone_at),
                 w.recovery_s
-                    .map(|r| esc(&text::duration_us(r * 1e6)))
+                    .map(|r| esc(&format::duration_s(r)))
                     .unwrap_or_else(|| "–".into()),
                 w.failed
                     .as_ref()
@@ -524,7 +525,7 @@ pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -
                     p.ok,
                     p.total,
                     if p.total > 0 {
-                        format!("{}%", text::trim(p.ok as f64 / p.total as f64 * 100.0, 3))
+                        format::percent(p.ok as f64 / p.total as f64 * 100.0)
                     } else {
                         "–".into()
                     }
@@ -537,13 +538,13 @@ pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -
             for (s, r) in &record.resources {
                 let _ = write!(
                     h,
-                    "<tr><td>{}</td><td class=n>{}</td><td class=n>{}%</td><td class=n>{}%</td><td class=n>{}</td><td class=n>{}</td></tr>",
+                    "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
                     esc(s),
                     r.samples,
-                    text::trim(r.cpu_avg_pct, 1),
-                    text::trim(r.cpu_peak_pct, 1),
-                    text::quantity(crate::grade::criteria::Quantity::Bytes(r.mem_peak_bytes as f64)),
-                    text::quantity(crate::grade::criteria::Quantity::Bytes(r.mem_last_bytes as f64)),
+                    format::percent(r.cpu_avg_pct),
+                    format::percent(r.cpu_peak_pct),
+                    format::bytes(r.mem_peak_bytes as f64),
+                    format::bytes(r.mem_last_bytes as f64),
                 );
             }
             h.push_str("</table>");
@@ -557,9 +558,9 @@ pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -
                     esc(s),
                     esc(n),
                     m.samples,
-                    text::trim(m.min, 3),
-                    text::trim(m.max, 3),
-                    text::trim(m.last, 3)
+                    format::number(m.min),
+                    format::number(m.max),
+                    format::number(m.last)
                 );
             }
             h.push_str("</table>");

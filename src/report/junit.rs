@@ -58,13 +58,9 @@ pub fn to_xml(info: &RunInfo, record: &Record, verdict: &Verdict) -> Result<Stri
         tc.set_classname(classname.as_str());
         let measured = c
             .measured
-            .map(text::quantity)
+            .map(|q| q.to_string())
             .unwrap_or_else(|| "nothing".into());
-        let mut out = format!(
-            "measured {measured}, threshold {} {}",
-            c.op,
-            text::quantity(c.threshold)
-        );
+        let mut out = format!("measured {measured}, threshold {} {}", c.op, c.threshold);
         if let Some(d) = &c.detail {
             out.push_str(&format!("\n{d}"));
         }

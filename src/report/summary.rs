@@ -13,10 +13,11 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::grade::criteria::Quantity;
 use crate::grade::{CriterionResult, Verdict};
+use crate::metric::Quantity;
 use crate::record::{Record, RequestStats};
 use crate::report::text::{self, finite};
 use crate::report::{EndedBy, RunInfo};
@@ -24,11 +25,21 @@ use crate::scenario::model::LoadModel;
 use crate::scenario::Plan;
 
 /// Raised whenever a field is added.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// The figures of one gauntlet run (reports/<run-id>/summary.json). Units are in the
+/// field names: _us microseconds, _s seconds, _pct percent, _bytes bytes. at_s values are
+/// seconds on the run clock (which starts before the services); load.started_at_s is where
+/// the load's zero is. Figures that cannot be computed are null. Fields are only ever
+/// added, with schema_version raised.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    title = "gauntlet summary.json",
+    extend("$id" = "https://github.com/gauntlet/gauntlet/schemas/summary.schema.json")
+)]
 pub struct Summary {
+    #[schemars(extend("const" = 2))]
     pub schema_version: u32,
     pub run: Run,
     pub verdict: VerdictSummary,
@@ -50,7 +61,7 @@ pub struct Summary {
     pub notices: Vec<Notice>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Run {
     pub id: String,
@@ -59,10 +70,13 @@ pub struct Run {
     pub file: String,
     pub seed: u64,
     /// RFC 3339, UTC.
+    #[schemars(extend("format" = "date-time"))]
     pub started_at: String,
+    #[schemars(extend("format" = "date-time"))]
     pub ended_at: String,
     pub duration_s: f64,
     /// `completed`, `interrupted` or `error`.
+    #[schemars(extend("enum" = ["completed", "interrupted", "error"]))]
     pub ended_by: String,
     /// Why the run ended early (`error`), else null.
     pub end_reason: Option<String>,
@@ -70,12 +84,13 @@ pub struct Run {
     pub gauntlet_version: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerdictSummary {
     /// Every criterion passed and nothing else failed the run.
     pub passed: bool,
     /// `passed`, `failed`, `interrupted` or `error`.
+    #[schemars(extend("enum" = ["passed", "failed", "interrupted", "error"]))]
     pub status: String,
     pub criteria_passed: usize,
     pub criteria_failed: usize,
@@ -83,12 +98,14 @@ pub struct VerdictSummary {
     pub problems: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
     /// `closed`, `open`, or null when the scenario has no load.
+    #[schemars(extend("enum" = ["closed", "open", null]))]
     pub model: Option<String>,
     /// The histogram the latency criteria read: `corrected` or `raw`.
+    #[schemars(extend("enum" = ["corrected", "raw"]))]
     pub latency_basis: String,
     /// Closed model: the interval the correction assumes (mean think time); null when
     /// there is no think time (corrected == raw).
@@ -105,13 +122,14 @@ pub struct Load {
     pub seconds: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestSummary {
     pub name: String,
     pub count: u64,
     pub errors: u64,
     /// errors / count × 100; null when nothing ran.
+    #[schemars(range(min = 0, max = 100))]
     pub error_rate_pct: Option<f64>,
     /// count / load duration; null when the load did not run.
     pub rps: Option<f64>,
@@ -124,14 +142,14 @@ pub struct RequestSummary {
     pub latency_us: LatencyPair,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorReason {
     pub reason: String,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyPair {
     /// As measured. Null when no latency was recorded.
@@ -142,7 +160,7 @@ pub struct LatencyPair {
 
 /// Latency statistics in microseconds, exact from the HDR histogram (3 significant
 /// digits).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Latency {
     /// Values in the histogram (the corrected one holds synthesized values too).
@@ -178,7 +196,7 @@ impl Latency {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CriterionSummary {
     /// As written in the scenario.
@@ -189,7 +207,11 @@ pub struct CriterionSummary {
     pub request: Option<String>,
     /// The service it reads, else null.
     pub service: Option<String>,
+    /// The scraped series it reads (`metric.<stat>{name="..."}`), else null. Since
+    /// schema version 2.
+    pub series: Option<String>,
     /// `<`, `<=`, `>`, `>=`, `==` or `!=`.
+    #[schemars(extend("enum" = ["<", "<=", ">", ">=", "==", "!="]))]
     pub op: String,
     pub threshold: Value,
     /// Null when there was nothing to measure (and the criterion failed).
@@ -198,11 +220,12 @@ pub struct CriterionSummary {
     pub detail: Option<String>,
 }
 
-/// A value with its unit: `us`, `percent`, `bytes`, `count` or `per_second`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// A value with its unit: `us`, `percent`, `bytes`, `count`, `number` or `per_second`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Value {
     pub value: f64,
+    #[schemars(extend("enum" = ["us", "percent", "bytes", "count", "number", "per_second"]))]
     pub unit: String,
     /// As a person reads it, e.g. `200ms`, `0.1%`.
     pub text: String,
@@ -212,13 +235,13 @@ impl Value {
     pub fn of(q: Quantity) -> Option<Value> {
         Some(Value {
             value: finite(q.value())?,
-            unit: text::unit(q).into(),
-            text: text::quantity(q),
+            unit: q.unit().into(),
+            text: q.to_string(),
         })
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSummary {
     /// Index of the fault in the scenario.
@@ -238,26 +261,28 @@ pub struct FaultSummary {
     pub fatal: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceEventSummary {
     pub at_s: f64,
     pub service: String,
     /// `started`, `healthy`, `unhealthy`, `exited`, `restarting` or `stopped`.
+    #[schemars(extend("enum" = ["started", "healthy", "unhealthy", "exited", "restarting", "stopped"]))]
     pub event: String,
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeSummary {
     pub service: String,
     pub ok: u64,
     pub total: u64,
+    #[schemars(range(min = 0, max = 100))]
     pub availability_pct: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceSummary {
     pub service: String,
@@ -269,7 +294,7 @@ pub struct ResourceSummary {
     pub mem_last_bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricSummary {
     pub service: String,
@@ -280,11 +305,12 @@ pub struct MetricSummary {
     pub max: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Notice {
     pub at_s: f64,
     /// `info`, `warn` or `error`.
+    #[schemars(extend("enum" = ["info", "warn", "error"]))]
     pub level: String,
     pub message: String,
 }
@@ -320,14 +346,15 @@ fn request(s: &RequestStats, secs: f64) -> RequestSummary {
 fn criterion(c: &CriterionResult) -> CriterionSummary {
     CriterionSummary {
         source: c.source.clone(),
-        metric: text::metric_name(&c.metric),
+        metric: c.metric.name(),
         request: c.metric.request_name().map(String::from),
         service: c.metric.service().map(String::from),
+        series: c.metric.series.clone(),
         op: c.op.as_str().into(),
         threshold: Value::of(c.threshold).unwrap_or(Value {
             value: 0.0,
-            unit: text::unit(c.threshold).into(),
-            text: text::quantity(c.threshold),
+            unit: c.threshold.unit().into(),
+            text: c.threshold.to_string(),
         }),
         measured: c.measured.and_then(Value::of),
         passed: c.passed,
@@ -477,6 +504,29 @@ pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) ->
 /// The summary as pretty JSON, with a final newline.
 pub fn to_json(s: &Summary) -> String {
     let mut out = serde_json::to_string_pretty(s).expect("a summary always serializes");
+    out.push('\n');
+    out
+}
+
+/// The JSON Schema of `summary.json` (draft 2020-12), generated from these types. The
+/// committed `schemas/summary.schema.json` is this text; after changing a type,
+/// regenerate it with `UPDATE_SCHEMA=1 cargo test --test report_files`.
+pub fn json_schema() -> String {
+    // Every key is always written (null when there is no figure), so every key is required.
+    fn all_required(s: &mut schemars::Schema) {
+        let names: Option<Vec<serde_json::Value>> = s
+            .get("properties")
+            .and_then(|p| p.as_object())
+            .map(|p| p.keys().map(|k| k.clone().into()).collect());
+        if let Some(names) = names {
+            s.insert("required".into(), names.into());
+        }
+    }
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .with_transform(schemars::transform::RecursiveTransform(all_required))
+        .into_generator()
+        .into_root_schema_for::<Summary>();
+    let mut out = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
     out.push('\n');
     out
 }

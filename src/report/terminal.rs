@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use crate::grade::Verdict;
+use crate::metric::format;
 use crate::record::{Record, RequestStats};
 use crate::report::text::{self, FaultWindow};
 use crate::report::{EndedBy, RunInfo};
@@ -87,7 +88,7 @@ fn request_row(s: &RequestStats, basis: LatencyBasis, secs: f64) -> Vec<String> 
         if h.is_empty() {
             "-".to_string()
         } else {
-            text::ms(h.value_at_quantile(q) as f64, 2)
+            format::ms(h.value_at_quantile(q) as f64, 2)
         }
     };
     vec![
@@ -106,7 +107,7 @@ fn request_row(s: &RequestStats, basis: LatencyBasis, secs: f64) -> Vec<String> 
         if h.is_empty() {
             "-".into()
         } else {
-            text::ms(h.max() as f64, 2)
+            format::ms(h.max() as f64, 2)
         },
     ]
 }
@@ -121,7 +122,7 @@ fn fault_line(w: &FaultWindow, plan: &Plan, record: &Record) -> String {
         }
         match w.recovery_s {
             Some(r) => {
-                let _ = write!(s, ", recovered in {}", text::duration_us(r * 1e6));
+                let _ = write!(s, ", recovered in {}", format::duration_s(r));
             }
             None if crate::grade::recovery_expected(plan, w.kind, &w.target) => {
                 s.push_str(", did not recover");
@@ -253,7 +254,11 @@ pub fn render(
         let meas: Vec<String> = verdict
             .criteria
             .iter()
-            .map(|c| c.measured.map(text::quantity).unwrap_or_else(|| "-".into()))
+            .map(|c| {
+                c.measured
+                    .map(|q| q.to_string())
+                    .unwrap_or_else(|| "-".into())
+            })
             .collect();
         let meas_w = meas.iter().map(|m| width(m)).max().unwrap_or(0);
         for (c, m) in verdict.criteria.iter().zip(&meas) {
@@ -267,7 +272,7 @@ pub fn render(
                 pad_right(&c.source, src_w),
                 pad_right(m, meas_w),
                 c.op,
-                text::quantity(c.threshold)
+                c.threshold
             );
             let _ = writeln!(out, "{}", line.trim_end());
             if !c.passed {

@@ -1,108 +1,15 @@
-//! Shared formatting for the reporters: quantities as people read them, metric names,
-//! fault windows on the load's timeline.
+//! Shared wording for the reporters: statuses, latency basis, criterion messages, fault
+//! windows on the load's timeline. Quantities are formatted by [`crate::metric::format`]
+//! and metric names come from the registry ([`crate::metric::Metric::name`]).
 
 use std::time::Duration;
 
 use crate::event::{FaultEvent, FaultState, ServiceEvent, ServiceEventKind};
-use crate::grade::criteria::{LatencyStat, Metric, Quantity};
 use crate::grade::Verdict;
+use crate::metric::format;
 use crate::record::Record;
 use crate::report::{EndedBy, RunInfo};
 use crate::scenario::model::{FaultKind, LatencyBasis};
-
-/// A number with at most `decimals` decimals, trailing zeros removed ("200", "0.1").
-pub fn trim(v: f64, decimals: usize) -> String {
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
-
-/// A quantity the way a person writes it: `200ms`, `1.5s`, `0.1%`, `512MiB`, `12/s`.
-pub fn quantity(q: Quantity) -> String {
-    match q {
-        Quantity::DurationUs(us) => duration_us(us),
-        Quantity::Percent(p) => format!("{}%", trim(p, 4)),
-        Quantity::Bytes(b) => {
-            const K: f64 = 1024.0;
-            if b >= K * K * K {
-                format!("{}GiB", trim(b / (K * K * K), 2))
-            } else if b >= K * K {
-                format!("{}MiB", trim(b / (K * K), 2))
-            } else if b >= K {
-                format!("{}KiB", trim(b / K, 2))
-            } else {
-                format!("{}B", trim(b, 0))
-            }
-        }
-        Quantity::Count(c) => trim(c, 3),
-        Quantity::PerSecond(r) => format!("{}/s", trim(r, 2)),
-    }
-}
-
-/// A duration in µs, in the largest unit that keeps it readable, never rounded past µs
-/// below 1ms.
-pub fn duration_us(us: f64) -> String {
-    if !us.is_finite() {
-        "∞".into()
-    } else if us >= 60e6 {
-        format!("{}m", trim(us / 60e6, 2))
-    } else if us >= 1e6 {
-        format!("{}s", trim(us / 1e6, 3))
-    } else if us >= 1e3 {
-        format!("{}ms", trim(us / 1e3, 3))
-    } else {
-        format!("{}µs", trim(us, 0))
-    }
-}
-
-/// Milliseconds with a fixed number of decimals, from µs.
-pub fn ms(us: f64, decimals: usize) -> String {
-    format!("{:.decimals$}", us / 1000.0)
-}
-
-/// The unit word of a quantity, as used in `summary.json`.
-pub fn unit(q: Quantity) -> &'static str {
-    match q {
-        Quantity::DurationUs(_) => "us",
-        Quantity::Percent(_) => "percent",
-        Quantity::Bytes(_) => "bytes",
-        Quantity::Count(_) => "count",
-        Quantity::PerSecond(_) => "per_second",
-    }
-}
-
-fn stat_name(s: LatencyStat) -> String {
-    match s {
-        LatencyStat::Percentile(p) => format!("p{}", trim(p, 6)),
-        LatencyStat::Avg => "avg".into(),
-        LatencyStat::Min => "min".into(),
-        LatencyStat::Max => "max".into(),
-    }
-}
-
-/// The metric's name without its selector, e.g. `latency.p99.9`, `memory.api.peak`.
-pub fn metric_name(m: &Metric) -> String {
-    match m {
-        Metric::Latency { stat, .. } => format!("latency.{}", stat_name(*stat)),
-        Metric::ErrorRate { .. } => "errors.rate".into(),
-        Metric::ErrorCount { .. } => "errors.count".into(),
-        Metric::Throughput { .. } => "throughput.rps".into(),
-        Metric::RequestCount { .. } => "requests.count".into(),
-        Metric::UsersPeak => "users.peak".into(),
-        Metric::DroppedIterations => "iterations.dropped".into(),
-        Metric::Availability { .. } => "availability".into(),
-        Metric::RecoveryMax { .. } => "recovery.max".into(),
-        Metric::DataLossKeys => "data_loss.keys".into(),
-        Metric::DuplicateRecords => "duplicates.records".into(),
-        Metric::MemoryPeak { service } => format!("memory.{service}.peak"),
-        Metric::CpuAvg { service } => format!("cpu.{service}.avg"),
-        Metric::CpuPeak { service } => format!("cpu.{service}.peak"),
-        Metric::FreshnessMax => "pipeline.freshness.max".into(),
-    }
-}
 
 pub fn basis_name(b: LatencyBasis) -> &'static str {
     match b {
@@ -116,7 +23,7 @@ pub fn basis_phrase(record: &Record) -> String {
     match (record.latency_basis, record.expected_interval_us) {
         (LatencyBasis::Corrected, Some(i)) => format!(
             "corrected for coordinated omission (expected interval {})",
-            duration_us(i as f64)
+            format::duration_us(i as f64)
         ),
         (LatencyBasis::Corrected, None) => {
             "corrected for coordinated omission (no think time: same as raw)".into()
@@ -137,12 +44,11 @@ pub fn status(info: &RunInfo, verdict: &Verdict) -> &'static str {
 
 /// The one-line failure message of a criterion: "measured X, threshold OP Y; detail".
 pub fn criterion_message(c: &crate::grade::CriterionResult) -> String {
-    let measured = c.measured.map(quantity).unwrap_or_else(|| "nothing".into());
-    let mut s = format!(
-        "measured {measured}, threshold {} {}",
-        c.op,
-        quantity(c.threshold)
-    );
+    let measured = c
+        .measured
+        .map(|q| q.to_string())
+        .unwrap_or_else(|| "nothing".into());
+    let mut s = format!("measured {measured}, threshold {} {}", c.op, c.threshold);
     if let Some(d) = &c.detail {
         s.push_str("; ");
         s.push_str(d);
@@ -267,30 +173,4 @@ pub fn since_load(record: &Record, at: Duration) -> f64 {
 /// A finite f64, or None (JSON has no NaN or infinity).
 pub fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantities() {
-        assert_eq!(quantity(Quantity::DurationUs(200_000.0)), "200ms");
-        assert_eq!(quantity(Quantity::DurationUs(1234.0)), "1.234ms");
-        assert_eq!(quantity(Quantity::DurationUs(999.0)), "999µs");
-        assert_eq!(quantity(Quantity::DurationUs(1.5e6)), "1.5s");
-        assert_eq!(quantity(Quantity::DurationUs(300e6)), "5m");
-        assert_eq!(quantity(Quantity::Percent(0.1)), "0.1%");
-        assert_eq!(quantity(Quantity::Percent(99.99)), "99.99%");
-        assert_eq!(quantity(Quantity::Percent(100.0 / 3.0)), "33.3333%");
-        assert_eq!(
-            quantity(Quantity::Bytes(2.0 * 1024.0 * 1024.0 * 1024.0)),
-            "2GiB"
-        );
-        assert_eq!(quantity(Quantity::Bytes(512.0)), "512B");
-        assert_eq!(quantity(Quantity::Count(5000.0)), "5000");
-        assert_eq!(quantity(Quantity::PerSecond(12.345)), "12.35/s");
-        assert_eq!(trim(10.0, 2), "10");
-        assert_eq!(trim(0.0, 2), "0");
-    }
 }

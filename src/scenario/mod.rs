@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub use model::Scenario;
 
-use crate::grade::criteria::Criterion;
+use crate::metric::Criterion;
 use template::{BodyTemplate, Template};
 
 /// One problem in a scenario file.

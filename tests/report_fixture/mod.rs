@@ -28,6 +28,7 @@ criteria = [
   "recovery.max < 5s",
   "memory.api.peak < 1GiB",
   "pipeline.freshness.max < 5m",
+  "metric.rate{service=\"api\", name=\"http_requests_total\"} >= 100/s",
 ]
 
 [target]
@@ -219,6 +220,10 @@ pub fn record() -> Record {
             last: 660.0,
             min: 0.0,
             max: 660.0,
+            sum: 1980.0,
+            increase: 660.0,
+            first_at: secs(2.0),
+            last_at: secs(8.0),
         },
     );
     Record {

@@ -8,7 +8,7 @@ use super::model::*;
 use super::source::{parse_path, show_path, Ctx, Seg};
 use super::suggest::closest;
 use super::Plan;
-use crate::grade::criteria;
+use crate::metric;
 
 /// At most this many virtual users in one stage.
 const MAX_USERS: u32 = 100_000;
@@ -228,7 +228,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     let mut parsed = Vec::new();
     for (i, text) in s.criteria.iter().enumerate() {
         let path = format!("criteria[{i}]");
-        match criteria::parse(text) {
+        match metric::parse(text) {
             Err(e) => ctx.in_string(&path, e.column, e.width, e.message, e.hint),
             Ok(c) => {
                 if let Some(n) = c.metric.request_name() {
