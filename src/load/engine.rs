@@ -16,10 +16,11 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::checks::{self, Check, Extract, JsonBody};
-use super::client::{self, Conn, Target};
+use super::checks::{self, JsonBody};
+use super::client::{self, Conn, Failure, Target};
+use super::{LoadError, RequestError};
 use crate::event::{EventSink, Level, RequestDone, RunEvent};
-use crate::scenario::model::{StatusCheck, ThinkTime};
+use crate::scenario::load_plan::{Check, Extractor, Think};
 use crate::scenario::template::{BodyTemplate, RenderCtx, Template};
 use crate::scenario::{Plan, RequestPlan};
 
@@ -36,43 +37,13 @@ pub(crate) struct Compiled {
     content_type: bool,
     has_status_check: bool,
     checks: Vec<Check>,
-    extracts: Vec<Extract>,
+    extracts: Vec<Extractor>,
     needs: Vec<(String, usize)>,
 }
 
 enum HeaderPart {
     Literal(HeaderValue),
     Template(Template),
-}
-
-/// The think time between two iterations of a closed-model user.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Think {
-    None,
-    Fixed(Duration),
-    Range(Duration, Duration),
-}
-
-impl Think {
-    pub(crate) fn from_spec(t: Option<&ThinkTime>) -> Think {
-        match t {
-            None => Think::None,
-            Some(ThinkTime::Fixed(d)) if d.0.is_zero() => Think::None,
-            Some(ThinkTime::Fixed(d)) => Think::Fixed(d.0),
-            Some(ThinkTime::Range { min, max }) if max.0 <= min.0 => Think::Fixed(min.0),
-            Some(ThinkTime::Range { min, max }) => Think::Range(min.0, max.0),
-        }
-    }
-
-    pub(crate) fn sample(self, rng: &mut ChaCha8Rng) -> Duration {
-        match self {
-            Think::None => Duration::ZERO,
-            Think::Fixed(d) => d,
-            Think::Range(a, b) => {
-                Duration::from_micros(rng.random_range(a.as_micros() as u64..=b.as_micros() as u64))
-            }
-        }
-    }
 }
 
 /// A user's (closed) or an iteration's (open) mutable state.
@@ -168,11 +139,12 @@ pub(crate) struct Engine {
 impl Engine {
     pub(crate) fn new(
         plan: Arc<Plan>,
+        think: Think,
         target: Target,
         events: EventSink,
         cancel: CancellationToken,
         pool: Option<Pool>,
-    ) -> Result<Engine, String> {
+    ) -> Result<Engine, LoadError> {
         let mut reqs = Vec::with_capacity(plan.requests.len());
         for (i, r) in plan.requests.iter().enumerate() {
             reqs.push(compile(i, r, &target)?);
@@ -184,14 +156,8 @@ impl Engine {
             cumulative.push(total);
         }
         if total == 0 {
-            return Err("no request has a weight above 0, so there is nothing to send".into());
+            return Err(LoadError::NothingToSend);
         }
-        let think = Think::from_spec(
-            plan.scenario
-                .load
-                .as_ref()
-                .and_then(|l| l.think_time.as_ref()),
-        );
         let ending = cancel.child_token();
         Ok(Engine {
             plan,
@@ -258,7 +224,7 @@ impl Engine {
     }
 
     /// Render and build the request.
-    fn build(&self, r: &Compiled, flow: &mut Flow) -> Result<Request<Full<Bytes>>, String> {
+    fn build(&self, r: &Compiled, flow: &mut Flow) -> Result<Request<Full<Bytes>>, RequestError> {
         let mut ctx = RenderCtx {
             rng: &mut flow.rng,
             vars: &flow.vars,
@@ -276,7 +242,8 @@ impl Engine {
                     p.insert(at, '/');
                 }
                 client::encode_target(&mut p);
-                Uri::try_from(p.as_str()).map_err(|e| format!("invalid path {p:?}: {e}"))?
+                Uri::try_from(p.as_str())
+                    .map_err(|source| RequestError::Path { path: p, source })?
             }
         };
         let mut buf = String::new();
@@ -297,8 +264,10 @@ impl Engine {
                 HeaderPart::Template(t) => {
                     buf.clear();
                     t.render(&mut ctx, &mut buf);
-                    HeaderValue::from_str(&buf)
-                        .map_err(|_| format!("invalid value for header {name}: {buf:?}"))?
+                    HeaderValue::from_str(&buf).map_err(|_| RequestError::HeaderValue {
+                        name: name.clone(),
+                        value: std::mem::take(&mut buf),
+                    })?
                 }
             };
             h.append(name.clone(), value);
@@ -321,8 +290,8 @@ impl Engine {
         let r = &self.reqs[i];
         let req = match self.build(r, flow) {
             Ok(req) => req,
-            Err(reason) => {
-                self.report(Instant::now(), r.idx, 0, 0, 0, Some(reason));
+            Err(e) => {
+                self.report(Instant::now(), r.idx, 0, 0, 0, Some(e.into()));
                 return Sent::Failed;
             }
         };
@@ -349,7 +318,7 @@ impl Engine {
                 }
                 Err((reason, None)) => return Err(reason),
             };
-            Ok::<_, String>((reply, conn, lease))
+            Ok::<_, Failure>((reply, conn, lease))
         };
         let outcome = tokio::select! {
             biased;
@@ -373,7 +342,7 @@ impl Engine {
                     latency_us,
                     service_us,
                     0,
-                    Some(self.target.timeout_reason.to_string()),
+                    Some(Failure::Timeout(self.target.timeout)),
                 );
                 return Sent::Failed;
             }
@@ -393,10 +362,9 @@ impl Engine {
             }
         };
         let mut json = JsonBody::default();
-        let mut error = checks::evaluate(&r.checks, r.has_status_check, &reply, &mut json);
-        if error.is_none() && !r.extracts.is_empty() {
-            error = checks::extract(&r.extracts, &reply, &mut json, &mut flow.vars);
-        }
+        let checked = checks::evaluate(&r.checks, r.has_status_check, &reply, &mut json)
+            .and_then(|()| checks::extract(&r.extracts, &reply, &mut json, &mut flow.vars));
+        let error = checked.err().map(Failure::from);
         let ok = error.is_none();
         self.report(
             done,
@@ -420,7 +388,7 @@ impl Engine {
         latency_us: u64,
         service_us: u64,
         status: u16,
-        error: Option<String>,
+        error: Option<Failure>,
     ) {
         self.events.send(RunEvent::Request(RequestDone {
             at: done.saturating_duration_since(self.events.clock()),
@@ -428,7 +396,7 @@ impl Engine {
             latency_us,
             service_us,
             status,
-            error: error.map(String::into_boxed_str),
+            error: error.map(|e| e.to_string().into_boxed_str()),
         }));
     }
 
@@ -459,8 +427,12 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, String> {
-    let idx = u16::try_from(i).map_err(|_| "more than 65535 requests".to_string())?;
+fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, LoadError> {
+    let idx = u16::try_from(i).map_err(|_| LoadError::TooManyRequests)?;
+    let invalid = |source| LoadError::Request {
+        name: r.name.clone(),
+        source,
+    };
     let literal_uri = match r.path.as_literal() {
         Some(p) => {
             let mut s = target.base_path.clone();
@@ -469,10 +441,10 @@ fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, Strin
             }
             s.push_str(p);
             client::encode_target(&mut s);
-            Some(
-                Uri::try_from(s.as_str())
-                    .map_err(|e| format!("request {:?}: invalid path {s:?}: {e}", r.name))?,
-            )
+            match Uri::try_from(s.as_str()) {
+                Ok(u) => Some(u),
+                Err(source) => return Err(invalid(RequestError::Path { path: s, source })),
+            }
         }
         None => None,
     };
@@ -484,21 +456,15 @@ fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, Strin
         }
         let part = match t.as_literal() {
             Some(v) => HeaderPart::Literal(HeaderValue::from_str(v).map_err(|_| {
-                format!(
-                    "request {:?}: invalid value for header {name}: {v:?}",
-                    r.name
-                )
+                invalid(RequestError::HeaderValue {
+                    name: name.clone(),
+                    value: v.to_string(),
+                })
             })?),
             None => HeaderPart::Template(t.clone()),
         };
         headers.push((name.clone(), part));
     }
-    let checks =
-        checks::compile_checks(&r.checks).map_err(|e| format!("request {:?}: {e}", r.name))?;
-    let has_status_check = checks.iter().any(|c| matches!(c, Check::Status(_)));
-    debug_assert!(checks
-        .iter()
-        .all(|c| !matches!(c, Check::Status(StatusCheck::Any(v)) if v.is_empty())));
     Ok(Compiled {
         idx,
         method: r.method.clone(),
@@ -507,10 +473,9 @@ fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, Strin
         headers,
         body: r.body.clone(),
         content_type,
-        has_status_check,
-        checks,
-        extracts: checks::compile_extracts(&r.extract)
-            .map_err(|e| format!("request {:?}: {e}", r.name))?,
+        has_status_check: r.checks.iter().any(|c| matches!(c, Check::Status(_))),
+        checks: r.checks.clone(),
+        extracts: r.extract.clone(),
         needs: r.needs.clone(),
     })
 }

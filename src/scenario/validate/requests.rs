@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::super::load_plan::{Check, Extractor, JsonPointer, StatusSet};
 use super::super::source::{parse_path, show_path, Ctx, Seg};
 use super::super::suggest::closest;
 use super::super::template::{self, BodyTemplate, JsonPathElem, JsonTemplate, Template};
@@ -66,8 +67,10 @@ pub(super) fn json_strings(
     }
 }
 
-pub(super) fn json_pointer_ok(ctx: &mut Ctx<'_>, path: &str, ptr: &str) {
-    if !ptr.starts_with('/') {
+/// A JSON pointer, or a diagnostic at `path` with the likely fix.
+pub(super) fn json_pointer(ctx: &mut Ctx<'_>, path: &str, ptr: &str) -> Option<JsonPointer> {
+    let p = JsonPointer::new(ptr);
+    if p.is_none() {
         ctx.at_value(
             path,
             format!("a JSON pointer starts with `/`; found \"{ptr}\""),
@@ -77,8 +80,10 @@ pub(super) fn json_pointer_ok(ctx: &mut Ctx<'_>, path: &str, ptr: &str) {
             )),
         );
     }
+    p
 }
 
+/// Check one `[[requests]]` table and resolve it. `earlier` are the names before it.
 pub(super) fn check_request(
     ctx: &mut Ctx<'_>,
     i: usize,
@@ -87,6 +92,29 @@ pub(super) fn check_request(
 ) -> (RequestPlan, Vec<VarPlace>) {
     let p = format!("requests[{i}]");
     let mut places = Vec::new();
+    check_name(ctx, &p, r, earlier);
+    let method = method(ctx, &p, r);
+    let path = request_path(ctx, &p, r, &mut places);
+    let headers = headers(ctx, &p, r, &mut places);
+    let body = body(ctx, &p, r, &mut places);
+    let extract = extractors(ctx, &p, r);
+    let checks = checks(ctx, &p, r);
+    let plan = RequestPlan {
+        name: r.name.clone(),
+        weight: r.weight.unwrap_or(1),
+        method,
+        path: path.unwrap_or_else(|| Template::parse("").unwrap_or_else(|_| unreachable!())),
+        headers,
+        body,
+        extract,
+        checks,
+        needs: Vec::new(),
+    };
+    (plan, places)
+}
+
+/// Not empty, and unique (criteria and reports refer to it).
+fn check_name(ctx: &mut Ctx<'_>, p: &str, r: &RequestSpec, earlier: &[&str]) {
     if r.name.trim().is_empty() {
         ctx.at_value(
             &format!("{p}.name"),
@@ -106,22 +134,34 @@ pub(super) fn check_request(
             )),
         );
     }
-    let method_text = r.method.as_deref().unwrap_or("GET");
-    let upper = method_text.to_ascii_uppercase();
-    let method = if METHODS.contains(&upper.as_str()) {
-        http::Method::from_bytes(upper.as_bytes()).unwrap_or(http::Method::GET)
-    } else {
-        let hint = match closest(&upper, METHODS.iter().copied()) {
-            Some(m) => format!("did you mean {m}? valid: {}", METHODS.join(", ")),
-            None => format!("valid: {}", METHODS.join(", ")),
-        };
-        ctx.at_value(
-            &format!("{p}.method"),
-            format!("unknown HTTP method `{method_text}`"),
-            Some(hint),
-        );
-        http::Method::GET
+}
+
+/// One of [`METHODS`], any case; GET when absent.
+fn method(ctx: &mut Ctx<'_>, p: &str, r: &RequestSpec) -> http::Method {
+    let text = r.method.as_deref().unwrap_or("GET");
+    let upper = text.to_ascii_uppercase();
+    if METHODS.contains(&upper.as_str()) {
+        return http::Method::from_bytes(upper.as_bytes()).unwrap_or(http::Method::GET);
+    }
+    let hint = match closest(&upper, METHODS.iter().copied()) {
+        Some(m) => format!("did you mean {m}? valid: {}", METHODS.join(", ")),
+        None => format!("valid: {}", METHODS.join(", ")),
     };
+    ctx.at_value(
+        &format!("{p}.method"),
+        format!("unknown HTTP method `{text}`"),
+        Some(hint),
+    );
+    http::Method::GET
+}
+
+/// Starts with `/` (or a placeholder), and parses as a template.
+fn request_path(
+    ctx: &mut Ctx<'_>,
+    p: &str,
+    r: &RequestSpec,
+    places: &mut Vec<VarPlace>,
+) -> Option<Template> {
     let path_path = format!("{p}.path");
     if !r.path.starts_with('/') && !r.path.starts_with("{{") {
         ctx.at_value(
@@ -130,9 +170,17 @@ pub(super) fn check_request(
             Some("it is joined to target.base_url".into()),
         );
     }
-    let path = template(ctx, &path_path, &r.path, &mut places);
+    template(ctx, &path_path, &r.path, places)
+}
 
-    let mut headers = Vec::new();
+/// Valid names, values without line breaks, each value a template.
+fn headers(
+    ctx: &mut Ctx<'_>,
+    p: &str,
+    r: &RequestSpec,
+    places: &mut Vec<VarPlace>,
+) -> Vec<(http::HeaderName, Template)> {
+    let mut out = Vec::new();
     for (k, v) in &r.headers {
         let hp = sub(&format!("{p}.headers"), k);
         let name = match http::HeaderName::from_bytes(k.as_bytes()) {
@@ -149,11 +197,20 @@ pub(super) fn check_request(
                 None,
             );
         }
-        if let (Some(n), Some(t)) = (name, template(ctx, &hp, v, &mut places)) {
-            headers.push((n, t));
+        if let (Some(n), Some(t)) = (name, template(ctx, &hp, v, places)) {
+            out.push((n, t));
         }
     }
+    out
+}
 
+/// `body` (raw text) or `json` (a document), not both; every string a template.
+fn body(
+    ctx: &mut Ctx<'_>,
+    p: &str,
+    r: &RequestSpec,
+    places: &mut Vec<VarPlace>,
+) -> Option<BodyTemplate> {
     if r.body.is_some() && r.json.is_some() {
         ctx.at_key(
             &format!("{p}.json"),
@@ -164,163 +221,217 @@ pub(super) fn check_request(
     let raw = r
         .body
         .as_ref()
-        .and_then(|b| template(ctx, &format!("{p}.body"), b, &mut places));
-    let body = match (raw, &r.json) {
-        (Some(raw), None) => Some(BodyTemplate::Raw(raw)),
-        (_, Some(j)) => {
-            let mut base = parse_path(&format!("{p}.json"));
-            match JsonTemplate::compile(j) {
-                _ if !json_strings(ctx, j, &mut base, &mut places) => None,
-                Ok(t) => Some(BodyTemplate::Json(t)),
-                Err(e) => {
-                    let mut path = parse_path(&format!("{p}.json"));
-                    path.extend(e.path.iter().map(|el| match el {
-                        JsonPathElem::Key(k) => Seg::Key(k.clone()),
-                        JsonPathElem::Index(i) => Seg::Index(*i),
-                    }));
-                    ctx.in_string(
-                        &show_path(&path),
-                        e.error.column,
-                        e.error.width,
-                        e.error.message,
-                        e.error.hint,
-                    );
-                    None
-                }
-            }
-        }
-        (None, None) => None,
-    };
-    let body = if r.body.is_some() && r.json.is_some() {
-        None
-    } else {
-        body
-    };
+        .and_then(|b| template(ctx, &format!("{p}.body"), b, places));
+    let json = r.json.as_ref().and_then(|j| json_body(ctx, p, j, places));
+    match (raw, json) {
+        _ if r.body.is_some() && r.json.is_some() => None,
+        (Some(raw), _) => Some(BodyTemplate::Raw(raw)),
+        (None, json) => json,
+    }
+}
 
-    for (j, e) in r.extract.iter().enumerate() {
-        let ep = format!("{p}.extract[{j}]");
-        if !is_ident(&e.var) {
-            ctx.at_value(
-                &format!("{ep}.var"),
-                format!("`{}` is not a variable name", e.var),
-                Some("use letters, digits and `_`, not starting with a digit, like item_id".into()),
+fn json_body(
+    ctx: &mut Ctx<'_>,
+    p: &str,
+    j: &toml::Value,
+    places: &mut Vec<VarPlace>,
+) -> Option<BodyTemplate> {
+    let mut base = parse_path(&format!("{p}.json"));
+    if !json_strings(ctx, j, &mut base, places) {
+        return None;
+    }
+    match JsonTemplate::compile(j) {
+        Ok(t) => Some(BodyTemplate::Json(t)),
+        Err(e) => {
+            let mut path = parse_path(&format!("{p}.json"));
+            path.extend(e.path.iter().map(|el| match el {
+                JsonPathElem::Key(k) => Seg::Key(k.clone()),
+                JsonPathElem::Index(i) => Seg::Index(*i),
+            }));
+            ctx.in_string(
+                &show_path(&path),
+                e.error.column,
+                e.error.width,
+                e.error.message,
+                e.error.hint,
             );
-        } else if template::RESERVED.contains(&e.var.as_str()) {
-            ctx.at_value(
-                &format!("{ep}.var"),
-                format!("`{}` is reserved for generators; pick another name", e.var),
-                None,
-            );
+            None
         }
-        match (&e.json, &e.header) {
-            (Some(_), Some(_)) | (None, None) => ctx.at_value(
-                &ep,
+    }
+}
+
+fn extractors(ctx: &mut Ctx<'_>, p: &str, r: &RequestSpec) -> Vec<Extractor> {
+    r.extract
+        .iter()
+        .enumerate()
+        .filter_map(|(j, e)| extractor(ctx, &format!("{p}.extract[{j}]"), e))
+        .collect()
+}
+
+/// A variable name (not a generator's), and exactly one of a JSON pointer or a header.
+pub(super) fn extractor(ctx: &mut Ctx<'_>, ep: &str, e: &ExtractSpec) -> Option<Extractor> {
+    if !is_ident(&e.var) {
+        ctx.at_value(
+            &format!("{ep}.var"),
+            format!("`{}` is not a variable name", e.var),
+            Some("use letters, digits and `_`, not starting with a digit, like item_id".into()),
+        );
+    } else if template::RESERVED.contains(&e.var.as_str()) {
+        ctx.at_value(
+            &format!("{ep}.var"),
+            format!("`{}` is reserved for generators; pick another name", e.var),
+            None,
+        );
+    }
+    let var = e.var.clone();
+    match (&e.json, &e.header) {
+        (Some(_), Some(_)) | (None, None) => {
+            ctx.at_value(
+                ep,
                 "an extract gives exactly one of `json` (a JSON pointer like \"/id\") or `header`",
                 Some("e.g. extract = [{ var = \"item_id\", json = \"/id\" }]".into()),
-            ),
-            (Some(ptr), None) => json_pointer_ok(ctx, &format!("{ep}.json"), ptr),
-            (None, Some(h)) => {
-                if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-                    ctx.at_value(
-                        &format!("{ep}.header"),
-                        format!("`{h}` is not a valid header name"),
-                        None,
-                    );
-                }
-            }
+            );
+            None
         }
+        (Some(ptr), None) => json_pointer(ctx, &format!("{ep}.json"), ptr)
+            .map(|pointer| Extractor::Json { var, pointer }),
+        (None, Some(h)) => match http::HeaderName::from_bytes(h.as_bytes()) {
+            Ok(name) => Some(Extractor::Header { var, name }),
+            Err(_) => {
+                ctx.at_value(
+                    &format!("{ep}.header"),
+                    format!("`{h}` is not a valid header name"),
+                    None,
+                );
+                None
+            }
+        },
     }
+}
 
-    for (j, c) in r.checks.iter().enumerate() {
-        let cp = format!("{p}.checks[{j}]");
-        let n = [
-            c.status.is_some(),
-            c.body_contains.is_some(),
-            c.json.is_some(),
-        ]
+fn checks(ctx: &mut Ctx<'_>, p: &str, r: &RequestSpec) -> Vec<Check> {
+    r.checks
         .iter()
-        .filter(|x| **x)
-        .count();
-        if n != 1 {
+        .enumerate()
+        .filter_map(|(j, c)| check(ctx, &format!("{p}.checks[{j}]"), c))
+        .collect()
+}
+
+/// Exactly one of `status`, `body_contains` or `json` (with `equals` or `exists`).
+pub(super) fn check(ctx: &mut Ctx<'_>, cp: &str, c: &CheckSpec) -> Option<Check> {
+    let given = [
+        c.status.is_some(),
+        c.body_contains.is_some(),
+        c.json.is_some(),
+    ];
+    let n = given.iter().filter(|x| **x).count();
+    if n != 1 {
+        ctx.at_value(
+            cp,
+            format!("a check gives exactly one of `status`, `body_contains` or `json`; this one gives {n}"),
+            Some("e.g. checks = [{ status = 201 }, { json = \"/id\", exists = true }]".into()),
+        );
+    }
+    let json = json_check(ctx, cp, c);
+    let status = c
+        .status
+        .as_ref()
+        .and_then(|s| status_set(ctx, &format!("{cp}.status"), s));
+    if n != 1 {
+        return None;
+    }
+    if c.status.is_some() {
+        return status.map(Check::Status);
+    }
+    if let Some(b) = &c.body_contains {
+        return Some(Check::BodyContains(b.clone()));
+    }
+    json
+}
+
+/// `json` with `equals` or `exists` (not both); those two only with `json`.
+fn json_check(ctx: &mut Ctx<'_>, cp: &str, c: &CheckSpec) -> Option<Check> {
+    let Some(ptr) = &c.json else {
+        for (key, present) in [
+            ("equals", c.equals.is_some()),
+            ("exists", c.exists.is_some()),
+        ] {
+            if present {
+                ctx.at_key(
+                    &format!("{cp}.{key}"),
+                    format!("`{key}` goes with `json` (a JSON pointer)"),
+                    Some(format!("e.g. {{ json = \"/id\", {key} = ... }}")),
+                );
+            }
+        }
+        return None;
+    };
+    if c.equals.is_some() && c.exists.is_some() {
+        ctx.at_key(
+            &format!("{cp}.exists"),
+            "give `equals` or `exists`, not both",
+            None,
+        );
+    }
+    let pointer = json_pointer(ctx, &format!("{cp}.json"), ptr)?;
+    match &c.equals {
+        None => Some(Check::JsonExists {
+            pointer,
+            exists: c.exists.unwrap_or(true),
+        }),
+        Some(v) => match serde_json::to_value(v) {
+            Ok(expected) => Some(Check::JsonEquals { pointer, expected }),
+            Err(e) => {
+                ctx.at_value(
+                    &format!("{cp}.equals"),
+                    format!("this value cannot be compared with JSON: {e}"),
+                    None,
+                );
+                None
+            }
+        },
+    }
+}
+
+/// A status (100 to 599), a non-empty list of them, or a class like "2xx".
+pub(super) fn status_set(ctx: &mut Ctx<'_>, sp: &str, s: &StatusCheck) -> Option<StatusSet> {
+    let code = |ctx: &mut Ctx<'_>, path: &str, c: u16| {
+        let ok = (100..=599).contains(&c);
+        if !ok {
             ctx.at_value(
-                &cp,
-                format!("a check gives exactly one of `status`, `body_contains` or `json`; this one gives {n}"),
-                Some("e.g. checks = [{ status = 201 }, { json = \"/id\", exists = true }]".into()),
-            );
-        }
-        if c.json.is_none() {
-            for (key, present) in [
-                ("equals", c.equals.is_some()),
-                ("exists", c.exists.is_some()),
-            ] {
-                if present {
-                    ctx.at_key(
-                        &format!("{cp}.{key}"),
-                        format!("`{key}` goes with `json` (a JSON pointer)"),
-                        Some(format!("e.g. {{ json = \"/id\", {key} = ... }}")),
-                    );
-                }
-            }
-        } else if c.equals.is_some() && c.exists.is_some() {
-            ctx.at_key(
-                &format!("{cp}.exists"),
-                "give `equals` or `exists`, not both",
+                path,
+                format!("{c} is not an HTTP status (100 to 599)"),
                 None,
             );
         }
-        if let Some(ptr) = &c.json {
-            json_pointer_ok(ctx, &format!("{cp}.json"), ptr);
+        ok.then(|| http::StatusCode::from_u16(c).ok()).flatten()
+    };
+    match s {
+        StatusCheck::One(c) => code(ctx, sp, *c).map(StatusSet::One),
+        StatusCheck::Any(codes) => {
+            if codes.is_empty() {
+                ctx.at_value(sp, "the status list is empty", None);
+            }
+            let all: Vec<_> = codes
+                .iter()
+                .enumerate()
+                .map(|(k, c)| code(ctx, &format!("{sp}[{k}]"), *c))
+                .collect();
+            let all: Option<Vec<_>> = all.into_iter().collect();
+            all.filter(|v| !v.is_empty()).map(StatusSet::Any)
         }
-        let sp = format!("{cp}.status");
-        match &c.status {
-            Some(StatusCheck::One(code)) if !(100..=599).contains(code) => ctx.at_value(
-                &sp,
-                format!("{code} is not an HTTP status (100 to 599)"),
-                None,
-            ),
-            Some(StatusCheck::Any(codes)) => {
-                if codes.is_empty() {
-                    ctx.at_value(&sp, "the status list is empty", None);
-                }
-                for (k, code) in codes.iter().enumerate() {
-                    if !(100..=599).contains(code) {
-                        ctx.at_value(
-                            &format!("{sp}[{k}]"),
-                            format!("{code} is not an HTTP status (100 to 599)"),
-                            None,
-                        );
-                    }
-                }
+        StatusCheck::Class(class) => {
+            let set = StatusSet::class(class);
+            if set.is_none() {
+                ctx.at_value(
+                    sp,
+                    format!("a status class looks like \"2xx\"; found \"{class}\""),
+                    Some("or give a code (201) or a list ([200, 201])".into()),
+                );
             }
-            Some(StatusCheck::Class(class)) => {
-                let b = class.as_bytes();
-                let ok = b.len() == 3
-                    && (b'1'..=b'5').contains(&b[0])
-                    && b[1..].iter().all(|c| *c == b'x' || *c == b'X');
-                if !ok {
-                    ctx.at_value(
-                        &sp,
-                        format!("a status class looks like \"2xx\"; found \"{class}\""),
-                        Some("or give a code (201) or a list ([200, 201])".into()),
-                    );
-                }
-            }
-            _ => {}
+            set
         }
     }
-
-    let plan = RequestPlan {
-        name: r.name.clone(),
-        weight: r.weight.unwrap_or(1),
-        method,
-        path: path.unwrap_or_else(|| Template::parse("").unwrap_or_else(|_| unreachable!())),
-        headers,
-        body,
-        extract: r.extract.clone(),
-        checks: r.checks.clone(),
-        needs: Vec::new(),
-    };
-    (plan, places)
 }
 
 /// Every `{{var}}` must be extracted by some request; record which one runs first.
