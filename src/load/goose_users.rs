@@ -5,9 +5,10 @@
 //!   many are active, and when, is [`super::ramp`]'s business, so stages keep their exact
 //!   durations (goose counts run and hold times in whole seconds).
 //! * goose stays silent: metrics, reports, controllers and gzip are off, and the run is a
-//!   users ramp, whose "users launched" line is only printed with metrics on. (A goose
-//!   test plan would print "N users launched." to stdout with `println!`, which no goose
-//!   setting turns off: `GooseAttack::reset_metrics` in goose's metrics.rs.)
+//!   users ramp, whose "users launched" line goose prints only with metrics displayed or
+//!   `NoResetMetrics` set. (A goose test plan prints "N users launched." to stdout with
+//!   `println!` whatever the settings: `GooseAttack::reset_metrics` in goose's
+//!   metrics.rs. That is why stages are not given to goose as a test plan.)
 //! * It is stopped once with goose's killswitch, after goose started its run: goose
 //!   clears the killswitch when a run starts (before `test_start`), not after.
 //! * Users share one cookie-less reqwest client that is never used: requests go through

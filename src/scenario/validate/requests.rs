@@ -434,7 +434,8 @@ pub(super) fn status_set(ctx: &mut Ctx<'_>, sp: &str, s: &StatusCheck) -> Option
     }
 }
 
-/// Every `{{var}}` must be extracted by some request; record which one runs first.
+/// Every `{{var}}` must be extracted by some request; record which one runs first, and
+/// refuse requests that need each other.
 pub(super) fn resolve_needs(
     ctx: &mut Ctx<'_>,
     specs: &[RequestSpec],
@@ -449,86 +450,114 @@ pub(super) fn resolve_needs(
     }
     let names = quoted_list(specs.iter().map(|r| r.name.as_str()));
     for (i, ps) in places.iter().enumerate() {
-        let mut needs: Vec<(String, usize)> = Vec::new();
-        for pl in ps {
-            match extractors.get(pl.var.as_str()) {
-                None => {
-                    let extracted: Vec<&str> = extractors.keys().copied().collect();
-                    let mut hint = match closest(&pl.var, extracted.iter().copied()) {
-                        Some(m) => format!("did you mean `{{{{{m}}}}}`? "),
-                        None => String::new(),
-                    };
-                    hint.push_str(&format!(
-                        "add extract = [{{ var = \"{}\", json = \"/...\" }}] to the request whose response holds it (requests: {names})",
-                        pl.var
-                    ));
-                    ctx.in_string(
-                        &pl.path,
-                        pl.column,
-                        pl.width,
-                        format!("`{{{{{}}}}}` is not extracted by any request", pl.var),
-                        Some(hint),
-                    );
-                }
-                Some(from) => {
-                    if let Some(&j) = from.iter().find(|&&j| j != i) {
-                        if !needs.iter().any(|(v, _)| *v == pl.var) {
-                            needs.push((pl.var.clone(), j));
-                        }
+        plans[i].needs = needs_of(ctx, i, ps, &extractors, &names);
+    }
+    refuse_cycles(ctx, plans);
+}
+
+/// What request `i` needs from the others (the first other request extracting each of
+/// its variables); a variable nobody extracts is a problem at its place.
+fn needs_of(
+    ctx: &mut Ctx<'_>,
+    i: usize,
+    places: &[VarPlace],
+    extractors: &HashMap<&str, Vec<usize>>,
+    names: &str,
+) -> Vec<(String, usize)> {
+    let mut needs: Vec<(String, usize)> = Vec::new();
+    for pl in places {
+        match extractors.get(pl.var.as_str()) {
+            None => {
+                let mut hint = match closest(&pl.var, extractors.keys().copied()) {
+                    Some(m) => format!("did you mean `{{{{{m}}}}}`? "),
+                    None => String::new(),
+                };
+                hint.push_str(&format!(
+                    "add extract = [{{ var = \"{}\", json = \"/...\" }}] to the request whose response holds it (requests: {names})",
+                    pl.var
+                ));
+                ctx.in_string(
+                    &pl.path,
+                    pl.column,
+                    pl.width,
+                    format!("`{{{{{}}}}}` is not extracted by any request", pl.var),
+                    Some(hint),
+                );
+            }
+            Some(from) => {
+                if let Some(&j) = from.iter().find(|&&j| j != i) {
+                    if !needs.iter().any(|(v, _)| *v == pl.var) {
+                        needs.push((pl.var.clone(), j));
                     }
                 }
             }
         }
-        plans[i].needs = needs;
     }
-    // A request may not need itself through others: nothing could run first.
+    needs
+}
+
+/// A request may not need itself through others: nothing could run first. Each cycle
+/// is reported once, at its first request, and its needs are dropped.
+fn refuse_cycles(ctx: &mut Ctx<'_>, plans: &mut [RequestPlan]) {
     let n = plans.len();
-    let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
-    fn visit(
-        i: usize,
-        plans: &[RequestPlan],
-        state: &mut [u8],
-        stack: &mut Vec<usize>,
-    ) -> Option<Vec<usize>> {
-        state[i] = 1;
-        stack.push(i);
-        for &(_, j) in &plans[i].needs {
-            if state[j] == 1 {
+    let mut state = vec![Visit::New; n];
+    for i in 0..n {
+        if state[i] != Visit::New {
+            continue;
+        }
+        let mut stack = Vec::new();
+        if let Some(cycle) = find_cycle(i, plans, &mut state, &mut stack) {
+            let names: Vec<String> = cycle
+                .iter()
+                .map(|&k| format!("\"{}\"", plans[k].name))
+                .collect();
+            ctx.at_value(
+                &format!("requests[{}].name", cycle[0]),
+                format!(
+                    "requests {} need values from each other, so none can run first",
+                    names.join(" and ")
+                ),
+                Some("let one of them extract its value without needing the others".into()),
+            );
+            for k in cycle {
+                plans[k].needs.clear();
+                state[k] = Visit::Done;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    New,
+    OnStack,
+    Done,
+}
+
+/// Depth-first from `i`: the first cycle met, as the requests on it.
+fn find_cycle(
+    i: usize,
+    plans: &[RequestPlan],
+    state: &mut [Visit],
+    stack: &mut Vec<usize>,
+) -> Option<Vec<usize>> {
+    state[i] = Visit::OnStack;
+    stack.push(i);
+    for &(_, j) in &plans[i].needs {
+        match state[j] {
+            Visit::OnStack => {
                 let at = stack.iter().position(|&k| k == j).unwrap_or(0);
                 return Some(stack[at..].to_vec());
             }
-            if state[j] == 0 {
-                if let Some(c) = visit(j, plans, state, stack) {
+            Visit::New => {
+                if let Some(c) = find_cycle(j, plans, state, stack) {
                     return Some(c);
                 }
             }
-        }
-        stack.pop();
-        state[i] = 2;
-        None
-    }
-    for i in 0..n {
-        if state[i] == 0 {
-            let mut stack = Vec::new();
-            if let Some(cycle) = visit(i, plans, &mut state, &mut stack) {
-                let first = cycle[0];
-                let names: Vec<String> = cycle
-                    .iter()
-                    .map(|&k| format!("\"{}\"", plans[k].name))
-                    .collect();
-                ctx.at_value(
-                    &format!("requests[{first}].name"),
-                    format!(
-                        "requests {} need values from each other, so none can run first",
-                        names.join(" and ")
-                    ),
-                    Some("let one of them extract its value without needing the others".into()),
-                );
-                for k in cycle {
-                    plans[k].needs.clear();
-                    state[k] = 2;
-                }
-            }
+            Visit::Done => {}
         }
     }
+    stack.pop();
+    state[i] = Visit::Done;
+    None
 }
