@@ -16,7 +16,7 @@ pub(super) fn template(
     text: &str,
     places: &mut Vec<VarPlace>,
 ) -> Option<Template> {
-    match Template::parse_detailed(text) {
+    match Template::parse(text) {
         Ok(t) => {
             for (var, column, width) in template::var_places(text) {
                 places.push(VarPlace {
@@ -103,7 +103,7 @@ pub(super) fn check_request(
         name: r.name.clone(),
         weight: r.weight.unwrap_or(1),
         method,
-        path: path.unwrap_or_else(|| Template::parse("").unwrap_or_else(|_| unreachable!())),
+        path: path.unwrap_or_default(),
         headers,
         body,
         extract,
