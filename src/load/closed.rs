@@ -132,9 +132,8 @@ impl Users {
     }
 
     async fn step(&self, index: usize, state: &mut Option<Slot>) {
-        let ending = &self.engine.ending;
         let t0 = match self.t0.get() {
-            Some(t0) if !ending.is_cancelled() => *t0,
+            Some(t0) if !self.engine.ending.is_cancelled() => *t0,
             // The load is over (or cancelled): wait for goose to stop this user.
             _ => {
                 if let Some(slot) = state {
@@ -150,26 +149,38 @@ impl Users {
             generation: 0,
             active: None,
         });
-        let (active, next) = ramp::state_at(&slot.toggles, t0.elapsed());
-        if !active {
-            slot.active = None;
-            match next {
-                Some(on) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(t0 + on) => {}
-                        _ = ending.cancelled() => {}
-                    }
-                }
-                None => ending.cancelled().await,
+        match ramp::state_at(&slot.toggles, t0.elapsed()) {
+            (false, on) => {
+                slot.active = None;
+                self.wait_for(on.map(|on| t0 + on)).await;
             }
-            return;
+            (true, off) => self.iterate(user, slot, off.map(|off| t0 + off)).await,
         }
-        if slot.active.is_none() {
-            slot.active = Some(self.activate(user, slot.generation));
-            slot.generation += 1;
+    }
+
+    /// An inactive user waits until it turns active (`on`), or the load ends.
+    async fn wait_for(&self, on: Option<Instant>) {
+        let ending = &self.engine.ending;
+        match on {
+            Some(on) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(on) => {}
+                    _ = ending.cancelled() => {}
+                }
+            }
+            None => ending.cancelled().await,
         }
-        let Some(st) = slot.active.as_mut() else {
-            return;
+    }
+
+    /// An active user runs one iteration, then thinks (until `off` at most).
+    async fn iterate(&self, user: u32, slot: &mut Slot, off: Option<Instant>) {
+        let st = match &mut slot.active {
+            Some(st) => st,
+            None => {
+                let generation = slot.generation;
+                slot.generation += 1;
+                slot.active.insert(self.activate(user, generation))
+            }
         };
         let sent = {
             let Active { flow, conn, .. } = &mut **st;
@@ -180,9 +191,9 @@ impl Users {
             self.engine.iteration(flow, &mut conns, None).await
         };
         let mut think = self.engine.think.sample(&mut st.flow.rng);
-        if let Some(off) = next {
+        if let Some(off) = off {
             // Turning inactive cuts the think time short.
-            think = think.min((t0 + off).saturating_duration_since(Instant::now()));
+            think = think.min(off.saturating_duration_since(Instant::now()));
         }
         match sent {
             Sent::Aborted => tokio::time::sleep(IDLE).await,

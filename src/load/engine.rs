@@ -296,37 +296,13 @@ impl Engine {
             }
         };
         let t0 = Instant::now();
-        let exchange = async {
-            let (lease, cached) = match conns {
-                Conns::Own(slot) => (None, slot.take()),
-                Conns::Pool(p) => {
-                    let (l, c) = p.lease().await;
-                    (Some(l), c)
-                }
-            };
-            let mut conn = match cached {
-                Some(c) if c.usable() => c,
-                _ => self.target.connect().await?,
-            };
-            let reply = match client::send(&mut conn, req).await {
-                Ok(reply) => reply,
-                // The kept-alive connection was already closed: the request was never
-                // written, so it is safe to send it once more on a fresh connection.
-                Err((_, Some(req))) => {
-                    conn = self.target.connect().await?;
-                    client::send(&mut conn, req).await.map_err(|(e, _)| e)?
-                }
-                Err((reason, None)) => return Err(reason),
-            };
-            Ok::<_, Failure>((reply, conn, lease))
-        };
         let outcome = tokio::select! {
             biased;
             _ = self.cancel.cancelled() => {
                 self.abandoned.fetch_add(1, Ordering::Relaxed);
                 return Sent::Aborted;
             }
-            o = tokio::time::timeout(self.target.timeout, exchange) => o,
+            o = tokio::time::timeout(self.target.timeout, self.exchange(conns, req)) => o,
         };
         let done = Instant::now();
         let service_us = micros(done - t0);
@@ -334,51 +310,71 @@ impl Engine {
             Some(at) => micros(done.saturating_duration_since(at)),
             None => service_us,
         };
-        let reply = match outcome {
-            Err(_elapsed) => {
-                self.report(
-                    done,
-                    r.idx,
-                    latency_us,
-                    service_us,
-                    0,
-                    Some(Failure::Timeout(self.target.timeout)),
-                );
-                return Sent::Failed;
-            }
-            Ok(Err(reason)) => {
-                self.report(done, r.idx, latency_us, service_us, 0, Some(reason));
-                return Sent::Failed;
-            }
-            Ok(Ok((reply, conn, lease))) => {
-                if !reply.close && conn.usable() {
-                    match conns {
-                        Conns::Own(slot) => **slot = Some(conn),
-                        Conns::Pool(p) => p.give_back(conn),
-                    }
-                }
-                drop(lease);
-                reply
-            }
+        let (status, error) = match outcome {
+            Err(_elapsed) => (0, Some(Failure::Timeout(self.target.timeout))),
+            Ok(Err(failure)) => (0, Some(failure)),
+            Ok(Ok(reply)) => (
+                reply.status.as_u16(),
+                Self::verify(r, &reply, &mut flow.vars).err(),
+            ),
         };
-        let mut json = JsonBody::default();
-        let checked = checks::evaluate(&r.checks, r.has_status_check, &reply, &mut json)
-            .and_then(|()| checks::extract(&r.extracts, &reply, &mut json, &mut flow.vars));
-        let error = checked.err().map(Failure::from);
-        let ok = error.is_none();
-        self.report(
-            done,
-            r.idx,
-            latency_us,
-            service_us,
-            reply.status.as_u16(),
-            error,
-        );
-        if ok {
+        let sent = if error.is_none() {
             Sent::Ok
         } else {
             Sent::Failed
+        };
+        self.report(done, r.idx, latency_us, service_us, status, error);
+        sent
+    }
+
+    /// Send on the user's own connection or a pooled one, connecting when there is none
+    /// (or it was closed); the connection is kept when it can carry another request.
+    async fn exchange(
+        &self,
+        conns: &mut Conns<'_>,
+        req: Request<Full<Bytes>>,
+    ) -> Result<client::Reply, Failure> {
+        let (lease, cached) = match conns {
+            Conns::Own(slot) => (None, slot.take()),
+            Conns::Pool(p) => {
+                let (l, c) = p.lease().await;
+                (Some(l), c)
+            }
+        };
+        let mut conn = match cached {
+            Some(c) if c.usable() => c,
+            _ => self.target.connect().await?,
+        };
+        let reply = match client::send(&mut conn, req).await {
+            Ok(reply) => reply,
+            // The kept-alive connection was already closed: the request was never
+            // written, so it is safe to send it once more on a fresh connection.
+            Err((_, Some(req))) => {
+                conn = self.target.connect().await?;
+                client::send(&mut conn, req).await.map_err(|(e, _)| e)?
+            }
+            Err((failure, None)) => return Err(failure),
+        };
+        if !reply.close && conn.usable() {
+            match conns {
+                Conns::Own(slot) => **slot = Some(conn),
+                Conns::Pool(p) => p.give_back(conn),
+            }
         }
+        drop(lease);
+        Ok(reply)
+    }
+
+    /// The request's checks, then its extractors (into the user's `vars`).
+    fn verify(
+        r: &Compiled,
+        reply: &client::Reply,
+        vars: &mut HashMap<String, String>,
+    ) -> Result<(), Failure> {
+        let mut json = JsonBody::default();
+        checks::evaluate(&r.checks, r.has_status_check, reply, &mut json)?;
+        checks::extract(&r.extracts, reply, &mut json, vars)?;
+        Ok(())
     }
 
     fn report(
