@@ -237,3 +237,78 @@ fn think_time(ctx: &mut Ctx<'_>, l: &LoadSpec) -> Think {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// The resolved plan, the sum of the stages and the problems ("key: message").
+    fn check(toml_text: &str) -> (LoadPlan, Duration, Vec<String>) {
+        let spec: LoadSpec = toml::from_str(toml_text).unwrap();
+        let mut ctx = Ctx::new(Path::new("t.toml"), "");
+        let (plan, total) = check_load(&mut ctx, &spec);
+        let diags = ctx
+            .diags
+            .iter()
+            .map(|d| format!("{}: {}", d.key, d.message))
+            .collect();
+        (plan, total, diags)
+    }
+
+    #[test]
+    fn resolves_a_closed_load() {
+        let ms = Duration::from_millis;
+        let (plan, total, diags) = check(
+            r#"think_time = { min = "10ms", max = "30ms" }
+timeout = "1500ms"
+stages = [{ duration = "500ms", users = 2 }, { duration = "1s", users = 0 }]"#,
+        );
+        assert_eq!(diags, Vec::<String>::new());
+        assert_eq!(total, ms(1500));
+        assert_eq!(plan.duration(), total);
+        assert_eq!(
+            plan,
+            LoadPlan {
+                model: Model::Closed {
+                    stages: vec![
+                        UserStage {
+                            duration: ms(500),
+                            users: 2
+                        },
+                        UserStage {
+                            duration: ms(1000),
+                            users: 0
+                        },
+                    ],
+                    connections: Connections::PerUser,
+                },
+                think: Think::Range(ms(10), ms(30)),
+                timeout: ms(1500),
+            }
+        );
+    }
+
+    #[test]
+    fn every_zero_or_misplaced_value_is_a_problem() {
+        let st = "stages = [{ duration = \"1s\", users = 1 }]";
+        let open = "model = \"open\"\nstages = [{ duration = \"1s\", rate = 1 }]";
+        let cases: Vec<(String, &str)> = vec![
+            (format!("{open}\nmax_in_flight = 0"), "load.max_in_flight: max_in_flight must be at least 1"),
+            (format!("{open}\nstart_rate = -1"), "load.start_rate: start_rate must be 0 or more; found -1"),
+            (format!("{st}\nmax_in_flight = 5"), "load.max_in_flight: `max_in_flight` applies to the open model only"),
+            (format!("{st}\nconnections = \"shared\"\npool_size = 0"), "load.pool_size: pool_size must be at least 1"),
+            (format!("{st}\npool_size = 3"), "load.pool_size: `pool_size` applies only with connections = \"shared\""),
+            (format!("{st}\ntimeout = \"0s\""), "load.timeout: the request timeout must be more than 0"),
+            (format!("{st}\nthink_time = {{ min = \"2s\", max = \"1s\" }}"), "load.think_time: think_time min (2s) is above max (1s)"),
+            ("stages = []".into(), "load.stages: load.stages is empty: give at least one stage"),
+            ("stages = [{ duration = \"0s\", users = 1 }]".into(), "load.stages: the stages add up to 0s, so no load would run"),
+            ("stages = [{ duration = \"1s\", rate = 1 }]".into(), "load.stages[0].rate: `rate` is for the open model; a closed-model stage gives `users`"),
+        ];
+        for (text, want) in cases {
+            let (_, _, diags) = check(&text);
+            assert!(diags.iter().any(|d| d == want), "{text}\n{diags:?}");
+        }
+    }
+}

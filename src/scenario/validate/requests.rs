@@ -561,3 +561,166 @@ fn find_cycle(
     state[i] = Visit::Done;
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde::de::DeserializeOwned;
+
+    use super::*;
+
+    /// Run `f` on an empty scenario text; its result and the problems, as "key: message".
+    fn checked<T>(f: impl FnOnce(&mut Ctx<'_>) -> T) -> (T, Vec<String>) {
+        let mut ctx = Ctx::new(Path::new("t.toml"), "");
+        let out = f(&mut ctx);
+        let diags = ctx
+            .diags
+            .iter()
+            .map(|d| format!("{}: {}", d.key, d.message))
+            .collect();
+        (out, diags)
+    }
+
+    fn spec<T: DeserializeOwned>(toml_text: &str) -> T {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    fn code(c: u16) -> http::StatusCode {
+        http::StatusCode::from_u16(c).unwrap()
+    }
+
+    fn ptr(p: &str) -> JsonPointer {
+        JsonPointer::new(p).unwrap()
+    }
+
+    #[test]
+    fn checks_resolve_or_say_why() {
+        let cases: Vec<(&str, Option<Check>, &[&str])> = vec![
+            ("status = 201", Some(Check::Status(StatusSet::One(code(201)))), &[]),
+            (
+                "status = [200, 201]",
+                Some(Check::Status(StatusSet::Any(vec![code(200), code(201)]))),
+                &[],
+            ),
+            ("status = \"2xx\"", Some(Check::Status(StatusSet::Class(2))), &[]),
+            (
+                "status = 99",
+                None,
+                &["c.status: 99 is not an HTTP status (100 to 599)"],
+            ),
+            ("status = []", None, &["c.status: the status list is empty"]),
+            (
+                "status = [200, 700]",
+                None,
+                &["c.status[1]: 700 is not an HTTP status (100 to 599)"],
+            ),
+            (
+                "status = \"2xy\"",
+                None,
+                &["c.status: a status class looks like \"2xx\"; found \"2xy\""],
+            ),
+            (
+                "body_contains = \"ok\"",
+                Some(Check::BodyContains("ok".into())),
+                &[],
+            ),
+            (
+                "json = \"/id\"",
+                Some(Check::JsonExists {
+                    pointer: ptr("/id"),
+                    exists: true,
+                }),
+                &[],
+            ),
+            (
+                "json = \"/id\"\nequals = 7",
+                Some(Check::JsonEquals {
+                    pointer: ptr("/id"),
+                    expected: serde_json::json!(7),
+                }),
+                &[],
+            ),
+            (
+                "json = \"id\"",
+                None,
+                &["c.json: a JSON pointer starts with `/`; found \"id\""],
+            ),
+            (
+                "equals = 1",
+                None,
+                &[
+                    "c: a check gives exactly one of `status`, `body_contains` or `json`; this one gives 0",
+                    "c.equals: `equals` goes with `json` (a JSON pointer)",
+                ],
+            ),
+            (
+                "status = 200\nbody_contains = \"x\"",
+                None,
+                &["c: a check gives exactly one of `status`, `body_contains` or `json`; this one gives 2"],
+            ),
+        ];
+        for (text, want, problems) in cases {
+            let (got, diags) = checked(|ctx| check(ctx, "c", &spec::<CheckSpec>(text)));
+            assert_eq!(got, want, "{text}");
+            assert_eq!(diags, problems.to_vec(), "{text}");
+        }
+        // Both `equals` and `exists`: a problem (so no plan comes out of it).
+        let (_, diags) =
+            checked(|ctx| check(ctx, "c", &spec("json = \"/a\"\nequals = 1\nexists = true")));
+        assert_eq!(diags, ["c.exists: give `equals` or `exists`, not both"]);
+    }
+
+    #[test]
+    fn extractors_resolve_or_say_why() {
+        let cases: Vec<(&str, Option<Extractor>, &[&str])> = vec![
+            (
+                "var = \"id\"\njson = \"/id\"",
+                Some(Extractor::Json {
+                    var: "id".into(),
+                    pointer: ptr("/id"),
+                }),
+                &[],
+            ),
+            (
+                "var = \"loc\"\nheader = \"Location\"",
+                Some(Extractor::Header {
+                    var: "loc".into(),
+                    name: http::HeaderName::from_static("location"),
+                }),
+                &[],
+            ),
+            (
+                "var = \"a\"",
+                None,
+                &["e: an extract gives exactly one of `json` (a JSON pointer like \"/id\") or `header`"],
+            ),
+            (
+                "var = \"a\"\nheader = \"x y\"",
+                None,
+                &["e.header: `x y` is not a valid header name"],
+            ),
+            (
+                "var = \"fake\"\njson = \"/id\"",
+                Some(Extractor::Json {
+                    var: "fake".into(),
+                    pointer: ptr("/id"),
+                }),
+                &["e.var: `fake` is reserved for generators; pick another name"],
+            ),
+            (
+                "var = \"1x\"\njson = \"$.id\"",
+                None,
+                &[
+                    "e.var: `1x` is not a variable name",
+                    "e.json: a JSON pointer starts with `/`; found \"$.id\"",
+                ],
+            ),
+        ];
+        for (text, want, problems) in cases {
+            let (got, diags) = checked(|ctx| extractor(ctx, "e", &spec::<ExtractSpec>(text)));
+            assert_eq!(got, want, "{text}");
+            assert_eq!(diags, problems.to_vec(), "{text}");
+        }
+    }
+}
