@@ -78,7 +78,7 @@ pub(crate) async fn run<L: UserLoop>(
 }
 
 fn scheduler(e: GooseError) -> LoadError {
-    LoadError::Scheduler(e.to_string())
+    LoadError::Scheduler(Box::new(e))
 }
 
 fn attack<L: UserLoop>(

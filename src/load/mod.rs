@@ -43,7 +43,7 @@ pub enum LoadError {
     NothingToSend,
     /// The closed model's user scheduler (goose) failed.
     #[error("load engine: goose: {0}")]
-    Scheduler(String),
+    Scheduler(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A request of the plan that cannot be sent as rendered.
