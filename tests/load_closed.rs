@@ -24,7 +24,7 @@ fn few_users_count_requests_and_stop_on_time() {
 stages = [{ duration = "1s", users = 5 }, { duration = "2s", users = 5 }, { duration = "1s", users = 0 }]"#,
         OK,
     );
-    let out = run_load(p, None);
+    let out = run_load(p);
     assert_eq!(out.result, Ok(()));
     // 4s of stages; goose needs a moment to start, and in-flight requests get 2s.
     assert!(
@@ -79,7 +79,7 @@ path = "/items/{{item_id}}"
 checks = [{ status = 200 }, { json = "/id", exists = true }]
 "#,
     );
-    let out = run_load(p, None);
+    let out = run_load(p);
     assert_eq!(out.result, Ok(()));
     let rec = &out.record;
     assert_eq!(rec.total.errors, 0, "{:?}", rec.total.error_reasons);
@@ -140,7 +140,7 @@ json = { name = "z" }
 extract = [{ var = "nothing", json = "/missing" }]
 "#,
     );
-    let out = run_load(p, None);
+    let out = run_load(p);
     assert_eq!(out.result, Ok(()));
     let reason = |name: &str| {
         let s = out.stats(name);
@@ -183,7 +183,9 @@ name = "ok"
 path = "/ok"
 "#,
     );
-    let out = run_load(p, Some(Duration::from_millis(2500)));
+    // Cancel once users are busy (some in a 20s request, some thinking for 3s).
+    let counters = srv.counters.clone();
+    let out = run_load_cancelled(p, move || counters.hits() >= 10);
     assert_eq!(out.result, Ok(()));
     let after = out.after_cancel.expect("cancelled");
     assert!(
@@ -216,7 +218,7 @@ name = "slow"
 path = "/slow?ms=5000"
 "#,
     );
-    let out = run_load(p, None);
+    let out = run_load(p);
     assert_eq!(out.result, Ok(()));
     let s = out.stats("slow");
     assert!(s.count >= 2);
@@ -245,7 +247,7 @@ path = "/slow?ms=5000"
 stages = [{ duration = "0s", users = 2 }, { duration = "1s", users = 2 }]"#,
         OK,
     );
-    let out = run_load(p, None);
+    let out = run_load(p);
     assert_eq!(out.result, Ok(()));
     assert!(out.record.total.count >= 2);
     assert_eq!(out.record.total.errors, out.record.total.count);
@@ -269,7 +271,7 @@ name = "close"
 path = "/close"
 "#,
     );
-    let out = run_load(p, None);
+    let out = run_load(p);
     assert_eq!(out.result, Ok(()));
     assert_eq!(
         out.record.total.errors, 0,
@@ -289,7 +291,7 @@ pool_size = 2
 stages = [{ duration = "0s", users = 6 }, { duration = "2s", users = 6 }]"#,
         OK,
     );
-    let out = run_load(p, None);
+    let out = run_load(p);
     assert_eq!(out.result, Ok(()));
     assert_eq!(
         out.record.total.errors, 0,
@@ -312,7 +314,7 @@ fn multi_stage_plans_follow_the_stages() {
 stages = [{ duration = "1s", users = 2 }, { duration = "1s", users = 6 }, { duration = "1s", users = 6 }, { duration = "1s", users = 3 }]"#,
         OK,
     );
-    let out = run_load(p, None);
+    let out = run_load(p);
     assert_eq!(out.result, Ok(()));
     assert_eq!(out.record.total.errors, 0);
     assert_eq!(out.record.users_peak, 6);
@@ -329,4 +331,73 @@ stages = [{ duration = "1s", users = 2 }, { duration = "1s", users = 6 }, { dura
         .collect();
     let peak_at = counts.iter().position(|c| *c == 6).unwrap();
     assert!(counts[peak_at..].contains(&3), "{counts:?}");
+}
+
+/// Runs in a child process of this test binary (see below), so its stdout can be read.
+const CHILD: &str = "GAUNTLET_LOAD_CLOSED_CHILD";
+
+#[test]
+fn sub_second_stages_are_kept_and_nothing_is_printed() {
+    if std::env::var_os(CHILD).is_none() {
+        // Run this very test again in a child, and read what it printed.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "sub_second_stages_are_kept_and_nothing_is_printed",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        // Only the test harness's own lines (anything printed would break one of them).
+        let other: Vec<&str> = stdout
+            .lines()
+            .filter(|l| {
+                !(l.is_empty()
+                    || *l == "running 1 test"
+                    || *l == "test sub_second_stages_are_kept_and_nothing_is_printed ... ok"
+                    || l.starts_with("test result: ok."))
+            })
+            .collect();
+        assert!(other.is_empty(), "the load printed: {other:?}");
+        return;
+    }
+    let _g = goose_lock();
+    let srv = start_server();
+    // Not a ramp/hold/down shape, and no stage a whole second: 2 users by 300ms, 4 by
+    // 700ms (user 4 at 500ms), then down to 1 by 1s (user 4 stops at 800ms).
+    let p = plan(
+        &srv.base(),
+        r#"think_time = "20ms"
+stages = [{ duration = "300ms", users = 2 }, { duration = "400ms", users = 4 }, { duration = "300ms", users = 1 }]"#,
+        OK,
+    );
+    let out = run_load(p);
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(out.record.total.errors, 0);
+    assert_eq!(out.record.users_peak, 4);
+    assert_eq!(out.last_users(), Some(0));
+    let users: Vec<(Duration, u32)> = out
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Users { at, count } => Some((*at, *count)),
+            _ => None,
+        })
+        .collect();
+    let first = users[0].0;
+    let when = |count: u32| {
+        let i = users.iter().position(|u| u.1 == count).unwrap();
+        (i, users[i].0 - first)
+    };
+    let (peak_i, peak_at) = when(4);
+    // Lower bounds only: a loaded machine makes things late, never early.
+    assert!(peak_at >= Duration::from_millis(450), "{users:?}");
+    let down = users[peak_i..].iter().find(|u| u.1 == 3).unwrap().0 - first;
+    assert!(down >= Duration::from_millis(750), "{users:?}");
+    assert!(down < Duration::from_secs(5), "{users:?}");
 }

@@ -22,7 +22,7 @@ name = "ok"
 path = "/ok"
 "#,
     );
-    let out = run_load(p, None);
+    let out = run_load(p);
     assert_eq!(out.result, Ok(()));
     // 50/s for 2s: exactly 100 iterations are due.
     assert_eq!(out.record.total.count + out.record.dropped, 100);
@@ -62,7 +62,7 @@ name = "slow"
 path = "/slow?ms=300"
 "#,
     );
-    let out = run_load(p, None);
+    let out = run_load(p);
     assert_eq!(out.result, Ok(()));
     let rec = &out.record;
     // 80 due; 2 slots of 300ms each serve about 7 a second.
@@ -102,11 +102,13 @@ name = "ok"
 path = "/ok"
 "#,
     );
-    // The generator itself stalls for 400ms (a blocking call on its thread) half a
-    // second in: iterations due meanwhile start late, and their latency must say so.
-    let out = run_load_with(p, None, |rt| {
-        rt.spawn(async {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+    // The generator itself stalls for 400ms (a blocking call on its thread) once the
+    // load is under way: iterations due meanwhile start late, and their latency must say
+    // so.
+    let counters = srv.counters.clone();
+    let out = run_load_with(p, None, move |rt| {
+        rt.spawn(async move {
+            assert!(counters.hits_reach(40, Duration::from_secs(10)).await);
             std::thread::sleep(Duration::from_millis(400));
         });
     });
@@ -148,7 +150,7 @@ path = "/items/{{id}}"
 checks = [{ status = 200 }]
 "#,
     );
-    let out = run_load(p, None);
+    let out = run_load(p);
     assert_eq!(out.result, Ok(()));
     assert_eq!(
         out.record.total.errors, 0,
@@ -174,7 +176,9 @@ name = "slow"
 path = "/slow?ms=20000"
 "#,
     );
-    let out = run_load(p, Some(Duration::from_millis(1500)));
+    // Cancel with iterations in flight (each takes 20s).
+    let counters = srv.counters.clone();
+    let out = run_load_cancelled(p, move || counters.hits() >= 20);
     assert_eq!(out.result, Ok(()));
     let after = out.after_cancel.expect("cancelled");
     assert!(

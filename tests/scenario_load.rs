@@ -84,6 +84,132 @@ path = "/items/{{id}}"
     assert_eq!(svc.pid_file.as_deref(), Some(Path::new("/tmp/api.pid")));
 }
 
+/// `[load]` and the requests' checks and extractors resolve to typed values.
+#[test]
+fn load_checks_and_extractors_are_typed() {
+    use gauntlet::scenario::load_plan::*;
+    use std::num::NonZeroU32;
+
+    let ms = Duration::from_millis;
+    let with = |load: &str, request: &str| {
+        let src = format!(
+            "{BASE}\n[load]\n{load}\n[[requests]]\nname = \"a\"\npath = \"/\"\n{request}\n"
+        );
+        match load_str(Path::new("t.toml"), &src) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}\n{src}"),
+        }
+    };
+    // (load table, model, think, timeout)
+    let cases: Vec<(&str, Model, Think, Duration)> = vec![
+        (
+            r#"stages = [{ duration = "250ms", users = 3 }, { duration = "1s", users = 0 }]"#,
+            Model::Closed {
+                stages: vec![
+                    UserStage {
+                        duration: ms(250),
+                        users: 3,
+                    },
+                    UserStage {
+                        duration: ms(1000),
+                        users: 0,
+                    },
+                ],
+                connections: Connections::PerUser,
+            },
+            Think::None,
+            DEFAULT_TIMEOUT,
+        ),
+        (
+            r#"connections = "shared"
+pool_size = 4
+think_time = { min = "50ms", max = "150ms" }
+timeout = "2s"
+stages = [{ duration = "1s", users = 2 }]"#,
+            Model::Closed {
+                stages: vec![UserStage {
+                    duration: ms(1000),
+                    users: 2,
+                }],
+                connections: Connections::Shared {
+                    pool_size: NonZeroU32::new(4).unwrap(),
+                },
+            },
+            Think::Range(ms(50), ms(150)),
+            Duration::from_secs(2),
+        ),
+        (
+            r#"model = "open"
+start_rate = 5
+max_in_flight = 7
+think_time = "20ms"
+stages = [{ duration = "500ms", rate = 10.5 }]"#,
+            Model::Open {
+                start_rate: 5.0,
+                stages: vec![RateStage {
+                    duration: ms(500),
+                    rate: 10.5,
+                }],
+                max_in_flight: NonZeroU32::new(7).unwrap(),
+            },
+            Think::Fixed(ms(20)),
+            DEFAULT_TIMEOUT,
+        ),
+    ];
+    for (load, model, think, timeout) in cases {
+        let plan = with(load, "");
+        let l = plan.load.expect("a load plan");
+        assert_eq!(
+            (l.model, l.think, l.timeout),
+            (model, think, timeout),
+            "{load}"
+        );
+    }
+
+    let code = |c| http::StatusCode::from_u16(c).unwrap();
+    let ptr = |p| JsonPointer::new(p).unwrap();
+    let plan = with(
+        r#"stages = [{ duration = "1s", users = 1 }]"#,
+        r#"checks = [{ status = 201 }, { status = [200, 204] }, { status = "4XX" }, { body_contains = "ok" }, { json = "/id", equals = 7 }, { json = "/gone", exists = false }, { json = "/here" }]
+extract = [{ var = "id", json = "/id" }, { var = "loc", header = "Location" }]"#,
+    );
+    let r = &plan.requests[0];
+    assert_eq!(
+        r.checks,
+        vec![
+            Check::Status(StatusSet::One(code(201))),
+            Check::Status(StatusSet::Any(vec![code(200), code(204)])),
+            Check::Status(StatusSet::Class(4)),
+            Check::BodyContains("ok".into()),
+            Check::JsonEquals {
+                pointer: ptr("/id"),
+                expected: serde_json::json!(7)
+            },
+            Check::JsonExists {
+                pointer: ptr("/gone"),
+                exists: false
+            },
+            Check::JsonExists {
+                pointer: ptr("/here"),
+                exists: true
+            },
+        ]
+    );
+    assert_eq!(
+        r.extract,
+        vec![
+            Extractor::Json {
+                var: "id".into(),
+                pointer: ptr("/id")
+            },
+            Extractor::Header {
+                var: "loc".into(),
+                name: http::HeaderName::from_static("location"),
+            },
+        ]
+    );
+}
+
 #[test]
 fn the_duration_caps_the_run_and_a_seed_is_drawn_when_absent() {
     let src = format!(

@@ -1,77 +1,46 @@
-//! Response checks and value extraction, compiled once from the plan. A failure is an
-//! error with a reason a person can act on: `check failed: status 404, expected 201`,
+//! Response checks and value extraction on the typed checks of the plan. A failure is
+//! an error with a reason a person can act on: `check failed: status 404, expected 201`,
 //! `check failed: body lacks "abc"`, `check failed: /name == "x", found "y"`,
 //! `extract item_id: /id not found`.
 
 use std::collections::HashMap;
 
-use http::HeaderName;
+use http::{HeaderName, StatusCode};
 
 use super::client::Reply;
-use crate::scenario::model::{CheckSpec, ExtractSpec, StatusCheck};
+use crate::scenario::load_plan::{Check, Extractor, JsonPointer, StatusSet};
 
-#[derive(Debug, Clone)]
-pub(crate) enum Check {
-    Status(StatusCheck),
-    BodyContains(String),
-    JsonEquals {
-        ptr: String,
+/// Why a response is an error (its `Display` is the reason in the report).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum CheckFailure {
+    /// No `status` check, and the status is not 2xx/3xx.
+    #[error("status {} (expected 2xx/3xx)", .0.as_u16())]
+    Unexpected(StatusCode),
+    #[error("check failed: status {}, expected {expected}", .status.as_u16())]
+    Status {
+        status: StatusCode,
+        expected: StatusSet,
+    },
+    #[error("check failed: body lacks {}", short_str(.0))]
+    BodyLacks(String),
+    #[error("check failed: body is not JSON")]
+    NotJson,
+    #[error("check failed: {0} missing")]
+    Missing(JsonPointer),
+    #[error("check failed: {0} present, expected absent")]
+    Present(JsonPointer),
+    #[error("check failed: {pointer} == {}, found {}", short_json(.expected), short_json(.found))]
+    NotEqual {
+        pointer: JsonPointer,
         expected: serde_json::Value,
+        found: serde_json::Value,
     },
-    JsonExists {
-        ptr: String,
-        exists: bool,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum Extract {
-    Json { var: String, ptr: String },
-    Header { var: String, name: HeaderName },
-}
-
-pub(crate) fn compile_checks(specs: &[CheckSpec]) -> Result<Vec<Check>, String> {
-    let mut out = Vec::with_capacity(specs.len());
-    for c in specs {
-        if let Some(s) = &c.status {
-            out.push(Check::Status(s.clone()));
-        }
-        if let Some(b) = &c.body_contains {
-            out.push(Check::BodyContains(b.clone()));
-        }
-        if let Some(ptr) = &c.json {
-            match &c.equals {
-                Some(v) => out.push(Check::JsonEquals {
-                    ptr: ptr.clone(),
-                    expected: serde_json::to_value(v)
-                        .map_err(|e| format!("check {ptr}: cannot compare with {v}: {e}"))?,
-                }),
-                None => out.push(Check::JsonExists {
-                    ptr: ptr.clone(),
-                    exists: c.exists.unwrap_or(true),
-                }),
-            }
-        }
-    }
-    Ok(out)
-}
-
-pub(crate) fn compile_extracts(specs: &[ExtractSpec]) -> Result<Vec<Extract>, String> {
-    specs
-        .iter()
-        .map(|e| match (&e.json, &e.header) {
-            (Some(ptr), _) => Ok(Extract::Json {
-                var: e.var.clone(),
-                ptr: ptr.clone(),
-            }),
-            (None, Some(h)) => Ok(Extract::Header {
-                var: e.var.clone(),
-                name: HeaderName::from_bytes(h.trim().as_bytes())
-                    .map_err(|_| format!("extract {}: `{h}` is not a header name", e.var))?,
-            }),
-            (None, None) => Err(format!("extract {}: needs `json` or `header`", e.var)),
-        })
-        .collect()
+    #[error("extract {0}: body is not JSON")]
+    ExtractNotJson(String),
+    #[error("extract {var}: {pointer} not found")]
+    ExtractMissing { var: String, pointer: JsonPointer },
+    #[error("extract {var}: header {name} not found")]
+    ExtractHeader { var: String, name: HeaderName },
 }
 
 /// The body parsed as JSON at most once, on first use.
@@ -94,110 +63,86 @@ pub(crate) fn evaluate(
     has_status_check: bool,
     reply: &Reply,
     json: &mut JsonBody,
-) -> Option<String> {
-    let status = reply.status.as_u16();
-    if !has_status_check && !(200..=399).contains(&status) {
-        return Some(format!("status {status} (expected 2xx/3xx)"));
+) -> Result<(), CheckFailure> {
+    if !has_status_check && !(200..=399).contains(&reply.status.as_u16()) {
+        return Err(CheckFailure::Unexpected(reply.status));
     }
-    for c in checks {
-        match c {
-            Check::Status(s) => {
-                let (ok, expected) = match s {
-                    StatusCheck::One(code) => (status == *code, code.to_string()),
-                    StatusCheck::Any(codes) => (
-                        codes.contains(&status),
-                        format!(
-                            "one of {}",
-                            codes
-                                .iter()
-                                .map(|c| c.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ),
-                    StatusCheck::Class(class) => {
-                        let first = class.as_bytes().first().copied().unwrap_or(b'0');
-                        (
-                            (status / 100) as u8 + b'0' == first,
-                            class.to_ascii_lowercase(),
-                        )
-                    }
-                };
-                if !ok {
-                    return Some(format!(
-                        "check failed: status {status}, expected {expected}"
-                    ));
-                }
+    checks.iter().try_for_each(|c| check(c, reply, json))
+}
+
+fn check(c: &Check, reply: &Reply, json: &mut JsonBody) -> Result<(), CheckFailure> {
+    match c {
+        Check::Status(set) if !set.contains(reply.status) => Err(CheckFailure::Status {
+            status: reply.status,
+            expected: set.clone(),
+        }),
+        Check::Status(_) => Ok(()),
+        Check::BodyContains(needle) if !contains(&reply.body, needle.as_bytes()) => {
+            Err(CheckFailure::BodyLacks(needle.clone()))
+        }
+        Check::BodyContains(_) => Ok(()),
+        Check::JsonEquals { pointer, expected } => {
+            let v = json.get(&reply.body).ok_or(CheckFailure::NotJson)?;
+            match v.pointer(pointer.as_str()) {
+                None => Err(CheckFailure::Missing(pointer.clone())),
+                Some(found) if !json_eq(found, expected) => Err(CheckFailure::NotEqual {
+                    pointer: pointer.clone(),
+                    expected: expected.clone(),
+                    found: found.clone(),
+                }),
+                Some(_) => Ok(()),
             }
-            Check::BodyContains(needle) => {
-                if !contains(&reply.body, needle.as_bytes()) {
-                    return Some(format!("check failed: body lacks {}", short_str(needle)));
-                }
-            }
-            Check::JsonEquals { ptr, expected } => {
-                let Some(v) = json.get(&reply.body) else {
-                    return Some("check failed: body is not JSON".into());
-                };
-                match v.pointer(ptr) {
-                    None => return Some(format!("check failed: {ptr} missing")),
-                    Some(found) if !json_eq(found, expected) => {
-                        return Some(format!(
-                            "check failed: {ptr} == {}, found {}",
-                            short_json(expected),
-                            short_json(found)
-                        ))
-                    }
-                    Some(_) => {}
-                }
-            }
-            Check::JsonExists { ptr, exists } => {
-                let Some(v) = json.get(&reply.body) else {
-                    return Some("check failed: body is not JSON".into());
-                };
-                match (v.pointer(ptr).is_some(), exists) {
-                    (false, true) => return Some(format!("check failed: {ptr} missing")),
-                    (true, false) => {
-                        return Some(format!("check failed: {ptr} present, expected absent"))
-                    }
-                    _ => {}
-                }
+        }
+        Check::JsonExists { pointer, exists } => {
+            let v = json.get(&reply.body).ok_or(CheckFailure::NotJson)?;
+            match (v.pointer(pointer.as_str()).is_some(), exists) {
+                (false, true) => Err(CheckFailure::Missing(pointer.clone())),
+                (true, false) => Err(CheckFailure::Present(pointer.clone())),
+                _ => Ok(()),
             }
         }
     }
-    None
 }
 
-/// Store every extracted value in `vars`; the first failure is returned as the reason.
+/// Store every extracted value in `vars`; the first failure is returned.
 pub(crate) fn extract(
-    extracts: &[Extract],
+    extractors: &[Extractor],
     reply: &Reply,
     json: &mut JsonBody,
     vars: &mut HashMap<String, String>,
-) -> Option<String> {
-    for e in extracts {
-        match e {
-            Extract::Json { var, ptr } => {
-                let Some(v) = json.get(&reply.body) else {
-                    return Some(format!("extract {var}: body is not JSON"));
-                };
-                let value = match v.pointer(ptr) {
+) -> Result<(), CheckFailure> {
+    for e in extractors {
+        let value = match e {
+            Extractor::Json { var, pointer } => {
+                let v = json
+                    .get(&reply.body)
+                    .ok_or_else(|| CheckFailure::ExtractNotJson(var.clone()))?;
+                match v.pointer(pointer.as_str()) {
                     None | Some(serde_json::Value::Null) => {
-                        return Some(format!("extract {var}: {ptr} not found"))
+                        return Err(CheckFailure::ExtractMissing {
+                            var: var.clone(),
+                            pointer: pointer.clone(),
+                        })
                     }
                     Some(serde_json::Value::String(s)) => s.clone(),
                     Some(other) => other.to_string(),
-                };
-                set_var(vars, var, value);
-            }
-            Extract::Header { var, name } => {
-                match reply.headers.get(name).and_then(|v| v.to_str().ok()) {
-                    Some(v) => set_var(vars, var, v.to_string()),
-                    None => return Some(format!("extract {var}: header {name} not found")),
                 }
             }
-        }
+            Extractor::Header { var, name } => {
+                match reply.headers.get(name).and_then(|v| v.to_str().ok()) {
+                    Some(v) => v.to_string(),
+                    None => {
+                        return Err(CheckFailure::ExtractHeader {
+                            var: var.clone(),
+                            name: name.clone(),
+                        })
+                    }
+                }
+            }
+        };
+        set_var(vars, e.var(), value);
     }
-    None
+    Ok(())
 }
 
 fn set_var(vars: &mut HashMap<String, String>, var: &str, value: String) {
@@ -269,7 +214,8 @@ fn truncate(mut s: String) -> String {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use http::{HeaderMap, HeaderValue, StatusCode};
+    use http::{HeaderMap, HeaderValue};
+    use serde_json::json;
 
     fn reply(status: u16, body: &str) -> Reply {
         let mut headers = HeaderMap::new();
@@ -282,15 +228,19 @@ mod tests {
         }
     }
 
-    fn spec(toml_text: &str) -> CheckSpec {
-        toml::from_str(toml_text).unwrap()
+    fn code(c: u16) -> StatusCode {
+        StatusCode::from_u16(c).unwrap()
     }
 
-    fn run(checks: &[&str], r: &Reply) -> Option<String> {
-        let specs: Vec<CheckSpec> = checks.iter().map(|c| spec(c)).collect();
-        let has = specs.iter().any(|s| s.status.is_some());
-        let compiled = compile_checks(&specs).unwrap();
-        evaluate(&compiled, has, r, &mut JsonBody::default())
+    fn ptr(p: &str) -> JsonPointer {
+        JsonPointer::new(p).unwrap()
+    }
+
+    fn run(checks: &[Check], r: &Reply) -> Option<String> {
+        let has = checks.iter().any(|c| matches!(c, Check::Status(_)));
+        evaluate(checks, has, r, &mut JsonBody::default())
+            .err()
+            .map(|e| e.to_string())
     }
 
     #[test]
@@ -302,76 +252,109 @@ mod tests {
             Some("status 500 (expected 2xx/3xx)")
         );
         // An explicit status check replaces the rule.
-        assert_eq!(run(&["status = 404"], &reply(404, "")), None);
+        let not_found = Check::Status(StatusSet::One(code(404)));
+        assert_eq!(run(&[not_found], &reply(404, "")), None);
     }
 
     #[test]
     fn status_checks() {
-        assert_eq!(
-            run(&["status = 201"], &reply(404, "")).as_deref(),
-            Some("check failed: status 404, expected 201")
-        );
-        assert_eq!(
-            run(&["status = [200, 201]"], &reply(404, "")).as_deref(),
-            Some("check failed: status 404, expected one of 200, 201")
-        );
-        assert_eq!(run(&["status = \"2xx\""], &reply(204, "")), None);
-        assert_eq!(
-            run(&["status = \"2XX\""], &reply(500, "")).as_deref(),
-            Some("check failed: status 500, expected 2xx")
-        );
+        let cases: &[(StatusSet, u16, Option<&str>)] = &[
+            (
+                StatusSet::One(code(201)),
+                404,
+                Some("check failed: status 404, expected 201"),
+            ),
+            (
+                StatusSet::Any(vec![code(200), code(201)]),
+                404,
+                Some("check failed: status 404, expected one of 200, 201"),
+            ),
+            (StatusSet::Class(2), 204, None),
+            (
+                StatusSet::Class(2),
+                500,
+                Some("check failed: status 500, expected 2xx"),
+            ),
+        ];
+        for (set, status, want) in cases {
+            let got = run(&[Check::Status(set.clone())], &reply(*status, ""));
+            assert_eq!(got.as_deref(), *want, "{set:?} {status}");
+        }
     }
 
     #[test]
     fn body_and_json_checks() {
         let r = reply(200, r#"{"id": 7, "name": "y", "n": 1.0}"#);
-        assert_eq!(run(&["body_contains = \"name\""], &r), None);
+        let equals = |p: &str, v: serde_json::Value| Check::JsonEquals {
+            pointer: ptr(p),
+            expected: v,
+        };
+        let exists = |p: &str, e: bool| Check::JsonExists {
+            pointer: ptr(p),
+            exists: e,
+        };
+        let cases: Vec<(Check, Option<&str>)> = vec![
+            (Check::BodyContains("name".into()), None),
+            (
+                Check::BodyContains("abc".into()),
+                Some("check failed: body lacks \"abc\""),
+            ),
+            (
+                equals("/name", json!("x")),
+                Some("check failed: /name == \"x\", found \"y\""),
+            ),
+            (equals("/n", json!(1)), None),
+            (equals("/id", json!(7)), None),
+            (
+                exists("/missing", true),
+                Some("check failed: /missing missing"),
+            ),
+            (
+                exists("/id", false),
+                Some("check failed: /id present, expected absent"),
+            ),
+        ];
+        for (c, want) in cases {
+            assert_eq!(run(std::slice::from_ref(&c), &r).as_deref(), want, "{c:?}");
+        }
         assert_eq!(
-            run(&["body_contains = \"abc\""], &r).as_deref(),
-            Some("check failed: body lacks \"abc\"")
-        );
-        assert_eq!(
-            run(&["json = \"/name\"\nequals = \"x\""], &r).as_deref(),
-            Some("check failed: /name == \"x\", found \"y\"")
-        );
-        assert_eq!(run(&["json = \"/n\"\nequals = 1"], &r), None);
-        assert_eq!(run(&["json = \"/id\"\nequals = 7"], &r), None);
-        assert_eq!(
-            run(&["json = \"/missing\"\nexists = true"], &r).as_deref(),
-            Some("check failed: /missing missing")
-        );
-        assert_eq!(
-            run(&["json = \"/id\"\nexists = false"], &r).as_deref(),
-            Some("check failed: /id present, expected absent")
-        );
-        assert_eq!(
-            run(&["json = \"/id\""], &reply(200, "not json")).as_deref(),
+            run(&[exists("/id", true)], &reply(200, "not json")).as_deref(),
             Some("check failed: body is not JSON")
         );
     }
 
     #[test]
     fn extraction() {
-        let specs: Vec<ExtractSpec> = vec![
-            toml::from_str("var = \"item_id\"\njson = \"/id\"").unwrap(),
-            toml::from_str("var = \"loc\"\nheader = \"Location\"").unwrap(),
+        let ex = vec![
+            Extractor::Json {
+                var: "item_id".into(),
+                pointer: ptr("/id"),
+            },
+            Extractor::Header {
+                var: "loc".into(),
+                name: HeaderName::from_static("location"),
+            },
         ];
-        let ex = compile_extracts(&specs).unwrap();
         let mut vars = HashMap::new();
         let r = reply(201, r#"{"id": "abc"}"#);
-        assert_eq!(extract(&ex, &r, &mut JsonBody::default(), &mut vars), None);
+        assert_eq!(
+            extract(&ex, &r, &mut JsonBody::default(), &mut vars),
+            Ok(())
+        );
         assert_eq!(vars["item_id"], "abc");
         assert_eq!(vars["loc"], "/api/items/7");
         let r = reply(201, r#"{"id": 42}"#);
         assert_eq!(
             extract(&ex[..1], &r, &mut JsonBody::default(), &mut vars),
-            None
+            Ok(())
         );
         assert_eq!(vars["item_id"], "42");
         let r = reply(201, r#"{"other": 1}"#);
         assert_eq!(
-            extract(&ex, &r, &mut JsonBody::default(), &mut vars).as_deref(),
-            Some("extract item_id: /id not found")
+            extract(&ex, &r, &mut JsonBody::default(), &mut vars)
+                .unwrap_err()
+                .to_string(),
+            "extract item_id: /id not found"
         );
     }
 }

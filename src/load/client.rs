@@ -14,6 +14,46 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::checks::CheckFailure;
+
+/// Why the target cannot be used at all (the load does not start).
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(
+        "target {0}: only http:// targets are supported by the load engine (no TLS client yet)"
+    )]
+    NotHttp(url::Url),
+    #[error("target {0} has no host")]
+    NoHost(url::Url),
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("cannot resolve {0}: no address")]
+    NoAddress(String),
+    #[error("target {0}: host is not a valid header value")]
+    BadHost(url::Url),
+}
+
+/// Why one request failed; its `Display` is the reason the report shows.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Failure {
+    /// The rendered request is not valid HTTP.
+    #[error("{0}")]
+    Build(#[from] super::RequestError),
+    #[error("connect: {0}")]
+    Connect(String),
+    #[error("http: {0}")]
+    Http(String),
+    #[error("body: http: {0}")]
+    Body(String),
+    #[error("timeout after {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    #[error(transparent)]
+    Check(#[from] CheckFailure),
+}
+
 /// One keep-alive connection to the target.
 pub(crate) struct Conn {
     tx: SendRequest<Full<Bytes>>,
@@ -44,38 +84,36 @@ pub(crate) struct Target {
     /// The base URL's path without its trailing `/` ("" for the root).
     pub base_path: String,
     pub timeout: Duration,
-    /// "timeout after 10s".
-    pub timeout_reason: Box<str>,
 }
 
 const UA: HeaderValue = HeaderValue::from_static(concat!("gauntlet/", env!("CARGO_PKG_VERSION")));
 
 impl Target {
     /// Resolve the base URL once. Only `http://` is supported.
-    pub(crate) async fn resolve(base: &url::Url, timeout: Duration) -> Result<Target, String> {
+    pub(crate) async fn resolve(base: &url::Url, timeout: Duration) -> Result<Target, TargetError> {
         if base.scheme() != "http" {
-            return Err(format!(
-                "target {base}: only http:// targets are supported by the load engine (no TLS client yet)"
-            ));
+            return Err(TargetError::NotHttp(base.clone()));
         }
         let host = base
             .host_str()
-            .ok_or_else(|| format!("target {base} has no host"))?;
+            .ok_or_else(|| TargetError::NoHost(base.clone()))?;
         let port = base.port_or_known_default().unwrap_or(80);
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((crate::units::bare_host(host), port))
             .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .map_err(|source| TargetError::Resolve {
+                host: host.to_string(),
+                source,
+            })?
             .collect();
         if addrs.is_empty() {
-            return Err(format!("cannot resolve {host}: no address"));
+            return Err(TargetError::NoAddress(host.to_string()));
         }
         let authority = match base.port() {
             Some(p) => format!("{host}:{p}"),
             None => host.to_string(),
         };
-        let authority = HeaderValue::from_str(&authority)
-            .map_err(|_| format!("target {base}: host is not a valid header value"))?;
+        let authority =
+            HeaderValue::from_str(&authority).map_err(|_| TargetError::BadHost(base.clone()))?;
         let base_path = base.path().trim_end_matches('/').to_string();
         Ok(Target {
             addrs,
@@ -83,13 +121,12 @@ impl Target {
             authority,
             base_path,
             timeout,
-            timeout_reason: format!("timeout after {}", humantime::format_duration(timeout)).into(),
         })
     }
 
     /// Open a new connection (TCP + HTTP/1 handshake); its driver runs as its own task
     /// and ends when the `Conn` is dropped or the server closes.
-    pub(crate) async fn connect(&self) -> Result<Conn, String> {
+    pub(crate) async fn connect(&self) -> Result<Conn, Failure> {
         let first = self.preferred.load(Ordering::Relaxed) % self.addrs.len();
         let mut last_err = String::new();
         for k in 0..self.addrs.len() {
@@ -103,16 +140,16 @@ impl Target {
                     let (tx, conn) = hyper::client::conn::http1::Builder::new()
                         .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
                         .await
-                        .map_err(|e| format!("connect: {e}"))?;
+                        .map_err(|e| Failure::Connect(e.to_string()))?;
                     tokio::spawn(async move {
                         let _ = conn.await;
                     });
                     return Ok(Conn { tx });
                 }
-                Err(e) => last_err = format!("connect: {}", io_reason(&e)),
+                Err(e) => last_err = io_reason(&e),
             }
         }
-        Err(last_err)
+        Err(Failure::Connect(last_err))
     }
 
     /// Stamp the headers every request carries.
@@ -131,18 +168,18 @@ impl Target {
 pub(crate) async fn send(
     conn: &mut Conn,
     req: Request<Full<Bytes>>,
-) -> Result<Reply, (String, Option<Request<Full<Bytes>>>)> {
+) -> Result<Reply, (Failure, Option<Request<Full<Bytes>>>)> {
     let resp = match conn.tx.try_send_request(req).await {
         Ok(r) => r,
         Err(mut e) => {
             let back = e.take_message();
-            return Err((http_reason(e.error()), back));
+            return Err((Failure::Http(http_reason(e.error())), back));
         }
     };
     let (parts, body) = resp.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return Err((format!("body: {}", http_reason(&e)), None)),
+        Err(e) => return Err((Failure::Body(http_reason(&e)), None)),
     };
     let close = parts
         .headers
@@ -170,7 +207,7 @@ fn http_reason(e: &hyper::Error) -> String {
         }
         src = inner.source();
     }
-    format!("http: {s}")
+    s
 }
 
 /// A short, stable reason for an I/O error (no "os error N" suffix).

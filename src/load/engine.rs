@@ -16,10 +16,11 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::checks::{self, Check, Extract, JsonBody};
-use super::client::{self, Conn, Target};
+use super::checks::{self, JsonBody};
+use super::client::{self, Conn, Failure, Target};
+use super::{LoadError, RequestError};
 use crate::event::{EventSink, Level, RequestDone, RunEvent};
-use crate::scenario::model::{StatusCheck, ThinkTime};
+use crate::scenario::load_plan::{Check, Extractor, Think};
 use crate::scenario::template::{BodyTemplate, RenderCtx, Template};
 use crate::scenario::{Plan, RequestPlan};
 
@@ -36,43 +37,13 @@ pub(crate) struct Compiled {
     content_type: bool,
     has_status_check: bool,
     checks: Vec<Check>,
-    extracts: Vec<Extract>,
+    extracts: Vec<Extractor>,
     needs: Vec<(String, usize)>,
 }
 
 enum HeaderPart {
     Literal(HeaderValue),
     Template(Template),
-}
-
-/// The think time between two iterations of a closed-model user.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Think {
-    None,
-    Fixed(Duration),
-    Range(Duration, Duration),
-}
-
-impl Think {
-    pub(crate) fn from_spec(t: Option<&ThinkTime>) -> Think {
-        match t {
-            None => Think::None,
-            Some(ThinkTime::Fixed(d)) if d.0.is_zero() => Think::None,
-            Some(ThinkTime::Fixed(d)) => Think::Fixed(d.0),
-            Some(ThinkTime::Range { min, max }) if max.0 <= min.0 => Think::Fixed(min.0),
-            Some(ThinkTime::Range { min, max }) => Think::Range(min.0, max.0),
-        }
-    }
-
-    pub(crate) fn sample(self, rng: &mut ChaCha8Rng) -> Duration {
-        match self {
-            Think::None => Duration::ZERO,
-            Think::Fixed(d) => d,
-            Think::Range(a, b) => {
-                Duration::from_micros(rng.random_range(a.as_micros() as u64..=b.as_micros() as u64))
-            }
-        }
-    }
 }
 
 /// A user's (closed) or an iteration's (open) mutable state.
@@ -168,11 +139,12 @@ pub(crate) struct Engine {
 impl Engine {
     pub(crate) fn new(
         plan: Arc<Plan>,
+        think: Think,
         target: Target,
         events: EventSink,
         cancel: CancellationToken,
         pool: Option<Pool>,
-    ) -> Result<Engine, String> {
+    ) -> Result<Engine, LoadError> {
         let mut reqs = Vec::with_capacity(plan.requests.len());
         for (i, r) in plan.requests.iter().enumerate() {
             reqs.push(compile(i, r, &target)?);
@@ -184,14 +156,8 @@ impl Engine {
             cumulative.push(total);
         }
         if total == 0 {
-            return Err("no request has a weight above 0, so there is nothing to send".into());
+            return Err(LoadError::NothingToSend);
         }
-        let think = Think::from_spec(
-            plan.scenario
-                .load
-                .as_ref()
-                .and_then(|l| l.think_time.as_ref()),
-        );
         let ending = cancel.child_token();
         Ok(Engine {
             plan,
@@ -258,7 +224,7 @@ impl Engine {
     }
 
     /// Render and build the request.
-    fn build(&self, r: &Compiled, flow: &mut Flow) -> Result<Request<Full<Bytes>>, String> {
+    fn build(&self, r: &Compiled, flow: &mut Flow) -> Result<Request<Full<Bytes>>, RequestError> {
         let mut ctx = RenderCtx {
             rng: &mut flow.rng,
             vars: &flow.vars,
@@ -276,7 +242,8 @@ impl Engine {
                     p.insert(at, '/');
                 }
                 client::encode_target(&mut p);
-                Uri::try_from(p.as_str()).map_err(|e| format!("invalid path {p:?}: {e}"))?
+                Uri::try_from(p.as_str())
+                    .map_err(|source| RequestError::Path { path: p, source })?
             }
         };
         let mut buf = String::new();
@@ -297,8 +264,10 @@ impl Engine {
                 HeaderPart::Template(t) => {
                     buf.clear();
                     t.render(&mut ctx, &mut buf);
-                    HeaderValue::from_str(&buf)
-                        .map_err(|_| format!("invalid value for header {name}: {buf:?}"))?
+                    HeaderValue::from_str(&buf).map_err(|_| RequestError::HeaderValue {
+                        name: name.clone(),
+                        value: std::mem::take(&mut buf),
+                    })?
                 }
             };
             h.append(name.clone(), value);
@@ -321,43 +290,19 @@ impl Engine {
         let r = &self.reqs[i];
         let req = match self.build(r, flow) {
             Ok(req) => req,
-            Err(reason) => {
-                self.report(Instant::now(), r.idx, 0, 0, 0, Some(reason));
+            Err(e) => {
+                self.report(Instant::now(), r.idx, 0, 0, 0, Some(e.into()));
                 return Sent::Failed;
             }
         };
         let t0 = Instant::now();
-        let exchange = async {
-            let (lease, cached) = match conns {
-                Conns::Own(slot) => (None, slot.take()),
-                Conns::Pool(p) => {
-                    let (l, c) = p.lease().await;
-                    (Some(l), c)
-                }
-            };
-            let mut conn = match cached {
-                Some(c) if c.usable() => c,
-                _ => self.target.connect().await?,
-            };
-            let reply = match client::send(&mut conn, req).await {
-                Ok(reply) => reply,
-                // The kept-alive connection was already closed: the request was never
-                // written, so it is safe to send it once more on a fresh connection.
-                Err((_, Some(req))) => {
-                    conn = self.target.connect().await?;
-                    client::send(&mut conn, req).await.map_err(|(e, _)| e)?
-                }
-                Err((reason, None)) => return Err(reason),
-            };
-            Ok::<_, String>((reply, conn, lease))
-        };
         let outcome = tokio::select! {
             biased;
             _ = self.cancel.cancelled() => {
                 self.abandoned.fetch_add(1, Ordering::Relaxed);
                 return Sent::Aborted;
             }
-            o = tokio::time::timeout(self.target.timeout, exchange) => o,
+            o = tokio::time::timeout(self.target.timeout, self.exchange(conns, req)) => o,
         };
         let done = Instant::now();
         let service_us = micros(done - t0);
@@ -365,52 +310,71 @@ impl Engine {
             Some(at) => micros(done.saturating_duration_since(at)),
             None => service_us,
         };
-        let reply = match outcome {
-            Err(_elapsed) => {
-                self.report(
-                    done,
-                    r.idx,
-                    latency_us,
-                    service_us,
-                    0,
-                    Some(self.target.timeout_reason.to_string()),
-                );
-                return Sent::Failed;
-            }
-            Ok(Err(reason)) => {
-                self.report(done, r.idx, latency_us, service_us, 0, Some(reason));
-                return Sent::Failed;
-            }
-            Ok(Ok((reply, conn, lease))) => {
-                if !reply.close && conn.usable() {
-                    match conns {
-                        Conns::Own(slot) => **slot = Some(conn),
-                        Conns::Pool(p) => p.give_back(conn),
-                    }
-                }
-                drop(lease);
-                reply
-            }
+        let (status, error) = match outcome {
+            Err(_elapsed) => (0, Some(Failure::Timeout(self.target.timeout))),
+            Ok(Err(failure)) => (0, Some(failure)),
+            Ok(Ok(reply)) => (
+                reply.status.as_u16(),
+                Self::verify(r, &reply, &mut flow.vars).err(),
+            ),
         };
-        let mut json = JsonBody::default();
-        let mut error = checks::evaluate(&r.checks, r.has_status_check, &reply, &mut json);
-        if error.is_none() && !r.extracts.is_empty() {
-            error = checks::extract(&r.extracts, &reply, &mut json, &mut flow.vars);
-        }
-        let ok = error.is_none();
-        self.report(
-            done,
-            r.idx,
-            latency_us,
-            service_us,
-            reply.status.as_u16(),
-            error,
-        );
-        if ok {
+        let sent = if error.is_none() {
             Sent::Ok
         } else {
             Sent::Failed
+        };
+        self.report(done, r.idx, latency_us, service_us, status, error);
+        sent
+    }
+
+    /// Send on the user's own connection or a pooled one, connecting when there is none
+    /// (or it was closed); the connection is kept when it can carry another request.
+    async fn exchange(
+        &self,
+        conns: &mut Conns<'_>,
+        req: Request<Full<Bytes>>,
+    ) -> Result<client::Reply, Failure> {
+        let (lease, cached) = match conns {
+            Conns::Own(slot) => (None, slot.take()),
+            Conns::Pool(p) => {
+                let (l, c) = p.lease().await;
+                (Some(l), c)
+            }
+        };
+        let mut conn = match cached {
+            Some(c) if c.usable() => c,
+            _ => self.target.connect().await?,
+        };
+        let reply = match client::send(&mut conn, req).await {
+            Ok(reply) => reply,
+            // The kept-alive connection was already closed: the request was never
+            // written, so it is safe to send it once more on a fresh connection.
+            Err((_, Some(req))) => {
+                conn = self.target.connect().await?;
+                client::send(&mut conn, req).await.map_err(|(e, _)| e)?
+            }
+            Err((failure, None)) => return Err(failure),
+        };
+        if !reply.close && conn.usable() {
+            match conns {
+                Conns::Own(slot) => **slot = Some(conn),
+                Conns::Pool(p) => p.give_back(conn),
+            }
         }
+        drop(lease);
+        Ok(reply)
+    }
+
+    /// The request's checks, then its extractors (into the user's `vars`).
+    fn verify(
+        r: &Compiled,
+        reply: &client::Reply,
+        vars: &mut HashMap<String, String>,
+    ) -> Result<(), Failure> {
+        let mut json = JsonBody::default();
+        checks::evaluate(&r.checks, r.has_status_check, reply, &mut json)?;
+        checks::extract(&r.extracts, reply, &mut json, vars)?;
+        Ok(())
     }
 
     fn report(
@@ -420,7 +384,7 @@ impl Engine {
         latency_us: u64,
         service_us: u64,
         status: u16,
-        error: Option<String>,
+        error: Option<Failure>,
     ) {
         self.events.send(RunEvent::Request(RequestDone {
             at: done.saturating_duration_since(self.events.clock()),
@@ -428,7 +392,7 @@ impl Engine {
             latency_us,
             service_us,
             status,
-            error: error.map(String::into_boxed_str),
+            error: error.map(|e| e.to_string().into_boxed_str()),
         }));
     }
 
@@ -459,8 +423,12 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, String> {
-    let idx = u16::try_from(i).map_err(|_| "more than 65535 requests".to_string())?;
+fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, LoadError> {
+    let idx = u16::try_from(i).map_err(|_| LoadError::TooManyRequests)?;
+    let invalid = |source| LoadError::Request {
+        name: r.name.clone(),
+        source,
+    };
     let literal_uri = match r.path.as_literal() {
         Some(p) => {
             let mut s = target.base_path.clone();
@@ -469,10 +437,10 @@ fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, Strin
             }
             s.push_str(p);
             client::encode_target(&mut s);
-            Some(
-                Uri::try_from(s.as_str())
-                    .map_err(|e| format!("request {:?}: invalid path {s:?}: {e}", r.name))?,
-            )
+            match Uri::try_from(s.as_str()) {
+                Ok(u) => Some(u),
+                Err(source) => return Err(invalid(RequestError::Path { path: s, source })),
+            }
         }
         None => None,
     };
@@ -484,21 +452,15 @@ fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, Strin
         }
         let part = match t.as_literal() {
             Some(v) => HeaderPart::Literal(HeaderValue::from_str(v).map_err(|_| {
-                format!(
-                    "request {:?}: invalid value for header {name}: {v:?}",
-                    r.name
-                )
+                invalid(RequestError::HeaderValue {
+                    name: name.clone(),
+                    value: v.to_string(),
+                })
             })?),
             None => HeaderPart::Template(t.clone()),
         };
         headers.push((name.clone(), part));
     }
-    let checks =
-        checks::compile_checks(&r.checks).map_err(|e| format!("request {:?}: {e}", r.name))?;
-    let has_status_check = checks.iter().any(|c| matches!(c, Check::Status(_)));
-    debug_assert!(checks
-        .iter()
-        .all(|c| !matches!(c, Check::Status(StatusCheck::Any(v)) if v.is_empty())));
     Ok(Compiled {
         idx,
         method: r.method.clone(),
@@ -507,10 +469,9 @@ fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, Strin
         headers,
         body: r.body.clone(),
         content_type,
-        has_status_check,
-        checks,
-        extracts: checks::compile_extracts(&r.extract)
-            .map_err(|e| format!("request {:?}: {e}", r.name))?,
+        has_status_check: r.checks.iter().any(|c| matches!(c, Check::Status(_))),
+        checks: r.checks.clone(),
+        extracts: r.extract.clone(),
         needs: r.needs.clone(),
     })
 }

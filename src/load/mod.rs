@@ -4,7 +4,8 @@
 //! * [`client`]: the HTTP/1.1 client (one keep-alive connection per user, or a pool).
 //! * [`engine`]: what both models share: the compiled requests, the weighted pick, one
 //!   request's life (render, send, time, check, extract, report).
-//! * [`closed`]: goose schedules users; [`open`]: iterations at intended times.
+//! * [`closed`]: users that loop, active as [`ramp`] says, run by goose (the only file
+//!   that knows goose is [`goose_users`]); [`open`]: iterations at intended times.
 //!
 //! The engine never prints: it only sends [`RunEvent`]s.
 
@@ -12,10 +13,11 @@ mod checks;
 mod client;
 mod closed;
 mod engine;
+mod goose_users;
 mod open;
+mod ramp;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -24,21 +26,41 @@ use tokio_util::sync::CancellationToken;
 #[cfg(doc)]
 use crate::event::RunEvent;
 use crate::event::{EventSink, Level};
-use crate::scenario::model::{ConnectionMode, LoadModel};
+use crate::scenario::load_plan::{Connections, Model};
 use crate::scenario::Plan;
+pub use client::TargetError;
 
+/// Why the load could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("load engine: {0}")]
-    Engine(String),
+    Target(#[from] TargetError),
+    #[error("load engine: request {name:?}: {source}")]
+    Request { name: String, source: RequestError },
+    #[error("load engine: more than 65535 requests")]
+    TooManyRequests,
+    #[error("load engine: no request has a weight above 0, so there is nothing to send")]
+    NothingToSend,
+    /// The closed model's user scheduler (goose) failed.
+    #[error("load engine: goose: {0}")]
+    Scheduler(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Default request timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default size of the shared pool (`connections = "shared"`).
-pub const DEFAULT_POOL_SIZE: u32 = 100;
-/// Default `max_in_flight` of the open model.
-pub const DEFAULT_MAX_IN_FLIGHT: u32 = 1000;
+/// A request of the plan that cannot be sent as rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("invalid path {path:?}: {source}")]
+    Path {
+        path: String,
+        source: http::uri::InvalidUri,
+    },
+    #[error("invalid value for header {name}: {value:?}")]
+    HeaderValue {
+        name: http::HeaderName,
+        value: String,
+    },
+}
+
 /// File descriptors kept aside for everything that is not a load connection.
 const FD_MARGIN: u64 = 256;
 
@@ -55,63 +77,56 @@ pub async fn run(
     events: EventSink,
     cancel: CancellationToken,
 ) -> Result<(), LoadError> {
-    let Some(load) = plan.scenario.load.clone() else {
+    let Some(load) = plan.load.clone() else {
         return Ok(());
     };
-    if plan.requests.is_empty() || load.stages.is_empty() {
+    if plan.requests.is_empty() || load.duration().is_zero() {
         return Ok(());
     }
-    let timeout = load.timeout.map(|d| d.0).unwrap_or(DEFAULT_TIMEOUT);
-    let timeout = if timeout.is_zero() {
-        DEFAULT_TIMEOUT
-    } else {
-        timeout
-    };
-    let target = client::Target::resolve(&plan.base_url, timeout)
-        .await
-        .map_err(LoadError::Engine)?;
+    let target = client::Target::resolve(&plan.base_url, load.timeout).await?;
     // Our own token: cancelling it (at the hard stop) must not cancel the run's.
     let abort = cancel.child_token();
     match load.model {
-        LoadModel::Closed => {
-            let stages: Vec<(Duration, u32)> = load
-                .stages
-                .iter()
-                .map(|s| (s.duration.0, s.users.unwrap_or(0)))
-                .collect();
-            let max_users = stages.iter().map(|s| s.1).max().unwrap_or(0);
-            let per_user = load.connections == ConnectionMode::PerUser;
-            let pool_size = load.pool_size.unwrap_or(DEFAULT_POOL_SIZE).max(1);
-            let (fds, what) = if per_user {
-                (u64::from(max_users), format!("{max_users} users"))
-            } else {
-                (
-                    u64::from(pool_size.min(max_users.max(1))),
-                    format!("{pool_size} shared connections"),
-                )
+        Model::Closed {
+            stages,
+            connections,
+        } => {
+            let ramp = ramp::Ramp::new(stages);
+            let max_users = ramp.max_users();
+            let pool = match connections {
+                Connections::PerUser => {
+                    raise_open_files(&events, u64::from(max_users), &format!("{max_users} users"));
+                    None
+                }
+                Connections::Shared { pool_size } => {
+                    let size = pool_size.get();
+                    raise_open_files(
+                        &events,
+                        u64::from(size.min(max_users.max(1))),
+                        &format!("{size} shared connections"),
+                    );
+                    Some(engine::Pool::new(size as usize))
+                }
             };
-            raise_open_files(&events, fds, &what);
-            let pool = (!per_user).then(|| engine::Pool::new(pool_size as usize));
-            let engine = engine::Engine::new(plan.clone(), target, events, abort, pool)
-                .map_err(LoadError::Engine)?;
-            closed::run(engine, stages, per_user).await
+            let engine =
+                engine::Engine::new(plan.clone(), load.think, target, events, abort, pool)?;
+            closed::run(engine, ramp).await
         }
-        LoadModel::Open => {
-            let stages: Vec<(Duration, f64)> = load
-                .stages
-                .iter()
-                .map(|s| (s.duration.0, s.rate.unwrap_or(0.0)))
-                .collect();
-            let max = load.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT).max(1);
+        Model::Open {
+            start_rate,
+            stages,
+            max_in_flight,
+        } => {
+            let max = max_in_flight.get();
             raise_open_files(
                 &events,
                 u64::from(max),
                 &format!("{max} iterations in flight"),
             );
             let pool = engine::Pool::new(max as usize);
-            let engine = engine::Engine::new(plan.clone(), target, events, abort, Some(pool))
-                .map_err(LoadError::Engine)?;
-            open::run(engine, load.start_rate.unwrap_or(0.0), stages, max as usize).await
+            let engine =
+                engine::Engine::new(plan.clone(), load.think, target, events, abort, None)?;
+            open::run(engine, pool, start_rate, &stages, max as usize).await
         }
     }
 }

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use super::engine::{Conns, Engine, Flow};
+use super::engine::{Conns, Engine, Flow, Pool};
 use super::LoadError;
 use crate::event::RunEvent;
+use crate::scenario::load_plan::RateStage;
 
 /// In-flight iterations get this long after the planned end before they are abandoned.
 const GRACE: Duration = Duration::from_secs(2);
@@ -33,13 +34,13 @@ pub(crate) struct Arrivals {
 }
 
 impl Arrivals {
-    pub(crate) fn new(start_rate: f64, stages: &[(Duration, f64)]) -> Arrivals {
+    pub(crate) fn new(start_rate: f64, stages: &[RateStage]) -> Arrivals {
         let mut prev = start_rate.max(0.0);
         let stages = stages
             .iter()
-            .map(|&(d, r)| {
-                let r = r.max(0.0);
-                let s = (d.as_secs_f64(), prev, r);
+            .map(|st| {
+                let r = st.rate.max(0.0);
+                let s = (st.duration.as_secs_f64(), prev, r);
                 prev = r;
                 s
             })
@@ -76,21 +77,19 @@ impl Arrivals {
     }
 }
 
+/// Start iterations as the stages say, each on a connection of `pool` (one per slot).
 pub(crate) async fn run(
     engine: Engine,
+    pool: Pool,
     start_rate: f64,
-    stages: Vec<(Duration, f64)>,
+    stages: &[RateStage],
     max_in_flight: usize,
 ) -> Result<(), LoadError> {
     let engine = Arc::new(engine);
-    if engine.pool.is_none() {
-        return Err(LoadError::Engine(
-            "open model without a connection pool".into(),
-        ));
-    }
+    let pool = Arc::new(pool);
     let slots = Arc::new(Semaphore::new(max_in_flight));
-    let mut arrivals = Arrivals::new(start_rate, &stages);
-    let planned: Duration = stages.iter().map(|s| s.0).sum();
+    let mut arrivals = Arrivals::new(start_rate, stages);
+    let planned: Duration = stages.iter().map(|s| s.duration).sum();
     let events = engine.events.clone();
     let start = Instant::now();
     let t_start = tokio::time::Instant::from_std(start);
@@ -141,6 +140,7 @@ pub(crate) async fn run(
         match slots.clone().try_acquire_owned() {
             Ok(permit) => {
                 let engine = engine.clone();
+                let pool = pool.clone();
                 let intended = due.into_std();
                 tokio::spawn(async move {
                     let _slot = permit;
@@ -150,9 +150,8 @@ pub(crate) async fn run(
                         user: (k + 1) as usize,
                         iteration: 0,
                     };
-                    let pool = engine.pool.as_ref().expect("checked above");
                     engine
-                        .iteration(&mut flow, &mut Conns::Pool(pool), Some(intended))
+                        .iteration(&mut flow, &mut Conns::Pool(&pool), Some(intended))
                         .await;
                 });
             }
@@ -190,9 +189,12 @@ mod tests {
     use super::*;
 
     fn all(start: f64, stages: &[(u64, f64)]) -> Vec<f64> {
-        let st: Vec<(Duration, f64)> = stages
+        let st: Vec<RateStage> = stages
             .iter()
-            .map(|&(ms, r)| (Duration::from_millis(ms), r))
+            .map(|&(ms, rate)| RateStage {
+                duration: Duration::from_millis(ms),
+                rate,
+            })
             .collect();
         let mut a = Arrivals::new(start, &st);
         let mut out = Vec::new();

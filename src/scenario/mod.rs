@@ -1,6 +1,7 @@
 //! Scenario files: parse (TOML), collect every problem with file, line, column, key path
 //! and hint, validate as a whole, and resolve into a [`Plan`] the run executes.
 
+pub mod load_plan;
 pub mod model;
 mod parse;
 mod source;
@@ -15,6 +16,7 @@ use std::time::Duration;
 pub use model::Scenario;
 
 use crate::metric::Criterion;
+use load_plan::{Check, Extractor, LoadPlan};
 use template::{BodyTemplate, Template};
 
 /// One problem in a scenario file.
@@ -108,6 +110,8 @@ pub struct Plan {
     pub deadline: Duration,
     /// Sum of the load stages.
     pub load_duration: Duration,
+    /// The load, typed; `None` without `[load]` (then there are no requests either).
+    pub load: Option<LoadPlan>,
     pub criteria: Vec<Criterion>,
     pub base_url: url::Url,
     /// In the order of the file; `RequestDone::request` indexes this.
@@ -124,8 +128,10 @@ pub struct RequestPlan {
     pub path: Template,
     pub headers: Vec<(http::HeaderName, Template)>,
     pub body: Option<BodyTemplate>,
-    pub extract: Vec<model::ExtractSpec>,
-    pub checks: Vec<model::CheckSpec>,
+    /// Run in order after the checks passed.
+    pub extract: Vec<Extractor>,
+    /// Run in order; the first that fails makes the request an error.
+    pub checks: Vec<Check>,
     /// Variables its templates use, and for each the index of the request that extracts
     /// it (run first when the user does not have the value yet).
     pub needs: Vec<(String, usize)>,

@@ -77,6 +77,8 @@ pub struct TemplateError {
     pub hint: Option<String>,
 }
 
+impl std::error::Error for TemplateError {}
+
 impl std::fmt::Display for TemplateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)?;
@@ -87,7 +89,8 @@ impl std::fmt::Display for TemplateError {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// The default is the empty template.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Template {
     parts: Vec<Part>,
 }
@@ -390,13 +393,8 @@ fn hint_for(name: &str) -> Option<String> {
 }
 
 impl Template {
-    /// Parse; the error says what is wrong with which placeholder.
-    pub fn parse(s: &str) -> Result<Template, String> {
-        Template::parse_detailed(s).map_err(|e| e.to_string())
-    }
-
-    /// Parse, with the place of a problem.
-    pub fn parse_detailed(s: &str) -> Result<Template, TemplateError> {
+    /// Parse; the error says what is wrong with which placeholder, and where.
+    pub fn parse(s: &str) -> Result<Template, TemplateError> {
         Ok(Template {
             parts: parse_pieces(s)?.into_iter().map(|p| p.part).collect(),
         })
@@ -812,7 +810,7 @@ mod tests {
 
     #[test]
     fn parse_errors() {
-        let e = Template::parse_detailed("/x/{{fake.nme}}").unwrap_err();
+        let e = Template::parse("/x/{{fake.nme}}").unwrap_err();
         assert_eq!(e.message, "unknown generator `fake.nme`");
         assert_eq!((e.column, e.width), (3, 12));
         let hint = e.hint.unwrap();
@@ -821,10 +819,10 @@ mod tests {
             hint.contains("fake.uuid") && hint.contains("rand.int(A,B)"),
             "{hint}"
         );
-        let e = Template::parse_detailed("ab{{fake.name").unwrap_err();
+        let e = Template::parse("ab{{fake.name").unwrap_err();
         assert!(e.message.starts_with("unclosed placeholder"), "{e:?}");
         assert_eq!(e.column, 2);
-        let e = Template::parse_detailed("{{}}").unwrap_err();
+        let e = Template::parse("{{}}").unwrap_err();
         assert!(e.message.contains("empty"), "{e:?}");
         for bad in [
             "{{rand.int(1)}}",
@@ -843,7 +841,10 @@ mod tests {
         }
         assert!(Template::parse("{{rand.float(0.5, 1e3)}}").is_ok());
         let e = Template::parse("{{rand.gauss(1,2)}}").unwrap_err();
-        assert!(e.contains("unknown generator `rand.gauss`"), "{e}");
+        assert!(
+            e.to_string().contains("unknown generator `rand.gauss`"),
+            "{e}"
+        );
     }
 
     fn json(src: &str) -> JsonTemplate {

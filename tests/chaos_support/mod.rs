@@ -50,6 +50,7 @@ pub fn plan(toml_text: &str) -> Plan {
         seed: 7,
         deadline: Duration::from_secs(120),
         load_duration: Duration::from_secs(60),
+        load: None,
         criteria: vec![],
         base_url: url::Url::parse("http://127.0.0.1:1/").unwrap(),
         requests: vec![],

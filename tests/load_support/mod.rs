@@ -33,6 +33,24 @@ pub struct Counters {
     ids: Mutex<HashSet<u64>>,
 }
 
+impl Counters {
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Poll until the server saw `n` requests; false if `within` passed first.
+    pub async fn hits_reach(&self, n: u64, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while self.hits() < n {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+}
+
 pub struct Server {
     pub addr: SocketAddr,
     pub counters: Arc<Counters>,
@@ -236,16 +254,25 @@ impl Outcome {
     }
 }
 
-/// Run the plan's load on a current-thread runtime; cancel after `cancel_after` if given.
-/// Every event is kept (tests are small) and folded by the real recorder.
-pub fn run_load(plan: Plan, cancel_after: Option<Duration>) -> Outcome {
-    run_load_with(plan, cancel_after, |_| {})
+/// Run the plan's load on a current-thread runtime to its end. Every event is kept
+/// (tests are small) and folded by the real recorder.
+pub fn run_load(plan: Plan) -> Outcome {
+    run_load_with(plan, None, |_| {})
 }
 
-/// As `run_load`, with `side` spawned on the same runtime next to the load (to disturb it).
+/// Run the plan's load and cancel it as soon as `when` says so (polled every 10ms).
+pub fn run_load_cancelled(plan: Plan, when: impl Fn() -> bool + Send + 'static) -> Outcome {
+    run_load_with(plan, Some(Box::new(when)), |_| {})
+}
+
+/// When to cancel the load.
+pub type CancelWhen = Box<dyn Fn() -> bool + Send>;
+
+/// As `run_load`, cancelled when `cancel_when` says so, with `side` spawned on the same
+/// runtime next to the load (to disturb it).
 pub fn run_load_with(
     plan: Plan,
-    cancel_after: Option<Duration>,
+    cancel_when: Option<CancelWhen>,
     side: impl FnOnce(&tokio::runtime::Runtime),
 ) -> Outcome {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -264,11 +291,13 @@ pub fn run_load_with(
         });
         let t0 = Instant::now();
         let cancelled_at = Arc::new(Mutex::new(None::<Instant>));
-        if let Some(d) = cancel_after {
+        if let Some(when) = cancel_when {
             let c = cancel.clone();
             let at = cancelled_at.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(d).await;
+                while !when() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
                 *at.lock().unwrap() = Some(Instant::now());
                 c.cancel();
             });

@@ -188,11 +188,13 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         ),
         _ => {}
     }
-    let load_duration = s
-        .load
-        .as_ref()
-        .map(|l| check_load(ctx, l))
-        .unwrap_or_default();
+    let (load, load_duration) = match &s.load {
+        Some(l) => {
+            let (plan, total) = check_load(ctx, l);
+            (Some(plan), total)
+        }
+        None => (None, Duration::ZERO),
+    };
 
     // --- services -------------------------------------------------------------------
     let service_names: Vec<String> = s.services.iter().map(|sv| sv.name.clone()).collect();
@@ -318,6 +320,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         seed: s.seed.unwrap_or_else(rand::random),
         deadline,
         load_duration,
+        load,
         criteria: parsed,
         base_url,
         requests,
