@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::event::{FaultEvent, Level, Overflow, Phase, RequestDone, RunEvent, ServiceEvent};
-use crate::scenario::model::{LatencyBasis, LoadModel};
+use crate::scenario::model::LatencyBasis;
 use crate::scenario::Plan;
 
 pub use crate::event::{new_histogram, MAX_LATENCY_US};
@@ -193,22 +193,14 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(plan: &Plan) -> Self {
-        let basis = plan.scenario.latency_basis;
-        let open = plan
-            .scenario
+        let basis = plan.latency_basis;
+        // The open model times from the intended start: corrected by construction.
+        let expected_interval_us = plan
             .load
             .as_ref()
-            .is_some_and(|l| l.model == LoadModel::Open);
-        let expected_interval_us = if open {
-            None
-        } else {
-            plan.scenario
-                .load
-                .as_ref()
-                .and_then(|l| l.think_time.as_ref())
-                .map(|t| t.mean().as_micros() as u64)
-                .filter(|us| *us > 0)
-        };
+            .filter(|l| !l.is_open())
+            .map(|l| l.think.mean().as_micros() as u64)
+            .filter(|us| *us > 0);
         Recorder {
             record: Record {
                 load_started: None,

@@ -42,7 +42,6 @@ pub struct RunOutcome {
 /// Run id: UTC time plus the scenario's name, sortable and readable.
 pub fn new_run_id(plan: &Plan) -> String {
     let slug: String = plan
-        .scenario
         .name
         .chars()
         .map(|c| {
@@ -104,12 +103,12 @@ fn claim_run_dir(root: &Path, run_id: &str) -> Result<PathBuf, Error> {
 /// this too; it is checked again here because it is a safety rule, not a convenience.
 pub fn check_allowed(plan: &Plan) -> Result<(), Error> {
     let host = plan.base_url.host_str().unwrap_or_default();
-    if crate::units::host_allowed(&plan.scenario.target.allow_hosts, host) {
+    if crate::units::host_allowed(&plan.allow_hosts, host) {
         Ok(())
     } else {
         Err(Error::Refused(format!(
             "target host `{host}` is not in target.allow_hosts {:?}",
-            plan.scenario.target.allow_hosts
+            plan.allow_hosts
         )))
     }
 }
@@ -175,7 +174,7 @@ pub async fn execute(
     };
     let info = RunInfo {
         run_id,
-        scenario: plan.scenario.name.clone(),
+        scenario: plan.name.clone(),
         file: plan.file.clone(),
         seed: plan.seed,
         started_at,

@@ -54,7 +54,7 @@ pub fn grade(plan: &Plan, record: &Record) -> Verdict {
         .map(|c| evaluate_with(c, record, &watched))
         .collect();
     let mut problems = Vec::new();
-    let load_planned = plan.scenario.load.is_some() && !plan.requests.is_empty();
+    let load_planned = plan.load.is_some() && !plan.requests.is_empty();
     if load_planned && record.total.count == 0 {
         problems.push(if record.load_started.is_none() {
             "the load never started".to_string()

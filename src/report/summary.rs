@@ -21,7 +21,6 @@ use crate::metric::Quantity;
 use crate::record::{Record, RequestStats};
 use crate::report::text::{self, finite};
 use crate::report::{EndedBy, RunInfo};
-use crate::scenario::model::LoadModel;
 use crate::scenario::Plan;
 
 /// Raised whenever a field is added.
@@ -120,6 +119,11 @@ pub struct Load {
     pub dropped_iterations: u64,
     /// Seconds of load with figures (rows of `timeseries.csv`).
     pub seconds: usize,
+    /// Requests folded by their senders while the recorder lagged (event channel full):
+    /// in every total and histogram, in no per-second row.
+    pub requests_folded: u64,
+    /// Events dropped because the recorder lagged too far; 0 in a healthy run.
+    pub events_shed: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -410,13 +414,10 @@ pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) ->
             problems: verdict.problems.clone(),
         },
         load: Load {
-            model: plan.scenario.load.as_ref().map(|l| {
-                match l.model {
-                    LoadModel::Closed => "closed",
-                    LoadModel::Open => "open",
-                }
-                .into()
-            }),
+            model: plan
+                .load
+                .as_ref()
+                .map(|l| if l.is_open() { "open" } else { "closed" }.into()),
             latency_basis: text::basis_name(record.latency_basis).into(),
             expected_interval_us: record.expected_interval_us,
             planned_duration_s: plan.load_duration.as_secs_f64(),
@@ -425,6 +426,8 @@ pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) ->
             users_peak: record.users_peak,
             dropped_iterations: record.dropped,
             seconds: record.windows.len(),
+            requests_folded: record.requests_folded,
+            events_shed: record.events_shed,
         },
         requests: record.requests.iter().map(|s| request(s, secs)).collect(),
         total: request(&record.total, secs),

@@ -104,6 +104,12 @@ impl fmt::Display for ScenarioErrors {
 pub struct Plan {
     pub file: PathBuf,
     pub scenario: Scenario,
+    /// The scenario's name (reports, run id).
+    pub name: String,
+    /// Hosts load may go to, as [`crate::units::bare_host`]s.
+    pub allow_hosts: Vec<String>,
+    /// Which histogram latency criteria read.
+    pub latency_basis: model::LatencyBasis,
     /// The seed in force (the file's, or a drawn one).
     pub seed: u64,
     /// Hard upper bound on the run.

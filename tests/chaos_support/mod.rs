@@ -46,6 +46,9 @@ pub fn plan(toml_text: &str) -> Plan {
     let scenario: Scenario = toml::from_str(toml_text).expect("scenario TOML");
     Plan {
         file: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/test.toml"),
+        name: scenario.name.clone(),
+        allow_hosts: scenario.target.allow_hosts.clone(),
+        latency_basis: scenario.latency_basis,
         scenario,
         seed: 7,
         deadline: Duration::from_secs(120),

@@ -317,6 +317,9 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     let base_url = base_url?;
     Some(Plan {
         file: ctx.file.to_path_buf(),
+        name: s.name.clone(),
+        allow_hosts: allow.clone(),
+        latency_basis: s.latency_basis,
         seed: s.seed.unwrap_or_else(rand::random),
         deadline,
         load_duration,
