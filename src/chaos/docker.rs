@@ -19,18 +19,19 @@ use bollard::query_parameters::{
     RestartContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use nix::sys::signal::Signal;
 
 use crate::event::{Level, RunEvent, ServiceEvent, ServiceEventKind};
 use crate::scenario::model::{RestartPolicy as Policy, ServiceSpec};
 
-use super::faults::Undo;
+use super::backend::{Backend, BackendError, Undo};
 use super::health::Health;
-use super::process::signal_pid;
+use super::os::signal_pid;
 use super::state::{CleanupReport, ContainerRole, Pending};
 use super::stress::CgroupTarget;
-use super::{ChaosError, ServicesInner};
+use super::{ChaosError, Service, ServicesInner};
 
 pub const LABEL_RUN: &str = "gauntlet.run-id";
 pub const LABEL_SERVICE: &str = "gauntlet.service";
@@ -160,7 +161,7 @@ fn owner_label() -> String {
     let me = std::process::id();
     format!(
         "{me}:{}",
-        super::process::proc_start_time(me as i32).unwrap_or(0)
+        super::os::proc_start_time(me as i32).unwrap_or(0)
     )
 }
 
@@ -170,7 +171,7 @@ fn owner_alive(label: Option<&String>) -> bool {
         return false;
     };
     match (pid.parse::<i32>(), start.parse::<u64>()) {
-        (Ok(pid), Ok(start)) => super::process::same_process(pid, Some(start)),
+        (Ok(pid), Ok(start)) => super::os::same_process(pid, Some(start)),
         _ => false,
     }
 }
@@ -432,7 +433,7 @@ impl DockerService {
                     c.name
                 ));
             }
-            signal_pid(pid as i32, sig)?;
+            signal_pid(pid as i32, sig).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -920,37 +921,6 @@ where
     let _ = h.join();
 }
 
-/// Panic path: docker undos (unpause, start, remove duplicates).
-pub(crate) fn undo_sync(inner: &ServicesInner, undos: Vec<Undo>) {
-    let work: Vec<(&'static str, Vec<String>)> = undos
-        .iter()
-        .filter_map(|u| u.docker_parts().map(|(k, ids)| (k, ids.to_vec())))
-        .collect();
-    let state = inner.state.clone();
-    on_own_runtime(move || async move {
-        let Ok(docker) = connect().await else { return };
-        for (kind, ids) in work {
-            for id in ids {
-                let _ = match kind {
-                    "unpause" => docker.unpause_container(&id).await.map(|_| {
-                        state.remove_pending(&Pending::PausedContainer { id: id.clone() })
-                    }),
-                    "start" => docker.start_container(&id, None).await.map(|_| {
-                        state.remove_pending(&Pending::StoppedContainer { id: id.clone() })
-                    }),
-                    _ => docker
-                        .remove_container(
-                            &id,
-                            Some(RemoveContainerOptionsBuilder::default().force(true).build()),
-                        )
-                        .await
-                        .map(|_| state.remove_container(&id)),
-                };
-            }
-        }
-    });
-}
-
 /// Panic path: remove the containers this run created.
 pub(crate) fn drop_cleanup(inner: &ServicesInner) {
     let ids: Vec<String> = inner
@@ -1072,4 +1042,187 @@ pub(crate) async fn cleanup(
         }
     }
     let _ = Level::Info;
+}
+
+// ----- what faults do to a docker-backend service -------------------------------------
+
+fn client(inner: &ServicesInner) -> Result<&Docker, BackendError> {
+    inner.docker.as_ref().ok_or(BackendError::NoDocker)
+}
+
+impl Backend for DockerService {
+    fn instance<'a>(&'a self, inner: &'a ServicesInner) -> BoxFuture<'a, Option<String>> {
+        async move { DockerService::instance(self, inner.docker.as_ref()?).await }.boxed()
+    }
+
+    fn kill<'a>(
+        &'a self,
+        inner: &'a ServicesInner,
+        sig: Signal,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        async move {
+            self.kill_main_process(client(inner)?, sig)
+                .await
+                .map_err(BackendError::Docker)
+        }
+        .boxed()
+    }
+
+    fn restart<'a>(&'a self, inner: &'a ServicesInner) -> BoxFuture<'a, Result<(), BackendError>> {
+        async move {
+            DockerService::restart(self, client(inner)?)
+                .await
+                .map_err(BackendError::Docker)
+        }
+        .boxed()
+    }
+
+    fn stop<'a>(
+        &'a self,
+        inner: &'a ServicesInner,
+        sig: Signal,
+    ) -> BoxFuture<'a, Result<Box<dyn Undo>, BackendError>> {
+        async move {
+            let ids = DockerService::stop(self, client(inner)?, inner, sig)
+                .await
+                .map_err(BackendError::Docker)?;
+            Ok(Box::new(StartContainers(ids)) as Box<dyn Undo>)
+        }
+        .boxed()
+    }
+
+    fn start<'a>(&'a self, inner: &'a ServicesInner) -> BoxFuture<'a, Result<(), BackendError>> {
+        async move {
+            start_containers(client(inner)?, inner, &self.ids())
+                .await
+                .map_err(BackendError::Docker)
+        }
+        .boxed()
+    }
+
+    fn pause<'a>(
+        &'a self,
+        inner: &'a ServicesInner,
+    ) -> BoxFuture<'a, Result<Box<dyn Undo>, BackendError>> {
+        async move {
+            let ids = DockerService::pause(self, client(inner)?, inner)
+                .await
+                .map_err(BackendError::Docker)?;
+            Ok(Box::new(UnpauseContainers(ids)) as Box<dyn Undo>)
+        }
+        .boxed()
+    }
+
+    fn duplicate<'a>(
+        &'a self,
+        inner: &'a ServicesInner,
+        _: &'a Service,
+        tag: &'a str,
+    ) -> BoxFuture<'a, Result<Box<dyn Undo>, BackendError>> {
+        async move {
+            let ids = DockerService::duplicate(self, client(inner)?, inner, tag)
+                .await
+                .map_err(BackendError::Docker)?;
+            Ok(Box::new(RemoveContainers(ids)) as Box<dyn Undo>)
+        }
+        .boxed()
+    }
+
+    fn cgroup<'a>(
+        &'a self,
+        inner: &'a ServicesInner,
+    ) -> BoxFuture<'a, Result<Option<CgroupTarget>, BackendError>> {
+        async move {
+            DockerService::cgroup(self, client(inner)?)
+                .await
+                .map(Some)
+                .map_err(BackendError::Docker)
+        }
+        .boxed()
+    }
+}
+
+/// Undo of a `stop`: start the containers again.
+struct StartContainers(Vec<String>);
+
+impl Undo for StartContainers {
+    fn undo<'a>(self: Box<Self>, inner: &'a ServicesInner) -> BoxFuture<'a, Result<(), BackendError>> {
+        async move {
+            start_containers(client(inner)?, inner, &self.0)
+                .await
+                .map_err(BackendError::Docker)
+        }
+        .boxed()
+    }
+
+    fn undo_blocking(self: Box<Self>, inner: &ServicesInner) {
+        let state = inner.state.clone();
+        on_own_runtime(move || async move {
+            let Ok(docker) = connect().await else { return };
+            for id in self.0 {
+                if docker.start_container(&id, None).await.is_ok() {
+                    state.remove_pending(&Pending::StoppedContainer { id });
+                }
+            }
+        });
+    }
+}
+
+/// Undo of a `pause`.
+struct UnpauseContainers(Vec<String>);
+
+impl Undo for UnpauseContainers {
+    fn undo<'a>(self: Box<Self>, inner: &'a ServicesInner) -> BoxFuture<'a, Result<(), BackendError>> {
+        async move {
+            unpause_containers(client(inner)?, inner, &self.0)
+                .await
+                .map_err(BackendError::Docker)
+        }
+        .boxed()
+    }
+
+    fn undo_blocking(self: Box<Self>, inner: &ServicesInner) {
+        let state = inner.state.clone();
+        on_own_runtime(move || async move {
+            let Ok(docker) = connect().await else { return };
+            for id in self.0 {
+                if docker.unpause_container(&id).await.is_ok() {
+                    state.remove_pending(&Pending::PausedContainer { id });
+                }
+            }
+        });
+    }
+}
+
+/// Undo of a `duplicate`: remove the extra containers.
+struct RemoveContainers(Vec<String>);
+
+impl Undo for RemoveContainers {
+    fn undo<'a>(self: Box<Self>, inner: &'a ServicesInner) -> BoxFuture<'a, Result<(), BackendError>> {
+        async move {
+            remove_containers(client(inner)?, inner, &self.0)
+                .await
+                .map_err(BackendError::Docker)
+        }
+        .boxed()
+    }
+
+    fn undo_blocking(self: Box<Self>, inner: &ServicesInner) {
+        let state = inner.state.clone();
+        on_own_runtime(move || async move {
+            let Ok(docker) = connect().await else { return };
+            for id in self.0 {
+                if docker
+                    .remove_container(
+                        &id,
+                        Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+                    )
+                    .await
+                    .is_ok()
+                {
+                    state.remove_container(&id);
+                }
+            }
+        });
+    }
 }

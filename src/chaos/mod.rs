@@ -12,9 +12,11 @@
 //! Safety rule: every address gauntlet itself talks to (health checks, proxy, leaked
 //! WebSockets) must be a loopback one.
 
+mod backend;
 pub(crate) mod docker;
-mod faults;
+pub mod faults;
 pub(crate) mod health;
+mod os;
 pub mod process;
 pub mod proxy;
 mod resources;
@@ -32,12 +34,14 @@ use crate::event::{EventSink, Level, RunEvent, ServiceEvent, ServiceEventKind};
 use crate::scenario::model::{BackendKind, ServiceSpec};
 use crate::scenario::Plan;
 
-pub use faults::Chaos;
+pub use backend::BackendError;
+pub use faults::{watches_recovery, Chaos, FaultError};
 pub use state::{cleanup, CleanupReport};
 
-use faults::Ledger;
+use backend::Backend;
+use faults::ledger::{self, Ledger};
 use health::Health;
-use process::ManagedProc;
+use process::{ManagedProc, UnmanagedProc};
 use proxy::Proxy;
 use state::StateFile;
 
@@ -48,8 +52,12 @@ pub enum ChaosError {
     #[error("docker: {0}")]
     Docker(String),
     /// A fault could not be applied and the scenario says that fails the run.
-    #[error("fault `{name}` could not be applied: {message}")]
-    Fault { name: String, message: String },
+    #[error("fault `{name}` could not be applied: {source}")]
+    Fault { name: String, source: FaultError },
+    #[error("fault `{name}`: undo failed: {source}")]
+    Undo { name: String, source: BackendError },
+    #[error("no fault #{0} in the plan")]
+    NoSuchFault(usize),
     #[error("cleanup: {0}")]
     Cleanup(String),
 }
@@ -70,12 +78,20 @@ pub(crate) enum Control {
     /// Process backend, started and supervised by gauntlet.
     Managed(Arc<ManagedProc>),
     /// Process backend, already running; its pid is read from `pid_file` at each use.
-    Unmanaged {
-        pid_file: Option<PathBuf>,
-        cwd: Option<PathBuf>,
-    },
+    Unmanaged(UnmanagedProc),
     /// Docker backend.
     Docker(docker::DockerService),
+}
+
+impl Control {
+    /// What faults do to it.
+    pub fn backend(&self) -> &dyn Backend {
+        match self {
+            Control::Managed(m) => m,
+            Control::Unmanaged(u) => u,
+            Control::Docker(d) => d,
+        }
+    }
 }
 
 /// One service of the run.
@@ -92,14 +108,7 @@ impl Service {
     /// The pid of the running instance (process backend) or the container's main process
     /// (docker): a crash fault's recovery waits until it changes or a probe fails.
     pub async fn instance(&self, inner: &ServicesInner) -> Option<String> {
-        match &self.control {
-            Control::Managed(m) => m.pid().map(|p| p.to_string()),
-            Control::Unmanaged { pid_file, .. } => pid_file
-                .as_deref()
-                .and_then(|p| process::read_pid_file(p).ok())
-                .map(|p| p.to_string()),
-            Control::Docker(d) => d.instance(inner.docker.as_ref()?).await,
-        }
+        self.control.backend().instance(inner).await
     }
 }
 
@@ -283,13 +292,14 @@ impl Services {
                     if let Some(h) = &health {
                         wait_healthy_unmanaged(h).await.map_err(err)?;
                     }
-                    Control::Unmanaged {
+                    Control::Unmanaged(UnmanagedProc {
+                        name: name.clone(),
                         pid_file,
                         cwd: spec
                             .cwd
                             .as_deref()
                             .map(|c| process::resolve_path(&base_dir, c)),
-                    }
+                    })
                 }
                 BackendKind::Docker => {
                     let d =
@@ -338,7 +348,7 @@ impl Services {
         }
         self.shut_down = true;
         let inner = self.inner.clone();
-        faults::undo_ledger(&inner).await;
+        ledger::undo_all(&inner).await;
         inner.tasks_cancel.cancel();
         for t in self.tasks.drain(..) {
             let _ = t.await;
@@ -347,7 +357,7 @@ impl Services {
         for svc in services.iter().rev() {
             match &svc.control {
                 Control::Managed(m) => m.shutdown().await,
-                Control::Unmanaged { .. } => {}
+                Control::Unmanaged(_) => {}
                 Control::Docker(d) => {
                     if let Some(docker) = &inner.docker {
                         d.shutdown(docker, &inner).await;
@@ -370,10 +380,7 @@ impl Services {
     pub fn pid(&self, service: &str) -> Option<u32> {
         match &self.inner.service(service)?.control {
             Control::Managed(m) => m.pid(),
-            Control::Unmanaged { pid_file, .. } => pid_file
-                .as_deref()
-                .and_then(|p| process::read_pid_file(p).ok())
-                .map(|p| p as u32),
+            Control::Unmanaged(u) => u.pid().map(|p| p as u32),
             Control::Docker(_) => None,
         }
     }
@@ -440,7 +447,7 @@ impl Drop for Services {
         }
         let inner = self.inner.clone();
         inner.tasks_cancel.cancel();
-        faults::undo_ledger_sync(&inner);
+        ledger::undo_all_blocking(&inner);
         for m in inner.spawned.lock().unwrap().iter() {
             m.kill_sync();
         }

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
-use super::process::{proc_start_time, same_process, signal_group, signal_pid};
+use super::os::{proc_start_time, same_process, signal_group, signal_pid};
 use super::ChaosError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

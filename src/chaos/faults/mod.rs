@@ -1,0 +1,156 @@
+//! Faults: one file per kind (how it is applied, how it is undone, what recovery means
+//! for it), the ledger of faults in force and the timeline that schedules them.
+//!
+//! Adding a kind: its struct in `scenario::model::fault` (one line in `fault_kinds!`),
+//! a file here implementing [`Fault`], and its arm in [`apply`] and [`recovery`].
+
+mod cpu;
+mod duplicate;
+mod kill;
+mod leak_websockets;
+pub(crate) mod ledger;
+mod memory;
+mod network;
+mod pause;
+mod restart;
+mod stop;
+mod timeline;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::event::{EventSink, FaultEvent, FaultState, RunEvent};
+use crate::scenario::model::{FaultKind, FaultSpec};
+
+use super::backend::{Backend, BackendError, Undo};
+use super::{Service, ServicesInner};
+
+pub use timeline::Chaos;
+
+/// Why a fault could not be applied (or undone).
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    #[error("the fault names no `target`")]
+    NoTarget,
+    #[error("no service named `{0}` in this run")]
+    UnknownService(String),
+    #[error("service `{0}` has no chaos proxy; give it `proxy = {{ listen = \"127.0.0.1:PORT\", upstream = \"127.0.0.1:PORT\" }}` and send traffic to `listen`")]
+    NoProxy(String),
+    /// The fault's keys do not say what to do (validation normally catches it).
+    #[error("{0}")]
+    Incomplete(&'static str),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// Leaked WebSockets could not be opened.
+    #[error("{0}")]
+    Websockets(String),
+}
+
+/// When the scheduler watches the target until it is healthy again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// The fault leaves the target up: nothing to watch.
+    None,
+    /// A crash: from the apply, once the target was seen down or its instance changed.
+    FromApply,
+    /// A stall: from the undo.
+    FromUndo,
+}
+
+/// One fault kind: its spec struct, applied by the chaos engine.
+pub(crate) trait Fault {
+    /// What recovery means after this kind.
+    const RECOVERY: Recovery;
+
+    fn apply(&self, cx: &Cx<'_>) -> impl Future<Output = Result<Applied, FaultError>> + Send;
+}
+
+/// What applying a fault left behind.
+pub(crate) enum Applied {
+    /// Over at once (a crash, a restart). The instance before it, to tell a new one.
+    Instant { instance_before: Option<String> },
+    /// In force until its undo runs.
+    InForce(Box<dyn Undo>),
+}
+
+/// Which fault (and repetition) an event or ledger entry belongs to.
+#[derive(Debug, Clone)]
+pub(crate) struct FaultInfo {
+    pub fault: usize,
+    pub rep: u32,
+    pub name: String,
+    pub kind: FaultKind,
+    pub target: String,
+}
+
+/// What an apply works with.
+pub(crate) struct Cx<'a> {
+    pub inner: &'a ServicesInner,
+    pub info: &'a FaultInfo,
+}
+
+impl Cx<'_> {
+    /// The target service.
+    fn service(&self) -> Result<Arc<Service>, FaultError> {
+        if self.info.target.is_empty() {
+            return Err(FaultError::NoTarget);
+        }
+        self.inner
+            .service(&self.info.target)
+            .ok_or_else(|| FaultError::UnknownService(self.info.target.clone()))
+    }
+}
+
+impl Service {
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        self.control.backend()
+    }
+}
+
+/// Apply one fault.
+pub(crate) async fn apply(spec: &FaultSpec, cx: &Cx<'_>) -> Result<Applied, FaultError> {
+    match spec {
+        FaultSpec::Kill(f) => f.apply(cx).await,
+        FaultSpec::Stop(f) => f.apply(cx).await,
+        FaultSpec::Restart(f) => f.apply(cx).await,
+        FaultSpec::Pause(f) => f.apply(cx).await,
+        FaultSpec::Duplicate(f) => f.apply(cx).await,
+        FaultSpec::LeakWebsockets(f) => f.apply(cx).await,
+        FaultSpec::Network(f) => f.apply(cx).await,
+        FaultSpec::Cpu(f) => f.apply(cx).await,
+        FaultSpec::Memory(f) => f.apply(cx).await,
+    }
+}
+
+/// What recovery means after a fault of `kind` (the grader asks too).
+pub fn recovery(kind: FaultKind) -> Recovery {
+    use crate::scenario::model::*;
+    match kind {
+        FaultKind::Kill => KillFault::RECOVERY,
+        FaultKind::Stop => StopFault::RECOVERY,
+        FaultKind::Restart => RestartFault::RECOVERY,
+        FaultKind::Pause => PauseFault::RECOVERY,
+        FaultKind::Duplicate => DuplicateFault::RECOVERY,
+        FaultKind::LeakWebsockets => LeakWebsocketsFault::RECOVERY,
+        FaultKind::Network => NetworkFault::RECOVERY,
+        FaultKind::Cpu => CpuFault::RECOVERY,
+        FaultKind::Memory => MemoryFault::RECOVERY,
+    }
+}
+
+/// Whether the scheduler watches the target for recovery after a fault of `kind`.
+pub fn watches_recovery(kind: FaultKind) -> bool {
+    recovery(kind) != Recovery::None
+}
+
+pub(crate) fn emit(events: &EventSink, info: &FaultInfo, state: FaultState) {
+    events.send(RunEvent::Fault(FaultEvent {
+        at: events.now(),
+        fault: info.fault,
+        repetition: info.rep,
+        name: info.name.clone(),
+        kind: info.kind,
+        target: info.target.clone(),
+        state,
+    }));
+}
