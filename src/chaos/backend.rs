@@ -86,8 +86,10 @@ pub(crate) trait Backend: Send + Sync {
 
 /// How to take back one fault in force.
 pub(crate) trait Undo: Send {
-    fn undo<'a>(self: Box<Self>, inner: &'a ServicesInner)
-        -> BoxFuture<'a, Result<(), BackendError>>;
+    fn undo<'a>(
+        self: Box<Self>,
+        inner: &'a ServicesInner,
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
 
     /// The panic path: no runtime to rely on; do what can be done, best effort.
     fn undo_blocking(self: Box<Self>, inner: &ServicesInner);

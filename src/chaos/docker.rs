@@ -1146,7 +1146,10 @@ impl Backend for DockerService {
 struct StartContainers(Vec<String>);
 
 impl Undo for StartContainers {
-    fn undo<'a>(self: Box<Self>, inner: &'a ServicesInner) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn undo<'a>(
+        self: Box<Self>,
+        inner: &'a ServicesInner,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
             start_containers(client(inner)?, inner, &self.0)
                 .await
@@ -1172,7 +1175,10 @@ impl Undo for StartContainers {
 struct UnpauseContainers(Vec<String>);
 
 impl Undo for UnpauseContainers {
-    fn undo<'a>(self: Box<Self>, inner: &'a ServicesInner) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn undo<'a>(
+        self: Box<Self>,
+        inner: &'a ServicesInner,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
             unpause_containers(client(inner)?, inner, &self.0)
                 .await
@@ -1198,7 +1204,10 @@ impl Undo for UnpauseContainers {
 struct RemoveContainers(Vec<String>);
 
 impl Undo for RemoveContainers {
-    fn undo<'a>(self: Box<Self>, inner: &'a ServicesInner) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn undo<'a>(
+        self: Box<Self>,
+        inner: &'a ServicesInner,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
             remove_containers(client(inner)?, inner, &self.0)
                 .await

@@ -13,6 +13,7 @@
 //! WebSockets) must be a loopback one.
 
 mod backend;
+mod cleanup;
 pub(crate) mod docker;
 pub mod faults;
 pub(crate) mod health;
@@ -35,8 +36,9 @@ use crate::scenario::model::{BackendKind, ServiceSpec};
 use crate::scenario::Plan;
 
 pub use backend::BackendError;
+pub use cleanup::cleanup;
 pub use faults::{watches_recovery, Chaos, FaultError};
-pub use state::{cleanup, CleanupReport};
+pub use state::CleanupReport;
 
 use backend::Backend;
 use faults::ledger::{self, Ledger};

@@ -121,4 +121,3 @@ pub(crate) fn same_process(pid: i32, start_time: Option<u64>) -> bool {
         _ => false,
     }
 }
-

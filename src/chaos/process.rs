@@ -549,7 +549,9 @@ impl Backend for Arc<ManagedProc> {
         _: &'a ServicesInner,
         sig: Signal,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
-        let r = self.running_pid().and_then(|pid| Ok(signal_group(pid, sig)?));
+        let r = self
+            .running_pid()
+            .and_then(|pid| Ok(signal_group(pid, sig)?));
         async move { r }.boxed()
     }
 
@@ -631,9 +633,7 @@ pub(crate) struct UnmanagedProc {
 
 impl UnmanagedProc {
     pub fn pid(&self) -> Option<i32> {
-        self.pid_file
-            .as_deref()
-            .and_then(|p| read_pid_file(p).ok())
+        self.pid_file.as_deref().and_then(|p| read_pid_file(p).ok())
     }
 
     fn running_pid(&self) -> Result<i32, BackendError> {
@@ -774,7 +774,10 @@ impl Resume {
 }
 
 impl Undo for Resume {
-    fn undo<'a>(self: Box<Self>, inner: &'a ServicesInner) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn undo<'a>(
+        self: Box<Self>,
+        inner: &'a ServicesInner,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
             let r = self.send(inner);
             wait_state(self.pid, |s| s != Some('T')).await;
@@ -799,7 +802,10 @@ struct DupProc {
 }
 
 impl Undo for DupProc {
-    fn undo<'a>(self: Box<Self>, inner: &'a ServicesInner) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn undo<'a>(
+        self: Box<Self>,
+        inner: &'a ServicesInner,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
             let mut exited = self.exited.clone();
             if !*exited.borrow() {
@@ -811,8 +817,7 @@ impl Undo for DupProc {
                 if !ok {
                     let _ = signal_group(self.pid, Signal::SIGKILL);
                     let _ =
-                        tokio::time::timeout(Duration::from_secs(2), exited.wait_for(|e| *e))
-                            .await;
+                        tokio::time::timeout(Duration::from_secs(2), exited.wait_for(|e| *e)).await;
                 }
             }
             // Anything it started in its group goes too.
@@ -845,8 +850,8 @@ fn spawn_duplicate(
     let log = inner
         .logs_dir
         .join(format!("{}.duplicate-{tag}.log", svc.name));
-    let mut child = spawn_logged(argv, &svc.spec.env, cwd, &log, "duplicate")
-        .map_err(BackendError::Process)?;
+    let mut child =
+        spawn_logged(argv, &svc.spec.env, cwd, &log, "duplicate").map_err(BackendError::Process)?;
     let pid = child
         .id()
         .ok_or_else(|| BackendError::Process("the duplicate exited at once".into()))?

@@ -132,7 +132,10 @@ fn settle<T: DeserializeOwned>(
 }
 
 /// The value at `path` in the (cut) tree.
-fn node_at<'t, 'a>(tree: &'t Spanned<DeValue<'a>>, path: &[Seg]) -> Option<&'t Spanned<DeValue<'a>>> {
+fn node_at<'t, 'a>(
+    tree: &'t Spanned<DeValue<'a>>,
+    path: &[Seg],
+) -> Option<&'t Spanned<DeValue<'a>>> {
     let mut node = tree;
     for seg in path {
         node = match (seg, node.get_ref()) {
@@ -202,6 +205,9 @@ fn settle_faults(ctx: &mut Ctx<'_>, tree: &mut Spanned<DeValue<'_>>, st: &mut Ro
             let _ = cut_out(tree, &path, &path, &mut st.live);
         }
         if let Some(k) = kind {
+            // The tag is not a field of the kind's struct.
+            st.unknown_seen
+                .insert(show_path(&join(&base, vec![Seg::Key("kind".into())])));
             k.with_spec_type(&mut SettleKind {
                 ctx: &mut *ctx,
                 tree: &mut *tree,

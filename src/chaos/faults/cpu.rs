@@ -39,7 +39,10 @@ pub(super) async fn under_stress(
 struct StopStress(StressProcs);
 
 impl Undo for StopStress {
-    fn undo<'a>(self: Box<Self>, inner: &'a ServicesInner) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn undo<'a>(
+        self: Box<Self>,
+        inner: &'a ServicesInner,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
             let procs = self.0;
             let pids = procs.pids().to_vec();

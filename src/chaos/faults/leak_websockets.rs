@@ -32,7 +32,10 @@ impl Fault for LeakWebsocketsFault {
 struct CloseLeak(WsLeak);
 
 impl Undo for CloseLeak {
-    fn undo<'a>(self: Box<Self>, inner: &'a ServicesInner) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn undo<'a>(
+        self: Box<Self>,
+        inner: &'a ServicesInner,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         let (opened, _) = self.0.close();
         inner.events.notice(
             Level::Info,

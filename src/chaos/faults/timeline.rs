@@ -253,7 +253,11 @@ impl ChaosInner {
 
     /// Apply one fault: its undo goes to the ledger (the id is returned), a crash gets
     /// its recovery watched from now.
-    async fn apply_one(&self, info: &FaultInfo, spec: &FaultSpec) -> Result<Option<u64>, FaultError> {
+    async fn apply_one(
+        &self,
+        info: &FaultInfo,
+        spec: &FaultSpec,
+    ) -> Result<Option<u64>, FaultError> {
         let cx = Cx {
             inner: &self.services,
             info,
@@ -458,4 +462,3 @@ async fn wait_recovered(
         tokio::time::sleep(RECOVERY_PROBE_EVERY).await;
     }
 }
-

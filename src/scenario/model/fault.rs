@@ -30,7 +30,9 @@ impl FromStr for Signal {
         nix::sys::signal::Signal::from_str(&name)
             .map(Signal)
             .map_err(|_| {
-                format!("unknown signal `{s}`; write one like \"SIGKILL\", \"SIGTERM\" or \"SIGINT\"")
+                format!(
+                    "unknown signal `{s}`; write one like \"SIGKILL\", \"SIGTERM\" or \"SIGINT\""
+                )
             })
     }
 }
