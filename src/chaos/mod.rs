@@ -9,6 +9,12 @@
 //!   reverse order (`undo_all`); a `Drop` guard undoes what it can synchronously on panic.
 //! - [`cleanup`] removes the leftovers of earlier runs (`gauntlet cleanup`).
 //!
+//! Layout: `faults/` (one file per fault kind, the ledger, the timeline) works through
+//! `backend::Backend`, implemented by `process` (managed or by pid file) and `docker`;
+//! `os` (signals, /proc) and `state` (the run-state file) sit below them, `cleanup`
+//! above. `proxy`, `stress` and `wsleak` are the mechanisms of the network, cpu/memory
+//! and leak_websockets faults; `health` and `resources` watch the services.
+//!
 //! Safety rule: every address gauntlet itself talks to (health checks, proxy, leaked
 //! WebSockets) must be a loopback one.
 
@@ -246,69 +252,20 @@ impl Services {
             };
             let log_path = inner.logs_dir.join(format!("{name}.log"));
             let control = match inner.backend {
-                BackendKind::Process if spec.managed => {
-                    let m = Arc::new(ManagedProc::new(
-                        spec.clone(),
-                        &base_dir,
-                        &inner.logs_dir,
-                        events.clone(),
-                        inner.state.clone(),
-                    ));
-                    // Something already answering the health check would make us grade
-                    // another process (e.g. a leftover on the same port) while ours dies
-                    // with "address in use": refuse instead.
-                    if let Some(h) = health.as_deref() {
-                        if h.probe().await.is_ok() {
-                            return Err(err(String::from(
-                                "its health check already answers before it was started: \
-                                 another process holds its address (a leftover run? try \
-                                 `gauntlet cleanup`, or change the port)",
-                            )));
-                        }
-                    }
-                    inner.spawned.lock().unwrap().push(m.clone());
-                    let mut child = m.spawn("start").map_err(err)?;
-                    if let Err(e) = m.wait_ready(&mut child, health.as_deref()).await {
-                        let tail = process::log_tail(&m.log_path, 15);
-                        return Err(err(format!(
-                            "{e}\n  log: {}{}",
-                            m.log_path.display(),
-                            if tail.is_empty() {
-                                " (empty)".to_string()
-                            } else {
-                                format!("\n  last lines of the log:\n{tail}")
-                            }
-                        )));
-                    }
-                    m.supervise(child);
-                    Control::Managed(m)
-                }
-                BackendKind::Process => {
-                    let pid_file = spec
-                        .pid_file
-                        .as_deref()
-                        .map(|p| process::resolve_path(&base_dir, p));
-                    if let Some(pf) = &pid_file {
-                        process::read_pid_file(pf).map_err(err)?;
-                    }
-                    if let Some(h) = &health {
-                        wait_healthy_unmanaged(h).await.map_err(err)?;
-                    }
-                    Control::Unmanaged(UnmanagedProc {
-                        name: name.clone(),
-                        pid_file,
-                        cwd: spec
-                            .cwd
-                            .as_deref()
-                            .map(|c| process::resolve_path(&base_dir, c)),
-                    })
-                }
-                BackendKind::Docker => {
-                    let d =
-                        docker::DockerService::start(&inner, spec, health.as_deref(), &log_path)
-                            .await?;
-                    Control::Docker(d)
-                }
+                BackendKind::Process if spec.managed => Control::Managed(
+                    start_managed(&inner, spec, health.as_deref(), &base_dir)
+                        .await
+                        .map_err(err)?,
+                ),
+                BackendKind::Process => Control::Unmanaged(
+                    find_unmanaged(spec, health.as_deref(), &base_dir)
+                        .await
+                        .map_err(err)?,
+                ),
+                BackendKind::Docker => Control::Docker(
+                    docker::DockerService::start(&inner, spec, health.as_deref(), &log_path)
+                        .await?,
+                ),
             };
             if health.is_some() {
                 events.send(RunEvent::Service(ServiceEvent {
@@ -422,6 +379,75 @@ impl Services {
     pub fn log_path(&self, service: &str) -> Option<PathBuf> {
         Some(self.inner.service(service)?.log_path.clone())
     }
+}
+
+/// Start a managed process-backend service and wait until it is healthy.
+async fn start_managed(
+    inner: &ServicesInner,
+    spec: &ServiceSpec,
+    health: Option<&Health>,
+    base_dir: &Path,
+) -> Result<Arc<ManagedProc>, String> {
+    let m = Arc::new(ManagedProc::new(
+        spec.clone(),
+        base_dir,
+        &inner.logs_dir,
+        inner.events.clone(),
+        inner.state.clone(),
+    ));
+    // Something already answering the health check would make us grade another process
+    // (e.g. a leftover on the same port) while ours dies with "address in use": refuse.
+    if let Some(h) = health {
+        if h.probe().await.is_ok() {
+            return Err(String::from(
+                "its health check already answers before it was started: \
+                 another process holds its address (a leftover run? try \
+                 `gauntlet cleanup`, or change the port)",
+            ));
+        }
+    }
+    inner.spawned.lock().unwrap().push(m.clone());
+    let mut child = m.spawn("start")?;
+    if let Err(e) = m.wait_ready(&mut child, health).await {
+        let tail = process::log_tail(&m.log_path, 15);
+        return Err(format!(
+            "{e}\n  log: {}{}",
+            m.log_path.display(),
+            if tail.is_empty() {
+                " (empty)".to_string()
+            } else {
+                format!("\n  last lines of the log:\n{tail}")
+            }
+        ));
+    }
+    m.supervise(child);
+    Ok(m)
+}
+
+/// A process-backend service gauntlet does not start: check its pid file and health.
+async fn find_unmanaged(
+    spec: &ServiceSpec,
+    health: Option<&Health>,
+    base_dir: &Path,
+) -> Result<UnmanagedProc, String> {
+    let pid_file = spec
+        .pid_file
+        .as_deref()
+        .map(|p| process::resolve_path(base_dir, p));
+    if let Some(pf) = &pid_file {
+        process::read_pid_file(pf)?;
+    }
+    if let Some(h) = health {
+        wait_healthy_unmanaged(h).await?;
+    }
+    Ok(UnmanagedProc {
+        name: spec.name.clone(),
+        pid_file,
+        cwd: spec
+            .cwd
+            .as_deref()
+            .map(|c| process::resolve_path(base_dir, c)),
+    })
 }
 
 async fn wait_healthy_unmanaged(h: &Health) -> Result<(), String> {

@@ -17,6 +17,20 @@ pub(super) fn check_fault(
     deadline: Duration,
 ) {
     let p = format!("faults[{i}]");
+    let targets = check_targets(ctx, &p, f, s);
+    check_backend_support(ctx, f, s, &targets);
+    check_duration(ctx, &p, f);
+    check_values(ctx, &p, f, s, allow, &targets);
+    check_timing(ctx, &p, f, s, deadline);
+}
+
+/// `target` or `targets` name declared services; returns their key paths and names.
+fn check_targets<'s>(
+    ctx: &mut Ctx<'_>,
+    p: &str,
+    f: &'s FaultSpec,
+    s: &Scenario,
+) -> Vec<(String, &'s str)> {
     let kind = f.kind().as_str();
     let c = f.common();
     let services: Vec<&str> = s.services.iter().map(|sv| sv.name.as_str()).collect();
@@ -37,7 +51,7 @@ pub(super) fn check_fault(
             None,
         ),
         (None, true) => ctx.at_value(
-            &p,
+            p,
             format!("this `{kind}` fault has no `target`"),
             Some(format!(
                 "name the service it hits, e.g. target = \"{}\"",
@@ -59,9 +73,20 @@ pub(super) fn check_fault(
         }
     }
 
+    targets
+}
+
+/// The process backend can only stop, restart, pause or duplicate what it can reach.
+fn check_backend_support(
+    ctx: &mut Ctx<'_>,
+    f: &FaultSpec,
+    s: &Scenario,
+    targets: &[(String, &str)],
+) {
+    let kind = f.kind().as_str();
     use FaultKind as K;
     if s.backend == BackendKind::Process {
-        for (path, t) in &targets {
+        for (path, t) in targets {
             let Some(sv) = s.services.iter().find(|sv| sv.name == *t) else {
                 continue;
             };
@@ -82,6 +107,11 @@ pub(super) fn check_fault(
             }
         }
     }
+}
+
+/// Timed kinds need a `duration` above 0.
+fn check_duration(ctx: &mut Ctx<'_>, p: &str, f: &FaultSpec) {
+    let kind = f.kind().as_str();
     if let Some(d) = f.duration() {
         if d.0.is_zero() {
             ctx.at_value(
@@ -92,17 +122,27 @@ pub(super) fn check_fault(
         }
     } else if f.kind().is_timed() {
         ctx.at_value(
-            &p,
+            p,
             format!("a `{kind}` fault needs a `duration` (how long before it is undone)"),
             Some("e.g. duration = \"10s\"".into()),
         );
     }
+}
 
+/// Values of the kind's own keys that their types cannot check.
+fn check_values(
+    ctx: &mut Ctx<'_>,
+    p: &str,
+    f: &FaultSpec,
+    s: &Scenario,
+    allow: &[String],
+    targets: &[(String, &str)],
+) {
     match f {
         FaultSpec::LeakWebsockets(l) => {
             match &l.url {
                 None => ctx.at_value(
-                    &p,
+                    p,
                     "a `leak_websockets` fault needs a `url` (ws:// or wss://)",
                     None,
                 ),
@@ -132,7 +172,7 @@ pub(super) fn check_fault(
             }
             match l.connections {
                 None => ctx.at_value(
-                    &p,
+                    p,
                     "a `leak_websockets` fault needs `connections` (how many to open)",
                     Some("e.g. connections = 500".into()),
                 ),
@@ -160,7 +200,7 @@ pub(super) fn check_fault(
                 || n.partition == Some(true);
             if !effect {
                 ctx.at_value(
-                    &p,
+                    p,
                     "a `network` fault needs an effect: latency, jitter, drop, reset, bandwidth or partition",
                     Some("e.g. latency = \"200ms\"".into()),
                 );
@@ -174,7 +214,7 @@ pub(super) fn check_fault(
                     );
                 }
             }
-            for (path, t) in &targets {
+            for (path, t) in targets {
                 if let Some(sv) = s.services.iter().find(|sv| sv.name == *t) {
                     if sv.proxy.is_none() {
                         ctx.at_value(
@@ -195,7 +235,11 @@ pub(super) fn check_fault(
         }
         _ => {}
     }
+}
 
+/// Repeats, and the end of the fault within the run's hard cap.
+fn check_timing(ctx: &mut Ctx<'_>, p: &str, f: &FaultSpec, s: &Scenario, deadline: Duration) {
+    let c = f.common();
     // Repeats.
     match (c.every, c.times) {
         (Some(_), None) | (Some(_), Some(0)) => ctx.at_key(
