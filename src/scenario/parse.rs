@@ -684,6 +684,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fault_keys_come_from_each_kinds_struct() {
+        let kill = fault_keys(FaultKind::Kill);
+        assert_eq!(&kill[..COMMON_FAULT_KEYS.len()], &COMMON_FAULT_KEYS[..]);
+        assert_eq!(
+            &kill[COMMON_FAULT_KEYS.len()..],
+            &["signal", "restart_after"]
+        );
+        assert_eq!(
+            fault_keys(FaultKind::Restart).len(),
+            COMMON_FAULT_KEYS.len()
+        );
+        let all = all_fault_keys();
+        for k in ["latency", "size", "workers", "url", "duration"] {
+            assert!(all.contains(&k), "{k}");
+        }
+    }
+
+    #[test]
     fn field_lists_come_from_the_model() {
         let f = fields_of::<LoadSpec>();
         assert!(f.contains(&"think_time") && f.contains(&"stages"), "{f:?}");

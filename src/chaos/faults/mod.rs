@@ -154,3 +154,21 @@ pub(crate) fn emit(events: &EventSink, info: &FaultInfo, state: FaultState) {
         state,
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_is_watched_unless_the_target_stays_up() {
+        for k in FaultKind::ALL {
+            let expected = match k {
+                FaultKind::Kill | FaultKind::Restart => Recovery::FromApply,
+                FaultKind::Duplicate | FaultKind::LeakWebsockets => Recovery::None,
+                _ => Recovery::FromUndo,
+            };
+            assert_eq!(recovery(*k), expected, "{k:?}");
+            assert_eq!(watches_recovery(*k), expected != Recovery::None);
+        }
+    }
+}

@@ -254,3 +254,54 @@ impl FaultSpec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_with_or_without_sig_in_any_case() {
+        use nix::sys::signal::Signal as S;
+        assert_eq!("SIGKILL".parse::<Signal>().unwrap().0, S::SIGKILL);
+        assert_eq!(" term ".parse::<Signal>().unwrap().0, S::SIGTERM);
+        assert_eq!("Int".parse::<Signal>().unwrap().0, S::SIGINT);
+        let e = "FOO".parse::<Signal>().unwrap_err();
+        assert!(e.contains("unknown signal `FOO`"), "{e}");
+    }
+
+    #[test]
+    fn a_fault_table_is_its_kinds_struct() {
+        let f: FaultSpec = toml::from_str(
+            "kind = \"network\"\ntarget = \"api\"\nat = \"5s\"\nduration = \"10s\"\nbandwidth = \"64KiB\"",
+        )
+        .unwrap();
+        assert_eq!(f.kind(), FaultKind::Network);
+        assert_eq!(f.common().target, Some("api"));
+        assert_eq!(f.duration().map(|d| d.0.as_secs()), Some(10));
+        match f {
+            FaultSpec::Network(n) => assert_eq!(n.bandwidth, Some(ByteSize(64 * 1024))),
+            other => panic!("{other:?}"),
+        }
+        let stop: FaultSpec = toml::from_str(
+            "kind = \"stop\"\ntarget = \"api\"\nat = \"1s\"\nrestart_after = \"3s\"",
+        )
+        .unwrap();
+        assert_eq!(stop.duration(), None);
+        assert_eq!(stop.in_force_for().map(|d| d.0.as_secs()), Some(3));
+        let bad = toml::from_str::<FaultSpec>("kind = \"kill\"\nat = \"1s\"\nsignal = \"NOPE\"");
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn every_kind_is_listed_once() {
+        for k in FaultKind::ALL {
+            let back: FaultKind =
+                serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<
+                    serde::de::value::Error,
+                >::new(k.as_str()))
+                .unwrap();
+            assert_eq!(back, *k);
+        }
+        assert_eq!(FaultKind::ALL.len(), 9);
+    }
+}
