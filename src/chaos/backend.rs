@@ -25,9 +25,8 @@ pub enum BackendError {
     NoDocker,
     #[error(transparent)]
     Signal(#[from] SignalError),
-    /// A process could not be started, found or supervised.
-    #[error("{0}")]
-    Process(String),
+    #[error(transparent)]
+    Process(#[from] super::process::ProcessError),
     /// The Docker engine refused or failed.
     #[error("{0}")]
     Docker(String),

@@ -49,7 +49,7 @@ pub use state::CleanupReport;
 use backend::Backend;
 use faults::ledger::{self, Ledger};
 use health::Health;
-use process::{ManagedProc, UnmanagedProc};
+use process::{ManagedProc, ProcessError, UnmanagedProc};
 use proxy::Proxy;
 use state::StateFile;
 
@@ -255,12 +255,12 @@ impl Services {
                 BackendKind::Process if spec.managed => Control::Managed(
                     start_managed(&inner, spec, health.as_deref(), &base_dir)
                         .await
-                        .map_err(err)?,
+                        .map_err(|e| err(e.to_string()))?,
                 ),
                 BackendKind::Process => Control::Unmanaged(
                     find_unmanaged(spec, health.as_deref(), &base_dir)
                         .await
-                        .map_err(err)?,
+                        .map_err(|e| err(e.to_string()))?,
                 ),
                 BackendKind::Docker => Control::Docker(
                     docker::DockerService::start(&inner, spec, health.as_deref(), &log_path)
@@ -387,7 +387,7 @@ async fn start_managed(
     spec: &ServiceSpec,
     health: Option<&Health>,
     base_dir: &Path,
-) -> Result<Arc<ManagedProc>, String> {
+) -> Result<Arc<ManagedProc>, ProcessError> {
     let m = Arc::new(ManagedProc::new(
         spec.clone(),
         base_dir,
@@ -399,18 +399,18 @@ async fn start_managed(
     // (e.g. a leftover on the same port) while ours dies with "address in use": refuse.
     if let Some(h) = health {
         if h.probe().await.is_ok() {
-            return Err(String::from(
+            return Err(ProcessError::NotReady(String::from(
                 "its health check already answers before it was started: \
                  another process holds its address (a leftover run? try \
                  `gauntlet cleanup`, or change the port)",
-            ));
+            )));
         }
     }
     inner.spawned.lock().unwrap().push(m.clone());
     let mut child = m.spawn("start")?;
     if let Err(e) = m.wait_ready(&mut child, health).await {
         let tail = process::log_tail(&m.log_path, 15);
-        return Err(format!(
+        return Err(ProcessError::NotReady(format!(
             "{e}\n  log: {}{}",
             m.log_path.display(),
             if tail.is_empty() {
@@ -418,7 +418,7 @@ async fn start_managed(
             } else {
                 format!("\n  last lines of the log:\n{tail}")
             }
-        ));
+        )));
     }
     m.supervise(child);
     Ok(m)
@@ -429,7 +429,7 @@ async fn find_unmanaged(
     spec: &ServiceSpec,
     health: Option<&Health>,
     base_dir: &Path,
-) -> Result<UnmanagedProc, String> {
+) -> Result<UnmanagedProc, ProcessError> {
     let pid_file = spec
         .pid_file
         .as_deref()
@@ -438,7 +438,9 @@ async fn find_unmanaged(
         process::read_pid_file(pf)?;
     }
     if let Some(h) = health {
-        wait_healthy_unmanaged(h).await?;
+        wait_healthy_unmanaged(h)
+            .await
+            .map_err(ProcessError::NotReady)?;
     }
     Ok(UnmanagedProc {
         name: spec.name.clone(),

@@ -26,14 +26,60 @@ use super::{Service, ServicesInner};
 /// Read by the tests: the state letter of a process.
 pub use super::os::proc_state;
 
+/// A process that could not be started, found or commanded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("`command` is empty")]
+    EmptyCommand,
+    #[error("a managed service of the process backend needs a `command`")]
+    NoCommand,
+    #[error("cannot find the gauntlet binary: {0}")]
+    OwnBinary(#[source] std::io::Error),
+    #[error("cannot open the log file {}: {source}", path.display())]
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start `{}`{}: {source}", program.display(), cwd.as_ref().map(|d| format!(" in {}", d.display())).unwrap_or_default())]
+    Spawn {
+        program: PathBuf,
+        cwd: Option<PathBuf>,
+        source: std::io::Error,
+    },
+    #[error("service `{0}` is being shut down")]
+    ShuttingDown(String),
+    #[error("service `{0}` is not supervised")]
+    NotSupervised(String),
+    #[error("supervisor gone")]
+    SupervisorGone,
+    #[error("the process has no pid")]
+    NoPid,
+    #[error("the {0} exited at once")]
+    ExitedAtOnce(&'static str),
+    /// Not healthy in time, or died before: the reason, with the last probe's error.
+    #[error("{0}")]
+    NotReady(String),
+    #[error("cannot read the pid file {}: {source}", path.display())]
+    PidFileUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the pid file {} does not hold a pid", .0.display())]
+    PidFileGarbled(PathBuf),
+    #[error("the pid file {} holds pid {pid}", path.display())]
+    PidFileBadPid { path: PathBuf, pid: i32 },
+    #[error("the process {pid} named by {} is not running", path.display())]
+    PidFileStale { path: PathBuf, pid: i32 },
+}
+
 /// Grace between SIGTERM and SIGKILL when gauntlet stops a process.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// The program and arguments of a service: a first word `gauntlet` is this very binary.
-pub(crate) fn resolve_argv(argv: &[String]) -> Result<(PathBuf, Vec<String>), String> {
-    let first = argv.first().ok_or("`command` is empty")?;
+pub(crate) fn resolve_argv(argv: &[String]) -> Result<(PathBuf, Vec<String>), ProcessError> {
+    let first = argv.first().ok_or(ProcessError::EmptyCommand)?;
     let program = if first == "gauntlet" {
-        std::env::current_exe().map_err(|e| format!("cannot find the gauntlet binary: {e}"))?
+        std::env::current_exe().map_err(ProcessError::OwnBinary)?
     } else {
         PathBuf::from(first)
     };
@@ -57,23 +103,27 @@ pub(crate) fn spawn_logged(
     cwd: Option<&Path>,
     log_path: &Path,
     what: &str,
-) -> Result<Child, String> {
+) -> Result<Child, ProcessError> {
     use std::io::Write;
     let (program, args) = resolve_argv(argv)?;
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log_path)
-        .map_err(|e| format!("cannot open the log file {}: {e}", log_path.display()))?;
+        .map_err(|source| ProcessError::Log {
+            path: log_path.to_path_buf(),
+            source,
+        })?;
     let _ = writeln!(
         log,
         "--- gauntlet: {what} at {}: {} ---",
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
         shell_words(argv)
     );
-    let err_log = log
-        .try_clone()
-        .map_err(|e| format!("cannot open the log file {}: {e}", log_path.display()))?;
+    let err_log = log.try_clone().map_err(|source| ProcessError::Log {
+        path: log_path.to_path_buf(),
+        source,
+    })?;
     let mut cmd = Command::new(&program);
     cmd.args(&args)
         .envs(env)
@@ -97,13 +147,10 @@ pub(crate) fn spawn_logged(
             Ok(())
         });
     }
-    cmd.spawn().map_err(|e| {
-        format!(
-            "cannot start `{}`{}: {e}",
-            program.display(),
-            cwd.map(|d| format!(" in {}", d.display()))
-                .unwrap_or_default()
-        )
+    cmd.spawn().map_err(|source| ProcessError::Spawn {
+        program: program.clone(),
+        cwd: cwd.map(Path::to_path_buf),
+        source,
     })
 }
 
@@ -163,9 +210,9 @@ pub(crate) enum Cmd {
     /// grace) and keep it down.
     Stop(Signal, oneshot::Sender<()>),
     /// Start it if it is not running. Replies with its pid.
-    Start(oneshot::Sender<Result<u32, String>>),
+    Start(oneshot::Sender<Result<u32, ProcessError>>),
     /// Stop then start.
-    Restart(oneshot::Sender<Result<u32, String>>),
+    Restart(oneshot::Sender<Result<u32, ProcessError>>),
     /// Stop and end supervision.
     Shutdown(oneshot::Sender<()>),
 }
@@ -223,15 +270,11 @@ impl ManagedProc {
     }
 
     /// Spawn one instance and record it.
-    pub fn spawn(&self, what: &str) -> Result<Child, String> {
+    pub fn spawn(&self, what: &str) -> Result<Child, ProcessError> {
         if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(format!("service `{}` is being shut down", self.name));
+            return Err(ProcessError::ShuttingDown(self.name.clone()));
         }
-        let argv = self
-            .spec
-            .command
-            .as_ref()
-            .ok_or("a managed service of the process backend needs a `command`")?;
+        let argv = self.spec.command.as_ref().ok_or(ProcessError::NoCommand)?;
         let child = spawn_logged(
             argv,
             &self.spec.env,
@@ -255,15 +298,18 @@ impl ManagedProc {
         &self,
         child: &mut Child,
         health: Option<&Health>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ProcessError> {
         let start = Instant::now();
         let Some(health) = health else {
             // No health check: ready when it has not died at once.
             let r = tokio::time::timeout(Duration::from_millis(300), child.wait()).await;
             if let Ok(st) = r {
-                let st = st.map_err(|e| e.to_string())?;
+                let st = st.map_err(|e| ProcessError::NotReady(e.to_string()))?;
                 self.on_exit(&st);
-                return Err(format!("{} right after it started", describe_status(&st)));
+                return Err(ProcessError::NotReady(format!(
+                    "{} right after it started",
+                    describe_status(&st)
+                )));
             }
             return Ok(());
         };
@@ -273,12 +319,12 @@ impl ManagedProc {
             let budget = remaining.min(health.timeout).max(Duration::from_millis(50));
             tokio::select! {
                 st = child.wait() => {
-                    let st = st.map_err(|e| e.to_string())?;
+                    let st = st.map_err(|e| ProcessError::NotReady(e.to_string()))?;
                     self.on_exit(&st);
-                    return Err(format!(
+                    return Err(ProcessError::NotReady(format!(
                         "{} before it became healthy (last probe: {last})",
                         describe_status(&st)
-                    ));
+                    )));
                 }
                 r = super::health::probe(&health.target, budget) => match r {
                     Ok(_) => return Ok(()),
@@ -287,19 +333,19 @@ impl ManagedProc {
             }
             if start.elapsed() >= health.startup {
                 self.kill_now(child).await;
-                return Err(format!(
+                return Err(ProcessError::NotReady(format!(
                     "did not become healthy within {} (last probe: {last})",
                     humantime::format_duration(health.startup)
-                ));
+                )));
             }
             tokio::select! {
                 st = child.wait() => {
-                    let st = st.map_err(|e| e.to_string())?;
+                    let st = st.map_err(|e| ProcessError::NotReady(e.to_string()))?;
                     self.on_exit(&st);
-                    return Err(format!(
+                    return Err(ProcessError::NotReady(format!(
                         "{} before it became healthy (last probe: {last})",
                         describe_status(&st)
-                    ));
+                    )));
                 }
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
@@ -381,28 +427,28 @@ impl ManagedProc {
     }
 
     /// Stop it with `sig` (then SIGKILL after the grace) and keep it down (a `stop` fault).
-    pub async fn stop(&self, sig: Signal) -> Result<(), String> {
+    pub async fn stop(&self, sig: Signal) -> Result<(), ProcessError> {
         let (tx, rx) = oneshot::channel();
         if !self.send(Cmd::Stop(sig, tx)) {
-            return Err(format!("service `{}` is not supervised", self.name));
+            return Err(ProcessError::NotSupervised(self.name.clone()));
         }
-        rx.await.map_err(|_| "supervisor gone".to_string())
+        rx.await.map_err(|_| ProcessError::SupervisorGone)
     }
 
-    pub async fn start(&self) -> Result<u32, String> {
+    pub async fn start(&self) -> Result<u32, ProcessError> {
         let (tx, rx) = oneshot::channel();
         if !self.send(Cmd::Start(tx)) {
-            return Err(format!("service `{}` is not supervised", self.name));
+            return Err(ProcessError::NotSupervised(self.name.clone()));
         }
-        rx.await.map_err(|_| "supervisor gone".to_string())?
+        rx.await.map_err(|_| ProcessError::SupervisorGone)?
     }
 
-    pub async fn restart(&self) -> Result<u32, String> {
+    pub async fn restart(&self) -> Result<u32, ProcessError> {
         let (tx, rx) = oneshot::channel();
         if !self.send(Cmd::Restart(tx)) {
-            return Err(format!("service `{}` is not supervised", self.name));
+            return Err(ProcessError::NotSupervised(self.name.clone()));
         }
-        rx.await.map_err(|_| "supervisor gone".to_string())?
+        rx.await.map_err(|_| ProcessError::SupervisorGone)?
     }
 
     /// Stop it for good (end of run).
@@ -494,7 +540,7 @@ async fn supervise(
                     held = false;
                     restart_at = None;
                     let r = match &child {
-                        Some(c) => c.id().ok_or_else(|| "no pid".to_string()),
+                        Some(c) => c.id().ok_or(ProcessError::NoPid),
                         None => me.spawn("start").map(|c| { let pid = c.id().unwrap_or(0); child = Some(c); pid }),
                     };
                     let _ = reply.send(r);
@@ -517,21 +563,26 @@ async fn supervise(
 }
 
 /// An unmanaged service: its pid comes from its pid file, read at each use.
-pub(crate) fn read_pid_file(path: &Path) -> Result<i32, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the pid file {}: {e}", path.display()))?;
+pub(crate) fn read_pid_file(path: &Path) -> Result<i32, ProcessError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ProcessError::PidFileUnreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let pid: i32 = text
         .trim()
         .parse()
-        .map_err(|_| format!("the pid file {} does not hold a pid", path.display()))?;
+        .map_err(|_| ProcessError::PidFileGarbled(path.to_path_buf()))?;
     if pid <= 1 {
-        return Err(format!("the pid file {} holds pid {pid}", path.display()));
+        return Err(ProcessError::PidFileBadPid {
+            path: path.to_path_buf(),
+            pid,
+        });
     }
     if proc_state(pid).is_none_or(|s| s == 'Z') {
-        return Err(format!(
-            "the process {pid} named by {} is not running",
-            path.display()
-        ));
+        return Err(ProcessError::PidFileStale {
+            path: path.to_path_buf(),
+            pid,
+        });
     }
     Ok(pid)
 }
@@ -852,10 +903,7 @@ fn spawn_duplicate(
         .join(format!("{}.duplicate-{tag}.log", svc.name));
     let mut child =
         spawn_logged(argv, &svc.spec.env, cwd, &log, "duplicate").map_err(BackendError::Process)?;
-    let pid = child
-        .id()
-        .ok_or_else(|| BackendError::Process("the duplicate exited at once".into()))?
-        as i32;
+    let pid = child.id().ok_or(ProcessError::ExitedAtOnce("duplicate"))? as i32;
     inner.state.add_process(pid, ProcRole::Duplicate, &svc.name);
     let (tx, rx) = watch::channel(false);
     let events = inner.events.clone();
