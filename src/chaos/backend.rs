@@ -27,12 +27,14 @@ pub enum BackendError {
     Signal(#[from] SignalError),
     #[error(transparent)]
     Process(#[from] super::process::ProcessError),
-    /// The Docker engine refused or failed.
+    /// The Docker engine refused or failed (the message names the container and the call).
     #[error("{0}")]
     Docker(String),
-    /// Stress processes could not be placed.
-    #[error("{0}")]
-    Stress(String),
+    #[error(transparent)]
+    Stress(#[from] super::stress::StressError),
+    /// A blocking step (stopping stress processes) panicked or was cancelled.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// The operations faults use. Async methods return boxed futures so services of both

@@ -592,7 +592,7 @@ impl DockerService {
                 state_of(&i)
             ));
         }
-        CgroupTarget::of_pid(pid as i32)
+        CgroupTarget::of_pid(pid as i32).map_err(|e| e.to_string())
     }
 
     /// The host pid of a container's main process, when it runs.

@@ -9,7 +9,7 @@ use crate::scenario::model::CpuFault;
 use super::{Applied, Cx, Fault, FaultError, Recovery};
 use crate::chaos::backend::{BackendError, Undo};
 use crate::chaos::state::ProcRole;
-use crate::chaos::stress::{self, CgroupTarget, StressProcs};
+use crate::chaos::stress::{self, CgroupTarget, StressError, StressProcs};
 use crate::chaos::ServicesInner;
 
 impl Fault for CpuFault {
@@ -25,7 +25,7 @@ impl Fault for CpuFault {
 /// Start stress processes where they weigh on the target; record them for `cleanup`.
 pub(super) async fn under_stress(
     cx: &Cx<'_>,
-    start: impl FnOnce(Option<&CgroupTarget>) -> Result<StressProcs, String>,
+    start: impl FnOnce(Option<&CgroupTarget>) -> Result<StressProcs, StressError>,
 ) -> Result<Applied, FaultError> {
     let svc = cx.service()?;
     let cgroup = svc.backend().cgroup(cx.inner).await?;
@@ -46,9 +46,7 @@ impl Undo for StopStress {
         async move {
             let procs = self.0;
             let pids = procs.pids().to_vec();
-            tokio::task::spawn_blocking(move || procs.stop())
-                .await
-                .map_err(|e| BackendError::Stress(e.to_string()))?;
+            tokio::task::spawn_blocking(move || procs.stop()).await?;
             for p in pids {
                 inner.state.remove_process(p);
             }

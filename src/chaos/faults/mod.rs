@@ -1,8 +1,9 @@
 //! Faults: one file per kind (how it is applied, how it is undone, what recovery means
 //! for it), the ledger of faults in force and the timeline that schedules them.
 //!
-//! Adding a kind: its struct in `scenario::model::fault` (one line in `fault_kinds!`),
-//! a file here implementing [`Fault`], and its arm in [`apply`] and [`recovery`].
+//! Adding a kind: its entry in `scenario::model::fault`'s `fault_kinds!` (and in
+//! `FaultSpec::duration` if it lasts a `duration`), a file here implementing [`Fault`],
+//! and its arm in [`apply`] and [`recovery`]. The parser and the validation need nothing.
 
 mod cpu;
 mod duplicate;
