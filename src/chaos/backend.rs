@@ -27,9 +27,8 @@ pub enum BackendError {
     Signal(#[from] SignalError),
     #[error(transparent)]
     Process(#[from] super::process::ProcessError),
-    /// The Docker engine refused or failed (the message names the container and the call).
-    #[error("{0}")]
-    Docker(String),
+    #[error(transparent)]
+    Docker(#[from] super::docker::DockerError),
     #[error(transparent)]
     Stress(#[from] super::stress::StressError),
     /// A blocking step (stopping stress processes) panicked or was cancelled.

@@ -176,15 +176,51 @@ fn owner_alive(label: Option<&String>) -> bool {
     }
 }
 
-async fn inspect(docker: &Docker, id: &str) -> Result<ContainerInspectResponse, String> {
+/// A Docker operation of a fault (or of its undo) that did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    /// The engine refused: what was asked of which container, and its answer.
+    #[error("{op} `{container}`: {source}")]
+    Engine {
+        op: &'static str,
+        container: String,
+        source: Box<bollard::errors::Error>,
+    },
+    #[error("container `{0}` does not exist")]
+    Missing(String),
+    #[error("container `{name}` is not running ({state})")]
+    NotRunning { name: String, state: String },
+    #[error("the main process of `{name}` (pid {pid}) is not visible from here (gauntlet runs in another pid namespace than the engine)")]
+    NotVisible { name: String, pid: i64 },
+    #[error("the service has no container")]
+    NoContainer,
+    #[error(transparent)]
+    Signal(#[from] super::os::SignalError),
+    #[error(transparent)]
+    Stress(#[from] super::stress::StressError),
+    /// Every step of a batch was tried; these failed.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<DockerError>),
+}
+
+fn engine(op: &'static str, container: &str) -> impl FnOnce(bollard::errors::Error) -> DockerError {
+    let container = container.to_string();
+    move |source| DockerError::Engine {
+        op,
+        container,
+        source: Box::new(source),
+    }
+}
+
+async fn inspect(docker: &Docker, id: &str) -> Result<ContainerInspectResponse, DockerError> {
     docker
         .inspect_container(id, None::<InspectContainerOptions>)
         .await
         .map_err(|e| {
             if not_found(&e) {
-                format!("container `{id}` does not exist")
+                DockerError::Missing(id.to_string())
             } else {
-                format!("inspect `{id}`: {e}")
+                engine("inspect", id)(e)
             }
         })
 }
@@ -246,7 +282,9 @@ impl DockerService {
             svc.created = true;
             svc.containers.push(ctr);
         } else if let Some(name) = &spec.container {
-            let i = inspect(docker, name).await.map_err(err)?;
+            let i = inspect(docker, name)
+                .await
+                .map_err(|e| err(e.to_string()))?;
             if !running(&i) {
                 return Err(err(format!(
                     "container `{name}` is not running (state: {})",
@@ -340,7 +378,7 @@ impl DockerService {
         let mut last = String::from("no probe answered yet");
         loop {
             for c in &self.containers {
-                let i = inspect(docker, &c.id).await?;
+                let i = inspect(docker, &c.id).await.map_err(|e| e.to_string())?;
                 let st = i.state.as_ref();
                 let restarting = st.and_then(|s| s.restarting).unwrap_or(false);
                 if !running(&i) && !restarting {
@@ -416,29 +454,28 @@ impl DockerService {
     }
 
     /// Crash: signal each container's main process from the host.
-    pub async fn kill_main_process(&self, docker: &Docker, sig: Signal) -> Result<(), String> {
+    pub async fn kill_main_process(&self, docker: &Docker, sig: Signal) -> Result<(), DockerError> {
         for c in &self.containers {
             let i = inspect(docker, &c.id).await?;
             let pid = i.state.as_ref().and_then(|s| s.pid).unwrap_or(0);
             if !running(&i) || pid <= 0 {
-                return Err(format!(
-                    "container `{}` is not running ({})",
-                    c.name,
-                    state_of(&i)
-                ));
+                return Err(DockerError::NotRunning {
+                    name: c.name.clone(),
+                    state: state_of(&i),
+                });
             }
             if !Path::new(&format!("/proc/{pid}")).exists() {
-                return Err(format!(
-                    "the main process of `{}` (pid {pid}) is not visible from here (gauntlet runs in another pid namespace than the engine)",
-                    c.name
-                ));
+                return Err(DockerError::NotVisible {
+                    name: c.name.clone(),
+                    pid,
+                });
             }
-            signal_pid(pid as i32, sig).map_err(|e| e.to_string())?;
+            signal_pid(pid as i32, sig)?;
         }
         Ok(())
     }
 
-    pub async fn restart(&self, docker: &Docker) -> Result<(), String> {
+    pub async fn restart(&self, docker: &Docker) -> Result<(), DockerError> {
         for c in &self.containers {
             docker
                 .restart_container(
@@ -446,7 +483,7 @@ impl DockerService {
                     Some(RestartContainerOptionsBuilder::default().t(STOP_T).build()),
                 )
                 .await
-                .map_err(|e| format!("restart `{}`: {e}", c.name))?;
+                .map_err(engine("restart", &c.name))?;
         }
         Ok(())
     }
@@ -457,7 +494,7 @@ impl DockerService {
         docker: &Docker,
         inner: &ServicesInner,
         sig: Signal,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, DockerError> {
         let mut done = vec![];
         for c in &self.containers {
             let p = Pending::StoppedContainer { id: c.id.clone() };
@@ -494,7 +531,7 @@ impl DockerService {
             {
                 inner.state.remove_pending(&p);
                 let _ = start_containers(docker, inner, &done).await;
-                return Err(format!("stop `{}`: {e}", c.name));
+                return Err(engine("stop", &c.name)(e));
             }
             done.push(c.id.clone());
         }
@@ -505,7 +542,7 @@ impl DockerService {
         &self,
         docker: &Docker,
         inner: &ServicesInner,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, DockerError> {
         let mut done = vec![];
         for c in &self.containers {
             let p = Pending::PausedContainer { id: c.id.clone() };
@@ -513,7 +550,7 @@ impl DockerService {
             if let Err(e) = docker.pause_container(&c.id).await {
                 inner.state.remove_pending(&p);
                 let _ = unpause_containers(docker, inner, &done).await;
-                return Err(format!("pause `{}`: {e}", c.name));
+                return Err(engine("pause", &c.name)(e));
             }
             done.push(c.id.clone());
         }
@@ -527,8 +564,8 @@ impl DockerService {
         docker: &Docker,
         inner: &ServicesInner,
         suffix: &str,
-    ) -> Result<Vec<String>, String> {
-        let c = self.containers.first().ok_or("no container")?;
+    ) -> Result<Vec<String>, DockerError> {
+        let c = self.containers.first().ok_or(DockerError::NoContainer)?;
         let i = inspect(docker, &c.id).await?;
         let cfg = i.config.clone().unwrap_or_default();
         let hc = i.host_config.clone().unwrap_or_default();
@@ -569,30 +606,29 @@ impl DockerService {
                 body,
             )
             .await
-            .map_err(|e| format!("create the duplicate of `{}`: {e}", c.name))?;
+            .map_err(engine("create the duplicate of", &c.name))?;
         inner
             .state
             .add_container(&created.id, &name, ContainerRole::Duplicate, &self.name);
         if let Err(e) = docker.start_container(&created.id, None).await {
             let _ = remove_containers(docker, inner, std::slice::from_ref(&created.id)).await;
-            return Err(format!("start the duplicate of `{}`: {e}", c.name));
+            return Err(engine("start the duplicate of", &c.name)(e));
         }
         Ok(vec![created.id])
     }
 
     /// The cgroups of the (first) container's main process, for stress processes.
-    pub async fn cgroup(&self, docker: &Docker) -> Result<CgroupTarget, String> {
-        let c = self.containers.first().ok_or("no container")?;
+    pub async fn cgroup(&self, docker: &Docker) -> Result<CgroupTarget, DockerError> {
+        let c = self.containers.first().ok_or(DockerError::NoContainer)?;
         let i = inspect(docker, &c.id).await?;
         let pid = i.state.as_ref().and_then(|s| s.pid).unwrap_or(0);
         if !running(&i) || pid <= 0 {
-            return Err(format!(
-                "container `{}` is not running ({})",
-                c.name,
-                state_of(&i)
-            ));
+            return Err(DockerError::NotRunning {
+                name: c.name.clone(),
+                state: state_of(&i),
+            });
         }
-        CgroupTarget::of_pid(pid as i32).map_err(|e| e.to_string())
+        Ok(CgroupTarget::of_pid(pid as i32)?)
     }
 
     /// The host pid of a container's main process, when it runs.
@@ -827,7 +863,7 @@ pub(crate) async fn start_containers(
     docker: &Docker,
     inner: &ServicesInner,
     ids: &[String],
-) -> Result<(), String> {
+) -> Result<(), DockerError> {
     let mut errs = vec![];
     for id in ids {
         match docker.start_container(id, None).await {
@@ -836,7 +872,7 @@ pub(crate) async fn start_containers(
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 304, ..
             }) => {}
-            Err(e) => errs.push(format!("start `{}`: {e}", short(id))),
+            Err(e) => errs.push(engine("start", short(id))(e)),
         }
         inner
             .state
@@ -846,11 +882,11 @@ pub(crate) async fn start_containers(
 }
 
 /// All the errors of a batch of undo steps as one message; every step was tried.
-fn joined(errs: Vec<String>) -> Result<(), String> {
+fn joined(errs: Vec<DockerError>) -> Result<(), DockerError> {
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(errs.join("; "))
+        Err(DockerError::Several(errs))
     }
 }
 
@@ -858,7 +894,7 @@ pub(crate) async fn unpause_containers(
     docker: &Docker,
     inner: &ServicesInner,
     ids: &[String],
-) -> Result<(), String> {
+) -> Result<(), DockerError> {
     let mut errs = vec![];
     for id in ids {
         if let Err(e) = docker.unpause_container(id).await {
@@ -869,7 +905,7 @@ pub(crate) async fn unpause_containers(
                 .and_then(|i| i.state.and_then(|s| s.paused))
                 .unwrap_or(false);
             if still_paused {
-                errs.push(format!("unpause `{}`: {e}", short(id)));
+                errs.push(engine("unpause", short(id))(e));
                 continue;
             }
         }
@@ -884,7 +920,7 @@ pub(crate) async fn remove_containers(
     docker: &Docker,
     inner: &ServicesInner,
     ids: &[String],
-) -> Result<(), String> {
+) -> Result<(), DockerError> {
     let mut errs = vec![];
     for id in ids {
         match docker
@@ -896,7 +932,7 @@ pub(crate) async fn remove_containers(
         {
             Ok(()) => inner.state.remove_container(id),
             Err(e) if not_found(&e) => inner.state.remove_container(id),
-            Err(e) => errs.push(format!("remove `{}`: {e}", short(id))),
+            Err(e) => errs.push(engine("remove", short(id))(e)),
         }
     }
     joined(errs)
