@@ -22,9 +22,8 @@ impl Fault for LeakWebsocketsFault {
         ))?;
         let n = self.connections.unwrap_or(100);
         let rate = self.rate.unwrap_or(50.0);
-        let leak = wsleak::start(url, n, rate, cx.inner.events.clone(), cx.info.name.clone())
-            .await
-            .map_err(FaultError::Websockets)?;
+        let leak =
+            wsleak::start(url, n, rate, cx.inner.events.clone(), cx.info.name.clone()).await?;
         Ok(Applied::InForce(Box::new(CloseLeak(leak))))
     }
 }

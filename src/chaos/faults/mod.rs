@@ -42,9 +42,8 @@ pub enum FaultError {
     Incomplete(&'static str),
     #[error(transparent)]
     Backend(#[from] BackendError),
-    /// Leaked WebSockets could not be opened.
-    #[error("{0}")]
-    Websockets(String),
+    #[error(transparent)]
+    Websockets(#[from] super::wsleak::WsLeakError),
 }
 
 /// When the scheduler watches the target until it is healthy again.
