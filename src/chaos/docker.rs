@@ -114,8 +114,8 @@ fn parse_port(s: &str) -> Result<(String, PortBinding), String> {
         ));
     }
     let (cport, hport, ip) = (parts[0], parts[1], parts[2]);
-    let ip = ip.trim_start_matches('[').trim_end_matches(']');
-    super::require_loopback_host(ip).map_err(|e| format!("port `{s}`: {e}"))?;
+    let ip = crate::units::bare_host(ip);
+    super::require_loopback_host(&ip).map_err(|e| format!("port `{s}`: {e}"))?;
     cport
         .parse::<u16>()
         .map_err(|_| format!("port `{s}`: `{cport}` is not a port"))?;

@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::health::split_host_port;
 use super::require_loopback_host;
+use crate::units::split_host_port;
 
 /// One network fault's effect.
 #[derive(Debug, Clone, Default, PartialEq)]
