@@ -527,7 +527,10 @@ fn expected_words(e: &str) -> String {
         "f64" | "f32" => "a number".into(),
         "a sequence" => "an array".into(),
         "a map" => "a table".into(),
-        e if e.starts_with("struct ") => "a table".into(),
+        e if e.starts_with("struct ") || e.starts_with("internally tagged enum ") => {
+            "a table".into()
+        }
+        "variant identifier" => "a string naming one of its allowed values".into(),
         e => e.to_string(),
     }
 }
