@@ -13,6 +13,7 @@ pub(crate) mod ledger;
 mod memory;
 mod network;
 mod pause;
+mod recovery;
 mod restart;
 mod stop;
 mod timeline;
@@ -26,6 +27,7 @@ use crate::scenario::model::{FaultKind, FaultSpec};
 use super::backend::{Backend, BackendError, Undo};
 use super::{Service, ServicesInner};
 
+pub use recovery::{recovery, watches_recovery, Recovery};
 pub use timeline::Chaos;
 
 /// Why a fault could not be applied (or undone).
@@ -44,17 +46,6 @@ pub enum FaultError {
     Backend(#[from] BackendError),
     #[error(transparent)]
     Websockets(#[from] super::wsleak::WsLeakError),
-}
-
-/// When the scheduler watches the target until it is healthy again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recovery {
-    /// The fault leaves the target up: nothing to watch.
-    None,
-    /// A crash: from the apply, once the target was seen down or its instance changed.
-    FromApply,
-    /// A stall: from the undo.
-    FromUndo,
 }
 
 /// One fault kind: its spec struct, applied by the chaos engine.
@@ -120,27 +111,6 @@ pub(crate) async fn apply(spec: &FaultSpec, cx: &Cx<'_>) -> Result<Applied, Faul
         FaultSpec::Cpu(f) => f.apply(cx).await,
         FaultSpec::Memory(f) => f.apply(cx).await,
     }
-}
-
-/// What recovery means after a fault of `kind` (the grader asks too).
-pub fn recovery(kind: FaultKind) -> Recovery {
-    use crate::scenario::model::*;
-    match kind {
-        FaultKind::Kill => KillFault::RECOVERY,
-        FaultKind::Stop => StopFault::RECOVERY,
-        FaultKind::Restart => RestartFault::RECOVERY,
-        FaultKind::Pause => PauseFault::RECOVERY,
-        FaultKind::Duplicate => DuplicateFault::RECOVERY,
-        FaultKind::LeakWebsockets => LeakWebsocketsFault::RECOVERY,
-        FaultKind::Network => NetworkFault::RECOVERY,
-        FaultKind::Cpu => CpuFault::RECOVERY,
-        FaultKind::Memory => MemoryFault::RECOVERY,
-    }
-}
-
-/// Whether the scheduler watches the target for recovery after a fault of `kind`.
-pub fn watches_recovery(kind: FaultKind) -> bool {
-    recovery(kind) != Recovery::None
 }
 
 pub(crate) fn emit(events: &EventSink, info: &FaultInfo, state: FaultState) {
