@@ -1,5 +1,6 @@
 //! Faults: one file per kind (how it is applied, how it is undone, what recovery means
-//! for it), the ledger of faults in force and the timeline that schedules them.
+//! for it; `stop`, `pause` and `duplicate` take the undo their backend hands back), the
+//! ledger of faults in force, recovery watches and the timeline that schedules them.
 //!
 //! Adding a kind: its entry in `scenario::model::fault`'s `fault_kinds!` (and in
 //! `FaultSpec::duration` if it lasts a `duration`), a file here implementing [`Fault`],
@@ -30,7 +31,7 @@ use super::{Service, ServicesInner};
 pub use recovery::{recovery, watches_recovery, Recovery};
 pub use timeline::Chaos;
 
-/// Why a fault could not be applied (or undone).
+/// Why a fault could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {
     #[error("the fault names no `target`")]
