@@ -113,7 +113,10 @@ async fn partition_holds_traffic_until_lifted() {
             t.elapsed(),
         )
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        holds_for(Duration::from_millis(500), || !pending.is_finished()).await,
+        "a request went through the partition"
+    );
     n.chaos.undo_now(id).await.unwrap();
     let (r, d) = pending.await.unwrap();
     assert!(r.unwrap().contains("200 OK"));
@@ -221,11 +224,12 @@ async fn leak_websockets_holds_connections_until_undone() {
         "handshakes: {}",
         total.load(Ordering::SeqCst)
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        open.load(Ordering::SeqCst),
-        25,
-        "connections must stay open"
+    assert!(
+        holds_for(Duration::from_millis(300), || open.load(Ordering::SeqCst)
+            == 25)
+        .await,
+        "connections must stay open: {}",
+        open.load(Ordering::SeqCst)
     );
     n.chaos.undo_now(id).await.unwrap();
     assert!(

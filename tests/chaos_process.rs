@@ -59,13 +59,21 @@ async fn starts_with_env_and_cwd_logs_output_and_stops_everything() {
     let state = services.run_state();
     assert!(state.processes.iter().any(|p| p.pid == pid as i32));
     // Health probes run during the run.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let probes = ev
-        .drain()
-        .iter()
-        .filter(|e| matches!(e, RunEvent::Probe { service, ok: true, .. } if service == "api"))
-        .count();
-    assert!(probes >= 2, "expected probe events, got {probes}");
+    let mut probes = 0;
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            probes += ev
+                .drain()
+                .iter()
+                .filter(
+                    |e| matches!(e, RunEvent::Probe { service, ok: true, .. } if service == "api"),
+                )
+                .count();
+            probes >= 2
+        })
+        .await,
+        "expected probe events, got {probes}"
+    );
 
     services.shutdown().await;
     assert!(!alive(pid), "service still alive after shutdown");
@@ -222,8 +230,10 @@ async fn policy_no_leaves_a_crash_down_and_probes_see_it() {
     )
     .unwrap();
     assert!(eventually(Duration::from_secs(5), || services.pid("api").is_none()).await);
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(services.pid("api").is_none(), "restarted without a policy");
+    assert!(
+        holds_for(Duration::from_millis(800), || services.pid("api").is_none()).await,
+        "restarted without a policy"
+    );
     let failed = ev
         .drain()
         .iter()

@@ -380,7 +380,7 @@ fn semantic_rules() {
         (format!("{api}[[faults]]\nkind = \"pause\"\ntarget = \"api\"\nat = \"1s\"\nduration = \"5s\"\nevery = \"5s\"\ntimes = 2\n"), "faults[0].every", "overlap"),
         (format!("{api}[[faults]]\nkind = \"pause\"\ntarget = \"api\"\nat = \"29s\"\nduration = \"5s\"\n"), "faults[0].at", "hard cap"),
         (format!("{api}[[faults]]\nkind = \"leak_websockets\"\ntarget = \"api\"\nat = \"1s\"\nduration = \"5s\"\nconnections = 1\n"), "faults[0]", "needs a `url`"),
-        (format!("{api}[[faults]]\nkind = \"memory\"\ntarget = \"api\"\nat = \"1s\"\nduration = \"5s\"\nsize = \"lots\"\n"), "faults[0].size", "like \"512MiB\""),
+        (format!("{api}[[faults]]\nkind = \"memory\"\ntarget = \"api\"\nat = \"1s\"\nduration = \"5s\"\nsize = \"lots\"\n"), "faults[0].size", "is not a size"),
         (format!("{api}[[faults]]\nkind = \"cpu\"\ntarget = \"api\"\nat = \"1s\"\nduration = \"5s\"\nsignal = \"SIGTERM\"\n"), "faults[0].signal", "does not apply to a `cpu` fault"),
         (format!("{api}[[faults]]\nkind = \"kill\"\ntarget = \"api\"\nat = \"1s\"\nsignal = \"SIGNOPE\"\n"), "faults[0].signal", "unknown signal"),
         ("[[services]]\nname = \"w\"\nmanaged = false\n[[faults]]\nkind = \"restart\"\ntarget = \"w\"\nat = \"1s\"\n".into(), "faults[0].target", "managed = false"),

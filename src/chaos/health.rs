@@ -14,6 +14,7 @@ use crate::event::{EventSink, RunEvent, ServiceEvent, ServiceEventKind};
 use crate::scenario::model::HealthSpec;
 
 use super::{require_loopback_host, ChaosError};
+use crate::units::split_host_port;
 
 pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_millis(500);
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -59,12 +60,10 @@ impl Health {
                         "health.http `{u}`: only http:// health checks are supported"
                     )));
                 }
-                let host = url
-                    .host_str()
-                    .ok_or_else(|| err(format!("health.http `{u}` has no host")))?
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string();
+                let host = crate::units::bare_host(
+                    url.host_str()
+                        .ok_or_else(|| err(format!("health.http `{u}` has no host")))?,
+                );
                 require_loopback_host(&host).map_err(|m| err(format!("health.http: {m}")))?;
                 let port = url.port_or_known_default().unwrap_or(80);
                 let mut path = url.path().to_string();
@@ -115,17 +114,6 @@ impl Health {
     pub async fn probe(&self) -> Result<Duration, String> {
         probe(&self.target, self.timeout).await
     }
-}
-
-/// "127.0.0.1:80", "localhost:80", "[::1]:80".
-pub(crate) fn split_host_port(s: &str) -> Option<(String, u16)> {
-    let (h, p) = s.rsplit_once(':')?;
-    let port = p.parse().ok()?;
-    let h = h.trim_start_matches('[').trim_end_matches(']');
-    if h.is_empty() {
-        return None;
-    }
-    Some((h.to_string(), port))
 }
 
 /// One health probe. Ok(latency) when healthy; Err(reason) otherwise.

@@ -9,12 +9,21 @@
 //!   reverse order (`undo_all`); a `Drop` guard undoes what it can synchronously on panic.
 //! - [`cleanup`] removes the leftovers of earlier runs (`gauntlet cleanup`).
 //!
+//! Layout: `faults/` (one file per fault kind, the ledger, the timeline) works through
+//! `backend::Backend`, implemented by `process` (managed or by pid file) and `docker`;
+//! `os` (signals, /proc) and `state` (the run-state file) sit below them, `cleanup`
+//! above. `proxy`, `stress` and `wsleak` are the mechanisms of the network, cpu/memory
+//! and leak_websockets faults; `health` and `resources` watch the services.
+//!
 //! Safety rule: every address gauntlet itself talks to (health checks, proxy, leaked
 //! WebSockets) must be a loopback one.
 
+mod backend;
+mod cleanup;
 pub(crate) mod docker;
-mod faults;
+pub mod faults;
 pub(crate) mod health;
+mod os;
 pub mod process;
 pub mod proxy;
 mod resources;
@@ -32,12 +41,15 @@ use crate::event::{EventSink, Level, RunEvent, ServiceEvent, ServiceEventKind};
 use crate::scenario::model::{BackendKind, ServiceSpec};
 use crate::scenario::Plan;
 
-pub use faults::Chaos;
-pub use state::{cleanup, CleanupReport};
+pub use backend::BackendError;
+pub use cleanup::cleanup;
+pub use faults::{watches_recovery, Chaos, FaultError};
+pub use state::CleanupReport;
 
-use faults::Ledger;
+use backend::Backend;
+use faults::ledger::{self, Ledger};
 use health::Health;
-use process::ManagedProc;
+use process::{ManagedProc, ProcessError, UnmanagedProc};
 use proxy::Proxy;
 use state::StateFile;
 
@@ -48,8 +60,12 @@ pub enum ChaosError {
     #[error("docker: {0}")]
     Docker(String),
     /// A fault could not be applied and the scenario says that fails the run.
-    #[error("fault `{name}` could not be applied: {message}")]
-    Fault { name: String, message: String },
+    #[error("fault `{name}` could not be applied: {source}")]
+    Fault { name: String, source: FaultError },
+    #[error("fault `{name}`: undo failed: {source}")]
+    Undo { name: String, source: BackendError },
+    #[error("no fault #{0} in the plan")]
+    NoSuchFault(usize),
     #[error("cleanup: {0}")]
     Cleanup(String),
 }
@@ -70,12 +86,20 @@ pub(crate) enum Control {
     /// Process backend, started and supervised by gauntlet.
     Managed(Arc<ManagedProc>),
     /// Process backend, already running; its pid is read from `pid_file` at each use.
-    Unmanaged {
-        pid_file: Option<PathBuf>,
-        cwd: Option<PathBuf>,
-    },
+    Unmanaged(UnmanagedProc),
     /// Docker backend.
     Docker(docker::DockerService),
+}
+
+impl Control {
+    /// What faults do to it.
+    pub fn backend(&self) -> &dyn Backend {
+        match self {
+            Control::Managed(m) => m,
+            Control::Unmanaged(u) => u,
+            Control::Docker(d) => d,
+        }
+    }
 }
 
 /// One service of the run.
@@ -92,14 +116,7 @@ impl Service {
     /// The pid of the running instance (process backend) or the container's main process
     /// (docker): a crash fault's recovery waits until it changes or a probe fails.
     pub async fn instance(&self, inner: &ServicesInner) -> Option<String> {
-        match &self.control {
-            Control::Managed(m) => m.pid().map(|p| p.to_string()),
-            Control::Unmanaged { pid_file, .. } => pid_file
-                .as_deref()
-                .and_then(|p| process::read_pid_file(p).ok())
-                .map(|p| p.to_string()),
-            Control::Docker(d) => d.instance(inner.docker.as_ref()?).await,
-        }
+        self.control.backend().instance(inner).await
     }
 }
 
@@ -235,68 +252,20 @@ impl Services {
             };
             let log_path = inner.logs_dir.join(format!("{name}.log"));
             let control = match inner.backend {
-                BackendKind::Process if spec.managed => {
-                    let m = Arc::new(ManagedProc::new(
-                        spec.clone(),
-                        &base_dir,
-                        &inner.logs_dir,
-                        events.clone(),
-                        inner.state.clone(),
-                    ));
-                    // Something already answering the health check would make us grade
-                    // another process (e.g. a leftover on the same port) while ours dies
-                    // with "address in use": refuse instead.
-                    if let Some(h) = health.as_deref() {
-                        if h.probe().await.is_ok() {
-                            return Err(err(String::from(
-                                "its health check already answers before it was started: \
-                                 another process holds its address (a leftover run? try \
-                                 `gauntlet cleanup`, or change the port)",
-                            )));
-                        }
-                    }
-                    inner.spawned.lock().unwrap().push(m.clone());
-                    let mut child = m.spawn("start").map_err(err)?;
-                    if let Err(e) = m.wait_ready(&mut child, health.as_deref()).await {
-                        let tail = process::log_tail(&m.log_path, 15);
-                        return Err(err(format!(
-                            "{e}\n  log: {}{}",
-                            m.log_path.display(),
-                            if tail.is_empty() {
-                                " (empty)".to_string()
-                            } else {
-                                format!("\n  last lines of the log:\n{tail}")
-                            }
-                        )));
-                    }
-                    m.supervise(child);
-                    Control::Managed(m)
-                }
-                BackendKind::Process => {
-                    let pid_file = spec
-                        .pid_file
-                        .as_deref()
-                        .map(|p| process::resolve_path(&base_dir, p));
-                    if let Some(pf) = &pid_file {
-                        process::read_pid_file(pf).map_err(err)?;
-                    }
-                    if let Some(h) = &health {
-                        wait_healthy_unmanaged(h).await.map_err(err)?;
-                    }
-                    Control::Unmanaged {
-                        pid_file,
-                        cwd: spec
-                            .cwd
-                            .as_deref()
-                            .map(|c| process::resolve_path(&base_dir, c)),
-                    }
-                }
-                BackendKind::Docker => {
-                    let d =
-                        docker::DockerService::start(&inner, spec, health.as_deref(), &log_path)
-                            .await?;
-                    Control::Docker(d)
-                }
+                BackendKind::Process if spec.managed => Control::Managed(
+                    start_managed(&inner, spec, health.as_deref(), &base_dir)
+                        .await
+                        .map_err(|e| err(e.to_string()))?,
+                ),
+                BackendKind::Process => Control::Unmanaged(
+                    find_unmanaged(spec, health.as_deref(), &base_dir)
+                        .await
+                        .map_err(|e| err(e.to_string()))?,
+                ),
+                BackendKind::Docker => Control::Docker(
+                    docker::DockerService::start(&inner, spec, health.as_deref(), &log_path)
+                        .await?,
+                ),
             };
             if health.is_some() {
                 events.send(RunEvent::Service(ServiceEvent {
@@ -338,7 +307,7 @@ impl Services {
         }
         self.shut_down = true;
         let inner = self.inner.clone();
-        faults::undo_ledger(&inner).await;
+        ledger::undo_all(&inner).await;
         inner.tasks_cancel.cancel();
         for t in self.tasks.drain(..) {
             let _ = t.await;
@@ -347,7 +316,7 @@ impl Services {
         for svc in services.iter().rev() {
             match &svc.control {
                 Control::Managed(m) => m.shutdown().await,
-                Control::Unmanaged { .. } => {}
+                Control::Unmanaged(_) => {}
                 Control::Docker(d) => {
                     if let Some(docker) = &inner.docker {
                         d.shutdown(docker, &inner).await;
@@ -370,10 +339,7 @@ impl Services {
     pub fn pid(&self, service: &str) -> Option<u32> {
         match &self.inner.service(service)?.control {
             Control::Managed(m) => m.pid(),
-            Control::Unmanaged { pid_file, .. } => pid_file
-                .as_deref()
-                .and_then(|p| process::read_pid_file(p).ok())
-                .map(|p| p as u32),
+            Control::Unmanaged(u) => u.pid().map(|p| p as u32),
             Control::Docker(_) => None,
         }
     }
@@ -415,6 +381,77 @@ impl Services {
     }
 }
 
+/// Start a managed process-backend service and wait until it is healthy.
+async fn start_managed(
+    inner: &ServicesInner,
+    spec: &ServiceSpec,
+    health: Option<&Health>,
+    base_dir: &Path,
+) -> Result<Arc<ManagedProc>, ProcessError> {
+    let m = Arc::new(ManagedProc::new(
+        spec.clone(),
+        base_dir,
+        &inner.logs_dir,
+        inner.events.clone(),
+        inner.state.clone(),
+    ));
+    // Something already answering the health check would make us grade another process
+    // (e.g. a leftover on the same port) while ours dies with "address in use": refuse.
+    if let Some(h) = health {
+        if h.probe().await.is_ok() {
+            return Err(ProcessError::NotReady(String::from(
+                "its health check already answers before it was started: \
+                 another process holds its address (a leftover run? try \
+                 `gauntlet cleanup`, or change the port)",
+            )));
+        }
+    }
+    inner.spawned.lock().unwrap().push(m.clone());
+    let mut child = m.spawn("start")?;
+    if let Err(e) = m.wait_ready(&mut child, health).await {
+        let tail = process::log_tail(&m.log_path, 15);
+        return Err(ProcessError::NotReady(format!(
+            "{e}\n  log: {}{}",
+            m.log_path.display(),
+            if tail.is_empty() {
+                " (empty)".to_string()
+            } else {
+                format!("\n  last lines of the log:\n{tail}")
+            }
+        )));
+    }
+    m.supervise(child);
+    Ok(m)
+}
+
+/// A process-backend service gauntlet does not start: check its pid file and health.
+async fn find_unmanaged(
+    spec: &ServiceSpec,
+    health: Option<&Health>,
+    base_dir: &Path,
+) -> Result<UnmanagedProc, ProcessError> {
+    let pid_file = spec
+        .pid_file
+        .as_deref()
+        .map(|p| process::resolve_path(base_dir, p));
+    if let Some(pf) = &pid_file {
+        process::read_pid_file(pf)?;
+    }
+    if let Some(h) = health {
+        wait_healthy_unmanaged(h)
+            .await
+            .map_err(ProcessError::NotReady)?;
+    }
+    Ok(UnmanagedProc {
+        name: spec.name.clone(),
+        pid_file,
+        cwd: spec
+            .cwd
+            .as_deref()
+            .map(|c| process::resolve_path(base_dir, c)),
+    })
+}
+
 async fn wait_healthy_unmanaged(h: &Health) -> Result<(), String> {
     let start = std::time::Instant::now();
     loop {
@@ -440,7 +477,7 @@ impl Drop for Services {
         }
         let inner = self.inner.clone();
         inner.tasks_cancel.cancel();
-        faults::undo_ledger_sync(&inner);
+        ledger::undo_all_blocking(&inner);
         for m in inner.spawned.lock().unwrap().iter() {
             m.kill_sync();
         }

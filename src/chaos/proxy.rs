@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::health::split_host_port;
 use super::require_loopback_host;
+use crate::units::split_host_port;
 
 /// One network fault's effect.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -308,31 +308,4 @@ async fn pipe(
         }
     };
     tokio::join!(reader, writer);
-}
-
-/// "64KiB", "1MB", "500" (bytes per second).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size like \"64KiB\" or \"512MiB\""))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().trim_end_matches("/s") {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "kib" => 1024.0,
-        "m" | "mb" => 1e6,
-        "mib" => 1024.0 * 1024.0,
-        "g" | "gb" => 1e9,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => {
-            return Err(format!(
-                "`{s}`: unknown unit (use B, KiB, MiB, GiB, KB, MB, GB)"
-            ))
-        }
-    };
-    Ok((n * mult) as u64)
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::event::RunEvent;
 
-use super::process;
+use super::os;
 use super::{Control, ServicesInner};
 
 pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -23,7 +23,7 @@ enum Prev {
 pub(crate) async fn run_sampler(inner: Arc<ServicesInner>) {
     let mut prev: HashMap<String, Prev> = HashMap::new();
     let mut cgroups: HashMap<String, CgFiles> = HashMap::new();
-    let hz = process::clock_ticks() as f64;
+    let hz = os::clock_ticks() as f64;
     let mut tick = tokio::time::interval(SAMPLE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -34,10 +34,7 @@ pub(crate) async fn run_sampler(inner: Arc<ServicesInner>) {
         for svc in inner.all() {
             let sample = match &svc.control {
                 Control::Managed(m) => m.pid().map(|p| group_sample(p as i32, true)),
-                Control::Unmanaged { pid_file, .. } => pid_file
-                    .as_deref()
-                    .and_then(|p| process::read_pid_file(p).ok())
-                    .map(|p| group_sample(p, false)),
+                Control::Unmanaged(u) => u.pid().map(|p| group_sample(p, false)),
                 Control::Docker(d) => {
                     let Some(docker) = &inner.docker else {
                         continue;
@@ -116,12 +113,12 @@ pub(crate) async fn run_sampler(inner: Arc<ServicesInner>) {
 /// CPU ticks and RSS of a process group (or of one process).
 fn group_sample(pid: i32, group: bool) -> (u64, u64) {
     let pids = if group {
-        process::group_members(pid)
+        os::group_members(pid)
     } else {
         vec![pid]
     };
     pids.iter()
-        .filter_map(|p| process::proc_cpu_mem(*p))
+        .filter_map(|p| os::proc_cpu_mem(*p))
         .fold((0, 0), |(t, m), (t2, m2)| (t + t2, m + m2))
 }
 

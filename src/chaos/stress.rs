@@ -20,11 +20,31 @@ pub struct CgroupTarget {
     pub procs_files: Vec<PathBuf>,
 }
 
+/// Stress processes that could not be started or placed.
+#[derive(Debug, thiserror::Error)]
+pub enum StressError {
+    #[error("cannot read /proc/{pid}/cgroup: {source}")]
+    ReadCgroup { pid: i32, source: std::io::Error },
+    #[error("no cgroup of process {0} is reachable under /sys/fs/cgroup")]
+    NoCgroup(i32),
+    #[error("cannot move pid {pid} into {}: {source}", file.display())]
+    JoinCgroup {
+        pid: i32,
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{what}: {errno}")]
+    Os {
+        what: &'static str,
+        errno: nix::errno::Errno,
+    },
+}
+
 impl CgroupTarget {
     /// The cgroups of process `pid` (e.g. a container's main process), as seen from here.
-    pub fn of_pid(pid: i32) -> Result<CgroupTarget, String> {
+    pub fn of_pid(pid: i32) -> Result<CgroupTarget, StressError> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-            .map_err(|e| format!("cannot read /proc/{pid}/cgroup: {e}"))?;
+            .map_err(|source| StressError::ReadCgroup { pid, source })?;
         let unified = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let mut files = vec![];
         for line in text.lines() {
@@ -54,17 +74,18 @@ impl CgroupTarget {
             }
         }
         if files.is_empty() {
-            return Err(format!(
-                "no cgroup of process {pid} is reachable under /sys/fs/cgroup"
-            ));
+            return Err(StressError::NoCgroup(pid));
         }
         Ok(CgroupTarget { procs_files: files })
     }
 
-    fn join(&self, pid: i32) -> Result<(), String> {
+    fn join(&self, pid: i32) -> Result<(), StressError> {
         for f in &self.procs_files {
-            std::fs::write(f, pid.to_string())
-                .map_err(|e| format!("cannot move pid {pid} into {}: {e}", f.display()))?;
+            std::fs::write(f, pid.to_string()).map_err(|source| StressError::JoinCgroup {
+                pid,
+                file: f.clone(),
+                source,
+            })?;
         }
         Ok(())
     }
@@ -99,7 +120,7 @@ enum Work {
 }
 
 /// `workers` processes that each keep one core busy.
-pub fn cpu(workers: u32, cgroup: Option<&CgroupTarget>) -> Result<StressProcs, String> {
+pub fn cpu(workers: u32, cgroup: Option<&CgroupTarget>) -> Result<StressProcs, StressError> {
     let mut procs = StressProcs { pids: vec![] };
     for _ in 0..workers {
         match fork_worker(Work::Spin, cgroup) {
@@ -114,18 +135,24 @@ pub fn cpu(workers: u32, cgroup: Option<&CgroupTarget>) -> Result<StressProcs, S
 }
 
 /// One process that allocates and touches `bytes` of memory, then holds it.
-pub fn memory(bytes: u64, cgroup: Option<&CgroupTarget>) -> Result<StressProcs, String> {
+pub fn memory(bytes: u64, cgroup: Option<&CgroupTarget>) -> Result<StressProcs, StressError> {
     Ok(StressProcs {
         pids: vec![fork_worker(Work::Hold(bytes), cgroup)?],
     })
 }
 
-fn fork_worker(work: Work, cgroup: Option<&CgroupTarget>) -> Result<i32, String> {
-    let (r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+fn fork_worker(work: Work, cgroup: Option<&CgroupTarget>) -> Result<i32, StressError> {
+    let (r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe().map_err(|errno| StressError::Os {
+        what: "pipe",
+        errno,
+    })?;
     let parent = std::process::id() as i32;
     // SAFETY: the child only makes raw system calls (no allocation, no locks) and never
     // returns into Rust code of the parent: it ends in `_exit` or loops forever.
-    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+    match unsafe { fork() }.map_err(|errno| StressError::Os {
+        what: "fork",
+        errno,
+    })? {
         ForkResult::Child => unsafe { child_main(r.as_raw_fd(), parent, work) },
         ForkResult::Parent { child } => {
             drop(r);

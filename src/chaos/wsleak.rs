@@ -35,18 +35,56 @@ impl WsLeak {
     }
 }
 
-async fn open_one(url: &str, host: &str, port: u16) -> Result<WebSocketStream<TcpStream>, String> {
+/// A leaked connection that could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum WsLeakError {
+    #[error("url `{url}`: {why}")]
+    Url { url: String, why: String },
+    #[error("connect {host}:{port}: timeout")]
+    ConnectTimeout { host: String, port: u16 },
+    #[error("connect {host}:{port}: {source}")]
+    Connect {
+        host: String,
+        port: u16,
+        source: std::io::Error,
+    },
+    #[error("{url}: handshake timeout")]
+    HandshakeTimeout { url: String },
+    #[error("{url}: handshake: {source}")]
+    Handshake {
+        url: String,
+        source: Box<tokio_tungstenite::tungstenite::Error>,
+    },
+}
+
+async fn open_one(
+    url: &str,
+    host: &str,
+    port: u16,
+) -> Result<WebSocketStream<TcpStream>, WsLeakError> {
     let tcp = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port)))
         .await
-        .map_err(|_| format!("connect {host}:{port}: timeout"))?
-        .map_err(|e| format!("connect {host}:{port}: {e}"))?;
+        .map_err(|_| WsLeakError::ConnectTimeout {
+            host: host.to_string(),
+            port,
+        })?
+        .map_err(|source| WsLeakError::Connect {
+            host: host.to_string(),
+            port,
+            source,
+        })?;
     let (ws, _) = tokio::time::timeout(
         Duration::from_secs(5),
         tokio_tungstenite::client_async(url, tcp),
     )
     .await
-    .map_err(|_| format!("{url}: handshake timeout"))?
-    .map_err(|e| format!("{url}: handshake: {e}"))?;
+    .map_err(|_| WsLeakError::HandshakeTimeout {
+        url: url.to_string(),
+    })?
+    .map_err(|e| WsLeakError::Handshake {
+        url: url.to_string(),
+        source: Box::new(e),
+    })?;
     Ok(ws)
 }
 
@@ -58,18 +96,20 @@ pub(crate) async fn start(
     rate: f64,
     events: EventSink,
     name: String,
-) -> Result<WsLeak, String> {
-    let u = url::Url::parse(url).map_err(|e| format!("url `{url}`: {e}"))?;
+) -> Result<WsLeak, WsLeakError> {
+    let bad_url = |why: String| WsLeakError::Url {
+        url: url.to_string(),
+        why,
+    };
+    let u = url::Url::parse(url).map_err(|e| bad_url(e.to_string()))?;
     if u.scheme() != "ws" {
-        return Err(format!("url `{url}`: only ws:// is supported"));
+        return Err(bad_url("only ws:// is supported".into()));
     }
-    let host = u
-        .host_str()
-        .ok_or_else(|| format!("url `{url}` has no host"))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    require_loopback_host(&host)?;
+    let host = crate::units::bare_host(
+        u.host_str()
+            .ok_or_else(|| bad_url("it has no host".into()))?,
+    );
+    require_loopback_host(&host).map_err(bad_url)?;
     let port = u.port_or_known_default().unwrap_or(80);
     let first = open_one(url, &host, port).await?;
     let held = Arc::new(Mutex::new(vec![first]));

@@ -93,10 +93,9 @@ impl Watched {
 }
 
 /// Fault kinds after which the chaos scheduler watches the target until it is healthy
-/// again (from the apply for a crash, from the undo for a stall). `duplicate` and
-/// `leak_websockets` leave the target up, so nothing is watched.
+/// again; each fault kind says so (`chaos::faults`).
 pub fn recovery_watched(kind: FaultKind) -> bool {
-    !matches!(kind, FaultKind::Duplicate | FaultKind::LeakWebsockets)
+    crate::chaos::watches_recovery(kind)
 }
 
 /// Whether the chaos scheduler watches `target` for recovery after a fault of `kind`:

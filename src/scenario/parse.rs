@@ -55,40 +55,10 @@ pub(crate) fn parse(ctx: &mut Ctx<'_>) -> Option<Scenario> {
     check_think_time_keys(ctx);
 
     let mut tree = Spanned::new(span, DeValue::Table(ctx.root.clone()));
-    // For each array (by its path in the file) that lost elements: the file indexes of
-    // the elements left.
-    let mut live: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut cut: HashSet<String> = HashSet::new();
-    let mut unknown_seen: HashSet<String> = HashSet::new();
-    let mut failed = false;
-    for _ in 0..MAX_ROUNDS {
-        let (res, unknown) = deserialize::<Scenario>(&tree);
-        for u in unknown {
-            let orig = to_file_path(&u, &live);
-            if unknown_seen.insert(show_path(&orig)) {
-                unknown_key(ctx, &orig);
-            }
-        }
-        let e = match res {
-            Ok(s) => return (!failed).then_some(s),
-            Err(e) => e,
-        };
-        failed = true;
-        let here = error_path(e.path());
-        let orig = to_file_path(&here, &live);
-        let caused_by_cut = e
-            .inner()
-            .message()
-            .strip_prefix("missing field `")
-            .and_then(|r| r.strip_suffix('`'))
-            .is_some_and(|k| cut.contains(&show_path(&join(&orig, vec![Seg::Key(k.to_string())]))));
-        if !caused_by_cut {
-            type_error(ctx, &orig, e.into_inner());
-        }
-        if here.is_empty() || !cut_out(&mut tree, &here, &orig, &mut live) {
-            break;
-        }
-        cut.insert(show_path(&orig));
+    let mut st = Rounds::default();
+    settle_faults(ctx, &mut tree, &mut st);
+    if let Some(s) = settle::<Scenario>(ctx, &mut tree, &[], &mut st) {
+        return (!st.failed).then_some(s);
     }
     // serde names only the first missing top-level key.
     for required in ["name", "target"] {
@@ -98,6 +68,197 @@ pub(crate) fn parse(ctx: &mut Ctx<'_>) -> Option<Scenario> {
         }
     }
     None
+}
+
+/// What the cut-and-retry rounds share.
+#[derive(Default)]
+struct Rounds {
+    /// For each array (by its path in the file) that lost elements: the file indexes of
+    /// the elements left.
+    live: HashMap<String, Vec<usize>>,
+    /// File paths of the values cut out.
+    cut: HashSet<String>,
+    unknown_seen: HashSet<String>,
+    /// A type error was reported: the scenario is not returned.
+    failed: bool,
+}
+
+/// Deserialize the value at `base` (a path in the cut tree) as `T`, reporting unknown
+/// keys and every type error, cutting out each value with a type error until it goes
+/// through. None when it does not; a value under the root that cannot go through is
+/// itself cut out.
+fn settle<T: DeserializeOwned>(
+    ctx: &mut Ctx<'_>,
+    tree: &mut Spanned<DeValue<'_>>,
+    base: &[Seg],
+    st: &mut Rounds,
+) -> Option<T> {
+    for _ in 0..MAX_ROUNDS {
+        let (res, unknown) = deserialize::<T>(node_at(tree, base)?);
+        for u in unknown {
+            let orig = to_file_path(&join(base, u), &st.live);
+            if st.unknown_seen.insert(show_path(&orig)) {
+                unknown_key(ctx, &orig);
+            }
+        }
+        let e = match res {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        st.failed = true;
+        let here = join(base, error_path(e.path()));
+        let orig = to_file_path(&here, &st.live);
+        let caused_by_cut = e
+            .inner()
+            .message()
+            .strip_prefix("missing field `")
+            .and_then(|r| r.strip_suffix('`'))
+            .is_some_and(|k| {
+                st.cut
+                    .contains(&show_path(&join(&orig, vec![Seg::Key(k.to_string())])))
+            });
+        if !caused_by_cut {
+            type_error(ctx, &orig, e.into_inner());
+        }
+        if here.is_empty() || !cut_out(tree, &here, &orig, &mut st.live) {
+            break;
+        }
+        st.cut.insert(show_path(&orig));
+        if here.len() <= base.len() {
+            break;
+        }
+    }
+    None
+}
+
+/// The value at `path` in the (cut) tree.
+fn node_at<'t, 'a>(
+    tree: &'t Spanned<DeValue<'a>>,
+    path: &[Seg],
+) -> Option<&'t Spanned<DeValue<'a>>> {
+    let mut node = tree;
+    for seg in path {
+        node = match (seg, node.get_ref()) {
+            (Seg::Key(k), DeValue::Table(t)) => t.get(k.as_str())?,
+            (Seg::Index(i), DeValue::Array(a)) => a.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
+/// `[[faults]]` is tagged by `kind`, which serde can only read by buffering the table:
+/// inside it serde_ignored sees no unknown key and a type error loses its key. So each
+/// fault table is first checked here as its kind's struct: keys that are not its kind's
+/// are reported (and cut out), then the table is settled like the rest of the file.
+/// Last to first, so cutting a fault out keeps the indexes of those still to check.
+fn settle_faults(ctx: &mut Ctx<'_>, tree: &mut Spanned<DeValue<'_>>, st: &mut Rounds) {
+    let faults = vec![Seg::Key("faults".into())];
+    let n = match node_at(tree, &faults).map(|v| v.get_ref()) {
+        Some(DeValue::Array(a)) => a.len(),
+        _ => return,
+    };
+    let all_keys = all_fault_keys();
+    for i in (0..n).rev() {
+        let base = join(&faults, vec![Seg::Index(i)]);
+        let (kind, keys) = match node_at(tree, &base).map(|v| v.get_ref()) {
+            Some(DeValue::Table(t)) => {
+                let kind = t.get("kind").and_then(|v| match v.get_ref() {
+                    DeValue::String(s) => FaultKind::ALL.iter().copied().find(|k| k.as_str() == s),
+                    _ => None,
+                });
+                let keys: Vec<String> = t.iter().map(|(k, _)| k.get_ref().to_string()).collect();
+                (kind, keys)
+            }
+            _ => continue,
+        };
+        let allowed = match kind {
+            Some(k) => fault_keys(k),
+            None => all_keys.clone(),
+        };
+        for key in keys {
+            if allowed.contains(&key.as_str()) {
+                continue;
+            }
+            let path = join(&base, vec![Seg::Key(key.clone())]);
+            match kind {
+                Some(k) if all_keys.contains(&key.as_str()) => {
+                    let own: Vec<&str> = allowed
+                        .iter()
+                        .copied()
+                        .filter(|f| !COMMON_FAULT_KEYS.contains(f))
+                        .collect();
+                    let takes = if own.is_empty() {
+                        format!("`{}` takes no keys of its own", k.as_str())
+                    } else {
+                        format!("`{}` takes: {}", k.as_str(), own.join(", "))
+                    };
+                    ctx.at_key(
+                        &show_path(&path),
+                        format!("`{key}` does not apply to a `{}` fault", k.as_str()),
+                        Some(takes),
+                    );
+                }
+                _ => unknown_key_among(ctx, &path, &allowed),
+            }
+            st.unknown_seen.insert(show_path(&path));
+            let _ = cut_out(tree, &path, &path, &mut st.live);
+        }
+        if let Some(k) = kind {
+            // The tag is not a field of the kind's struct.
+            st.unknown_seen
+                .insert(show_path(&join(&base, vec![Seg::Key("kind".into())])));
+            k.with_spec_type(&mut SettleKind {
+                ctx: &mut *ctx,
+                tree: &mut *tree,
+                base: &base,
+                st: &mut *st,
+            });
+        }
+    }
+}
+
+struct SettleKind<'c, 'a, 't, 'b> {
+    ctx: &'c mut Ctx<'a>,
+    tree: &'t mut Spanned<DeValue<'b>>,
+    base: &'t [Seg],
+    st: &'t mut Rounds,
+}
+
+impl SpecTypeVisitor for SettleKind<'_, '_, '_, '_> {
+    type Out = ();
+    fn visit<T: DeserializeOwned + 'static>(&mut self) {
+        let _ = settle::<T>(self.ctx, self.tree, self.base, self.st);
+    }
+}
+
+struct FieldsOf;
+
+impl SpecTypeVisitor for FieldsOf {
+    type Out = &'static [&'static str];
+    fn visit<T: DeserializeOwned + 'static>(&mut self) -> Self::Out {
+        fields_of::<T>()
+    }
+}
+
+/// The keys a fault of `kind` takes, `kind` included.
+fn fault_keys(kind: FaultKind) -> Vec<&'static str> {
+    let mut keys = vec!["kind"];
+    keys.extend(kind.with_spec_type(&mut FieldsOf));
+    keys
+}
+
+/// The keys some fault takes.
+fn all_fault_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = Vec::new();
+    for k in FaultKind::ALL {
+        for f in fault_keys(*k) {
+            if !keys.contains(&f) {
+                keys.push(f);
+            }
+        }
+    }
+    keys
 }
 
 fn missing_root_hint(msg: &str) -> Option<String> {
@@ -366,7 +527,10 @@ fn expected_words(e: &str) -> String {
         "f64" | "f32" => "a number".into(),
         "a sequence" => "an array".into(),
         "a map" => "a table".into(),
-        e if e.starts_with("struct ") => "a table".into(),
+        e if e.starts_with("struct ") || e.starts_with("internally tagged enum ") => {
+            "a table".into()
+        }
+        "variant identifier" => "a string naming one of its allowed values".into(),
         e => e.to_string(),
     }
 }
@@ -391,10 +555,17 @@ fn check_think_time_keys(ctx: &mut Ctx<'_>) {
 }
 
 fn unknown_key(ctx: &mut Ctx<'_>, path: &[Seg]) {
+    let Some((_, parent)) = path.split_last() else {
+        return;
+    };
+    unknown_key_among(ctx, path, &known_keys(parent));
+}
+
+/// Report the unknown key at `path`; `known` are the keys its table may hold.
+fn unknown_key_among(ctx: &mut Ctx<'_>, path: &[Seg], known: &[&'static str]) {
     let Some((Seg::Key(last), parent)) = path.split_last() else {
         return;
     };
-    let known = known_keys(parent);
     let top = fields_of::<Scenario>();
     let hint = if !parent.is_empty()
         && top.contains(&last.as_str())
@@ -465,7 +636,7 @@ fn known_keys(parent: &[Seg]) -> Vec<&'static str> {
         ["requests"] if indexed(1) => fields_of::<RequestSpec>().to_vec(),
         ["requests", "extract"] => fields_of::<ExtractSpec>().to_vec(),
         ["requests", "checks"] => fields_of::<CheckSpec>().to_vec(),
-        ["faults"] if indexed(1) => fields_of::<FaultSpec>().to_vec(),
+        ["faults"] if indexed(1) => all_fault_keys(),
         _ => Vec::new(),
     }
 }
@@ -514,6 +685,24 @@ pub(crate) fn fields_of<T: DeserializeOwned>() -> &'static [&'static str] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fault_keys_come_from_each_kinds_struct() {
+        let kill = fault_keys(FaultKind::Kill);
+        assert_eq!(&kill[..COMMON_FAULT_KEYS.len()], &COMMON_FAULT_KEYS[..]);
+        assert_eq!(
+            &kill[COMMON_FAULT_KEYS.len()..],
+            &["signal", "restart_after"]
+        );
+        assert_eq!(
+            fault_keys(FaultKind::Restart).len(),
+            COMMON_FAULT_KEYS.len()
+        );
+        let all = all_fault_keys();
+        for k in ["latency", "size", "workers", "url", "duration"] {
+            assert!(all.contains(&k), "{k}");
+        }
+    }
 
     #[test]
     fn field_lists_come_from_the_model() {

@@ -178,6 +178,19 @@ pub async fn eventually(max: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Check that `f` keeps holding for the whole of `window` (what must *not* happen
+/// cannot be polled for): false as soon as it does not.
+pub async fn holds_for(window: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < window {
+        if !f() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    f()
+}
+
 /// "State:" letter of a process from /proc (R, S, T, Z...), None when gone.
 pub fn proc_state(pid: u32) -> Option<char> {
     gauntlet::chaos::process::proc_state(pid as i32)

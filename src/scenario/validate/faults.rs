@@ -1,6 +1,7 @@
-//! Validation of [[faults]]: kinds, targets, timing and the keys each kind takes.
+//! Validation of [[faults]]: what the types cannot say (targets that exist and suit the
+//! backend, timing within the run, values in range). Which keys a kind takes, and their
+//! types, are the parser's.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use super::super::source::Ctx;
@@ -16,7 +17,22 @@ pub(super) fn check_fault(
     deadline: Duration,
 ) {
     let p = format!("faults[{i}]");
-    let kind = f.kind.as_str();
+    let targets = check_targets(ctx, &p, f, s);
+    check_backend_support(ctx, f, s, &targets);
+    check_duration(ctx, &p, f);
+    check_values(ctx, &p, f, s, allow, &targets);
+    check_timing(ctx, &p, f, s, deadline);
+}
+
+/// `target` or `targets` name declared services; returns their key paths and names.
+fn check_targets<'s>(
+    ctx: &mut Ctx<'_>,
+    p: &str,
+    f: &'s FaultSpec,
+    s: &Scenario,
+) -> Vec<(String, &'s str)> {
+    let kind = f.kind().as_str();
+    let c = f.common();
     let services: Vec<&str> = s.services.iter().map(|sv| sv.name.as_str()).collect();
     let svc_hint = |name: &str| {
         Some(match closest(name, services.iter().copied()) {
@@ -28,14 +44,14 @@ pub(super) fn check_fault(
             None => format!("services: {}", quoted_list(services.iter().copied())),
         })
     };
-    match (&f.target, f.targets.is_empty()) {
+    match (c.target, c.targets.is_empty()) {
         (Some(_), false) => ctx.at_key(
             &format!("{p}.targets"),
             "give `target` or `targets`, not both",
             None,
         ),
         (None, true) => ctx.at_value(
-            &p,
+            p,
             format!("this `{kind}` fault has no `target`"),
             Some(format!(
                 "name the service it hits, e.g. target = \"{}\"",
@@ -45,10 +61,10 @@ pub(super) fn check_fault(
         _ => {}
     }
     let mut targets: Vec<(String, &str)> = Vec::new();
-    if let Some(t) = &f.target {
+    if let Some(t) = c.target {
         targets.push((format!("{p}.target"), t));
     }
-    for (j, t) in f.targets.iter().enumerate() {
+    for (j, t) in c.targets.iter().enumerate() {
         targets.push((format!("{p}.targets[{j}]"), t));
     }
     for (path, t) in &targets {
@@ -57,13 +73,24 @@ pub(super) fn check_fault(
         }
     }
 
+    targets
+}
+
+/// The process backend can only stop, restart, pause or duplicate what it can reach.
+fn check_backend_support(
+    ctx: &mut Ctx<'_>,
+    f: &FaultSpec,
+    s: &Scenario,
+    targets: &[(String, &str)],
+) {
+    let kind = f.kind().as_str();
     use FaultKind as K;
     if s.backend == BackendKind::Process {
-        for (path, t) in &targets {
+        for (path, t) in targets {
             let Some(sv) = s.services.iter().find(|sv| sv.name == *t) else {
                 continue;
             };
-            let problem = match f.kind {
+            let problem = match f.kind() {
                 K::Restart | K::Stop if !sv.managed => Some(format!(
                     "`{kind}` needs a service gauntlet manages (it starts it again); `{t}` has managed = false"
                 )),
@@ -80,104 +107,42 @@ pub(super) fn check_fault(
             }
         }
     }
-    let timed = matches!(
-        f.kind,
-        K::Pause | K::Duplicate | K::Network | K::LeakWebsockets | K::Cpu | K::Memory
-    );
-    if timed && f.duration.is_none() {
+}
+
+/// Timed kinds need a `duration` above 0.
+fn check_duration(ctx: &mut Ctx<'_>, p: &str, f: &FaultSpec) {
+    let kind = f.kind().as_str();
+    if let Some(d) = f.duration() {
+        if d.0.is_zero() {
+            ctx.at_value(
+                &format!("{p}.duration"),
+                "the fault's duration must be more than 0",
+                None,
+            );
+        }
+    } else if f.kind().is_timed() {
         ctx.at_value(
-            &p,
+            p,
             format!("a `{kind}` fault needs a `duration` (how long before it is undone)"),
             Some("e.g. duration = \"10s\"".into()),
         );
     }
-    if f.duration.is_some_and(|d| d.0.is_zero()) {
-        ctx.at_value(
-            &format!("{p}.duration"),
-            "the fault's duration must be more than 0",
-            None,
-        );
-    }
-    let specific: [(&str, bool); 13] = [
-        ("signal", f.signal.is_some()),
-        ("restart_after", f.restart_after.is_some()),
-        ("url", f.url.is_some()),
-        ("connections", f.connections.is_some()),
-        ("rate", f.rate.is_some()),
-        ("latency", f.latency.is_some()),
-        ("jitter", f.jitter.is_some()),
-        ("drop", f.drop.is_some()),
-        ("reset", f.reset.is_some()),
-        ("bandwidth", f.bandwidth.is_some()),
-        ("partition", f.partition.is_some()),
-        ("workers", f.workers.is_some()),
-        ("size", f.size.is_some()),
-    ];
-    let applies: &[&str] = match f.kind {
-        K::Kill | K::Stop => &["signal", "restart_after"],
-        K::Restart | K::Pause | K::Duplicate => &[],
-        K::LeakWebsockets => &["url", "connections", "rate"],
-        K::Network => &[
-            "latency",
-            "jitter",
-            "drop",
-            "reset",
-            "bandwidth",
-            "partition",
-        ],
-        K::Cpu => &["workers"],
-        K::Memory => &["size"],
-    };
-    let takes = {
-        let mut t: Vec<&str> = applies.to_vec();
-        if timed {
-            t.insert(0, "duration");
-        }
-        if t.is_empty() {
-            format!("`{kind}` takes no keys of its own")
-        } else {
-            format!("`{kind}` takes: {}", t.join(", "))
-        }
-    };
-    if !timed && f.duration.is_some() {
-        ctx.at_key(
-            &format!("{p}.duration"),
-            format!("`duration` does not apply to a `{kind}` fault"),
-            Some(takes.clone()),
-        );
-    }
-    for (key, present) in specific {
-        if present && !applies.contains(&key) {
-            ctx.at_key(
-                &format!("{p}.{key}"),
-                format!("`{key}` does not apply to a `{kind}` fault"),
-                Some(takes.clone()),
-            );
-        }
-    }
+}
 
-    match f.kind {
-        K::Kill | K::Stop => {
-            if let Some(sig) = &f.signal {
-                let up = sig.trim().to_ascii_uppercase();
-                let name = if up.starts_with("SIG") {
-                    up
-                } else {
-                    format!("SIG{up}")
-                };
-                if nix::sys::signal::Signal::from_str(&name).is_err() {
-                    ctx.at_value(
-                        &format!("{p}.signal"),
-                        format!("unknown signal `{sig}`"),
-                        Some("e.g. \"SIGKILL\", \"SIGTERM\", \"SIGINT\"".into()),
-                    );
-                }
-            }
-        }
-        K::LeakWebsockets => {
-            match &f.url {
+/// Values of the kind's own keys that their types cannot check.
+fn check_values(
+    ctx: &mut Ctx<'_>,
+    p: &str,
+    f: &FaultSpec,
+    s: &Scenario,
+    allow: &[String],
+    targets: &[(String, &str)],
+) {
+    match f {
+        FaultSpec::LeakWebsockets(l) => {
+            match &l.url {
                 None => ctx.at_value(
-                    &p,
+                    p,
                     "a `leak_websockets` fault needs a `url` (ws:// or wss://)",
                     None,
                 ),
@@ -205,9 +170,9 @@ pub(super) fn check_fault(
                     ),
                 },
             }
-            match f.connections {
+            match l.connections {
                 None => ctx.at_value(
-                    &p,
+                    p,
                     "a `leak_websockets` fault needs `connections` (how many to open)",
                     Some("e.g. connections = 500".into()),
                 ),
@@ -218,7 +183,7 @@ pub(super) fn check_fault(
                 ),
                 _ => {}
             }
-            if f.rate.is_some_and(|r| !r.is_finite() || r <= 0.0) {
+            if l.rate.is_some_and(|r| !r.is_finite() || r <= 0.0) {
                 ctx.at_value(
                     &format!("{p}.rate"),
                     "rate must be more than 0 connections per second",
@@ -226,21 +191,21 @@ pub(super) fn check_fault(
                 );
             }
         }
-        K::Network => {
-            let effect = f.latency.is_some()
-                || f.jitter.is_some()
-                || f.drop.is_some()
-                || f.reset == Some(true)
-                || f.bandwidth.is_some()
-                || f.partition == Some(true);
+        FaultSpec::Network(n) => {
+            let effect = n.latency.is_some()
+                || n.jitter.is_some()
+                || n.drop.is_some()
+                || n.reset == Some(true)
+                || n.bandwidth.is_some()
+                || n.partition == Some(true);
             if !effect {
                 ctx.at_value(
-                    &p,
+                    p,
                     "a `network` fault needs an effect: latency, jitter, drop, reset, bandwidth or partition",
                     Some("e.g. latency = \"200ms\"".into()),
                 );
             }
-            if let Some(d) = f.drop {
+            if let Some(d) = n.drop {
                 if !(0.0..=100.0).contains(&d) {
                     ctx.at_value(
                         &format!("{p}.drop"),
@@ -249,16 +214,7 @@ pub(super) fn check_fault(
                     );
                 }
             }
-            if let Some(b) = &f.bandwidth {
-                if !size_ok(b) {
-                    ctx.at_value(
-                        &format!("{p}.bandwidth"),
-                        format!("bandwidth is bytes per second like \"64KiB\"; found \"{b}\""),
-                        None,
-                    );
-                }
-            }
-            for (path, t) in &targets {
+            for (path, t) in targets {
                 if let Some(sv) = s.services.iter().find(|sv| sv.name == *t) {
                     if sv.proxy.is_none() {
                         ctx.at_value(
@@ -274,27 +230,18 @@ pub(super) fn check_fault(
                 }
             }
         }
-        K::Cpu => {
-            if f.workers == Some(0) {
-                ctx.at_value(&format!("{p}.workers"), "workers must be at least 1", None);
-            }
+        FaultSpec::Cpu(c) if c.workers == Some(0) => {
+            ctx.at_value(&format!("{p}.workers"), "workers must be at least 1", None);
         }
-        K::Memory => {
-            if let Some(sz) = &f.size {
-                if !size_ok(sz) {
-                    ctx.at_value(
-                        &format!("{p}.size"),
-                        format!("size is an amount of memory like \"512MiB\"; found \"{sz}\""),
-                        None,
-                    );
-                }
-            }
-        }
-        K::Restart | K::Pause | K::Duplicate => {}
+        _ => {}
     }
+}
 
+/// Repeats, and the end of the fault within the run's hard cap.
+fn check_timing(ctx: &mut Ctx<'_>, p: &str, f: &FaultSpec, s: &Scenario, deadline: Duration) {
+    let c = f.common();
     // Repeats.
-    match (f.every, f.times) {
+    match (c.every, c.times) {
         (Some(_), None) | (Some(_), Some(0)) => ctx.at_key(
             &format!("{p}.every"),
             "`every` repeats the fault: say how many times in all with `times` (1 or more)",
@@ -308,10 +255,10 @@ pub(super) fn check_fault(
         (None, Some(0)) => ctx.at_value(&format!("{p}.times"), "times must be at least 1", None),
         _ => {}
     }
-    if let Some(every) = f.every {
+    if let Some(every) = c.every {
         if every.0.is_zero() {
             ctx.at_value(&format!("{p}.every"), "every must be more than 0", None);
-        } else if let Some(d) = f.duration {
+        } else if let Some(d) = f.duration() {
             if every.0 <= d.0 {
                 ctx.at_value(
                     &format!("{p}.every"),
@@ -321,10 +268,10 @@ pub(super) fn check_fault(
             }
         }
     }
-    let repeats = f.times.unwrap_or(1).max(1) - 1;
-    let end = f.at.0
-        + f.every.map(|e| e.0).unwrap_or_default() * repeats
-        + f.duration.map(|d| d.0).unwrap_or_default();
+    let repeats = c.times.unwrap_or(1).max(1) - 1;
+    let end = c.at.0
+        + c.every.map(|e| e.0).unwrap_or_default() * repeats
+        + f.duration().map(|d| d.0).unwrap_or_default();
     if end > deadline {
         let cap = if s.duration.is_some() {
             format!("duration = {}", human(deadline))

@@ -72,21 +72,6 @@ pub(super) fn host_port_ok(s: &str) -> bool {
     }
 }
 
-/// "64KiB", "512MiB", "1GB", "100B", "64KiB/s" (units as the chaos proxy reads them).
-pub(super) fn size_ok(s: &str) -> bool {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let unit = unit.trim().to_ascii_lowercase();
-    num.parse::<f64>().is_ok()
-        && matches!(
-            unit.trim_end_matches("/s"),
-            "" | "b" | "k" | "kb" | "kib" | "m" | "mb" | "mib" | "g" | "gb" | "gib"
-        )
-}
-
 /// Where the `{{var}}` placeholders of one template string are.
 pub(super) struct VarPlace {
     pub(super) var: String,

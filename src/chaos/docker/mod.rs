@@ -14,23 +14,24 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
-    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RestartContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures::StreamExt;
-use nix::sys::signal::Signal;
 
 use crate::event::{Level, RunEvent, ServiceEvent, ServiceEventKind};
 use crate::scenario::model::{RestartPolicy as Policy, ServiceSpec};
 
-use super::faults::Undo;
 use super::health::Health;
-use super::process::signal_pid;
 use super::state::{CleanupReport, ContainerRole, Pending};
-use super::stress::CgroupTarget;
 use super::{ChaosError, ServicesInner};
+
+mod fault_ops;
+
+use fault_ops::engine;
+pub use fault_ops::DockerError;
 
 pub const LABEL_RUN: &str = "gauntlet.run-id";
 pub const LABEL_SERVICE: &str = "gauntlet.service";
@@ -113,8 +114,8 @@ fn parse_port(s: &str) -> Result<(String, PortBinding), String> {
         ));
     }
     let (cport, hport, ip) = (parts[0], parts[1], parts[2]);
-    let ip = ip.trim_start_matches('[').trim_end_matches(']');
-    super::require_loopback_host(ip).map_err(|e| format!("port `{s}`: {e}"))?;
+    let ip = crate::units::bare_host(ip);
+    super::require_loopback_host(&ip).map_err(|e| format!("port `{s}`: {e}"))?;
     cport
         .parse::<u16>()
         .map_err(|_| format!("port `{s}`: `{cport}` is not a port"))?;
@@ -160,7 +161,7 @@ fn owner_label() -> String {
     let me = std::process::id();
     format!(
         "{me}:{}",
-        super::process::proc_start_time(me as i32).unwrap_or(0)
+        super::os::proc_start_time(me as i32).unwrap_or(0)
     )
 }
 
@@ -170,20 +171,20 @@ fn owner_alive(label: Option<&String>) -> bool {
         return false;
     };
     match (pid.parse::<i32>(), start.parse::<u64>()) {
-        (Ok(pid), Ok(start)) => super::process::same_process(pid, Some(start)),
+        (Ok(pid), Ok(start)) => super::os::same_process(pid, Some(start)),
         _ => false,
     }
 }
 
-async fn inspect(docker: &Docker, id: &str) -> Result<ContainerInspectResponse, String> {
+async fn inspect(docker: &Docker, id: &str) -> Result<ContainerInspectResponse, DockerError> {
     docker
         .inspect_container(id, None::<InspectContainerOptions>)
         .await
         .map_err(|e| {
             if not_found(&e) {
-                format!("container `{id}` does not exist")
+                DockerError::Missing(id.to_string())
             } else {
-                format!("inspect `{id}`: {e}")
+                engine("inspect", id)(e)
             }
         })
 }
@@ -245,7 +246,9 @@ impl DockerService {
             svc.created = true;
             svc.containers.push(ctr);
         } else if let Some(name) = &spec.container {
-            let i = inspect(docker, name).await.map_err(err)?;
+            let i = inspect(docker, name)
+                .await
+                .map_err(|e| err(e.to_string()))?;
             if !running(&i) {
                 return Err(err(format!(
                     "container `{name}` is not running (state: {})",
@@ -339,7 +342,7 @@ impl DockerService {
         let mut last = String::from("no probe answered yet");
         loop {
             for c in &self.containers {
-                let i = inspect(docker, &c.id).await?;
+                let i = inspect(docker, &c.id).await.map_err(|e| e.to_string())?;
                 let st = i.state.as_ref();
                 let restarting = st.and_then(|s| s.restarting).unwrap_or(false);
                 if !running(&i) && !restarting {
@@ -412,186 +415,6 @@ impl DockerService {
                 kind: ServiceEventKind::Stopped,
             }));
         }
-    }
-
-    /// Crash: signal each container's main process from the host.
-    pub async fn kill_main_process(&self, docker: &Docker, sig: Signal) -> Result<(), String> {
-        for c in &self.containers {
-            let i = inspect(docker, &c.id).await?;
-            let pid = i.state.as_ref().and_then(|s| s.pid).unwrap_or(0);
-            if !running(&i) || pid <= 0 {
-                return Err(format!(
-                    "container `{}` is not running ({})",
-                    c.name,
-                    state_of(&i)
-                ));
-            }
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                return Err(format!(
-                    "the main process of `{}` (pid {pid}) is not visible from here (gauntlet runs in another pid namespace than the engine)",
-                    c.name
-                ));
-            }
-            signal_pid(pid as i32, sig)?;
-        }
-        Ok(())
-    }
-
-    pub async fn restart(&self, docker: &Docker) -> Result<(), String> {
-        for c in &self.containers {
-            docker
-                .restart_container(
-                    &c.id,
-                    Some(RestartContainerOptionsBuilder::default().t(STOP_T).build()),
-                )
-                .await
-                .map_err(|e| format!("restart `{}`: {e}", c.name))?;
-        }
-        Ok(())
-    }
-
-    /// Graceful stop: `sig` (SIGTERM by default), SIGKILL after the stop timeout.
-    pub async fn stop(
-        &self,
-        docker: &Docker,
-        inner: &ServicesInner,
-        sig: Signal,
-    ) -> Result<Vec<String>, String> {
-        let mut done = vec![];
-        for c in &self.containers {
-            let p = Pending::StoppedContainer { id: c.id.clone() };
-            inner.state.add_pending(p.clone());
-            if sig != Signal::SIGTERM {
-                // Engines before API 1.42 take no stop signal: send it, give it the stop
-                // timeout to exit, then the stop below finishes the job.
-                let _ = docker
-                    .kill_container(
-                        &c.id,
-                        Some(
-                            KillContainerOptionsBuilder::default()
-                                .signal(sig.as_str())
-                                .build(),
-                        ),
-                    )
-                    .await;
-                let start = Instant::now();
-                while start.elapsed() < Duration::from_secs(STOP_T as u64) {
-                    match inspect(docker, &c.id).await {
-                        Ok(i) if running(&i) => {
-                            tokio::time::sleep(Duration::from_millis(100)).await
-                        }
-                        _ => break,
-                    }
-                }
-            }
-            if let Err(e) = docker
-                .stop_container(
-                    &c.id,
-                    Some(StopContainerOptionsBuilder::default().t(STOP_T).build()),
-                )
-                .await
-            {
-                inner.state.remove_pending(&p);
-                let _ = start_containers(docker, inner, &done).await;
-                return Err(format!("stop `{}`: {e}", c.name));
-            }
-            done.push(c.id.clone());
-        }
-        Ok(done)
-    }
-
-    pub async fn pause(
-        &self,
-        docker: &Docker,
-        inner: &ServicesInner,
-    ) -> Result<Vec<String>, String> {
-        let mut done = vec![];
-        for c in &self.containers {
-            let p = Pending::PausedContainer { id: c.id.clone() };
-            inner.state.add_pending(p.clone());
-            if let Err(e) = docker.pause_container(&c.id).await {
-                inner.state.remove_pending(&p);
-                let _ = unpause_containers(docker, inner, &done).await;
-                return Err(format!("pause `{}`: {e}", c.name));
-            }
-            done.push(c.id.clone());
-        }
-        Ok(done)
-    }
-
-    /// A second container from the same image and configuration (no published ports:
-    /// they are taken), labelled with the run id.
-    pub async fn duplicate(
-        &self,
-        docker: &Docker,
-        inner: &ServicesInner,
-        suffix: &str,
-    ) -> Result<Vec<String>, String> {
-        let c = self.containers.first().ok_or("no container")?;
-        let i = inspect(docker, &c.id).await?;
-        let cfg = i.config.clone().unwrap_or_default();
-        let hc = i.host_config.clone().unwrap_or_default();
-        let mut labels = cfg.labels.clone().unwrap_or_default();
-        labels.extend(run_labels(inner, &self.name, "duplicate"));
-        let body = ContainerCreateBody {
-            // The image as named (a tag), not its digest.
-            image: cfg.image.clone().or(i.image.clone()),
-            cmd: cfg.cmd.clone(),
-            entrypoint: cfg.entrypoint.clone(),
-            env: cfg.env.clone(),
-            working_dir: cfg.working_dir.clone(),
-            user: cfg.user.clone(),
-            labels: Some(labels),
-            stop_signal: cfg.stop_signal.clone(),
-            host_config: Some(HostConfig {
-                binds: hc.binds.clone(),
-                network_mode: hc.network_mode.clone(),
-                memory: hc.memory,
-                nano_cpus: hc.nano_cpus,
-                cpu_shares: hc.cpu_shares,
-                cpu_quota: hc.cpu_quota,
-                cpu_period: hc.cpu_period,
-                init: hc.init,
-                extra_hosts: hc.extra_hosts.clone(),
-                restart_policy: Some(RestartPolicy {
-                    name: Some(RestartPolicyNameEnum::NO),
-                    maximum_retry_count: None,
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let name = container_name(&[&c.name, "dup", suffix, &inner.run_id]);
-        let created = docker
-            .create_container(
-                Some(CreateContainerOptionsBuilder::default().name(&name).build()),
-                body,
-            )
-            .await
-            .map_err(|e| format!("create the duplicate of `{}`: {e}", c.name))?;
-        inner
-            .state
-            .add_container(&created.id, &name, ContainerRole::Duplicate, &self.name);
-        if let Err(e) = docker.start_container(&created.id, None).await {
-            let _ = remove_containers(docker, inner, std::slice::from_ref(&created.id)).await;
-            return Err(format!("start the duplicate of `{}`: {e}", c.name));
-        }
-        Ok(vec![created.id])
-    }
-
-    /// The cgroups of the (first) container's main process, for stress processes.
-    pub async fn cgroup(&self, docker: &Docker) -> Result<CgroupTarget, String> {
-        let c = self.containers.first().ok_or("no container")?;
-        let i = inspect(docker, &c.id).await?;
-        let pid = i.state.as_ref().and_then(|s| s.pid).unwrap_or(0);
-        if !running(&i) || pid <= 0 {
-            return Err(format!(
-                "container `{}` is not running ({})",
-                c.name,
-                state_of(&i)
-            ));
-        }
-        CgroupTarget::of_pid(pid as i32)
     }
 
     /// The host pid of a container's main process, when it runs.
@@ -822,85 +645,6 @@ async fn watch_container(docker: Docker, c: Ctr, service: String, inner: Arc<Ser
     }
 }
 
-pub(crate) async fn start_containers(
-    docker: &Docker,
-    inner: &ServicesInner,
-    ids: &[String],
-) -> Result<(), String> {
-    let mut errs = vec![];
-    for id in ids {
-        match docker.start_container(id, None).await {
-            Ok(()) => {}
-            // 304: already running.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 304, ..
-            }) => {}
-            Err(e) => errs.push(format!("start `{}`: {e}", short(id))),
-        }
-        inner
-            .state
-            .remove_pending(&Pending::StoppedContainer { id: id.clone() });
-    }
-    joined(errs)
-}
-
-/// All the errors of a batch of undo steps as one message; every step was tried.
-fn joined(errs: Vec<String>) -> Result<(), String> {
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("; "))
-    }
-}
-
-pub(crate) async fn unpause_containers(
-    docker: &Docker,
-    inner: &ServicesInner,
-    ids: &[String],
-) -> Result<(), String> {
-    let mut errs = vec![];
-    for id in ids {
-        if let Err(e) = docker.unpause_container(id).await {
-            // Not paused any more (restarted or removed meanwhile): nothing to undo.
-            let still_paused = inspect(docker, id)
-                .await
-                .ok()
-                .and_then(|i| i.state.and_then(|s| s.paused))
-                .unwrap_or(false);
-            if still_paused {
-                errs.push(format!("unpause `{}`: {e}", short(id)));
-                continue;
-            }
-        }
-        inner
-            .state
-            .remove_pending(&Pending::PausedContainer { id: id.clone() });
-    }
-    joined(errs)
-}
-
-pub(crate) async fn remove_containers(
-    docker: &Docker,
-    inner: &ServicesInner,
-    ids: &[String],
-) -> Result<(), String> {
-    let mut errs = vec![];
-    for id in ids {
-        match docker
-            .remove_container(
-                id,
-                Some(RemoveContainerOptionsBuilder::default().force(true).build()),
-            )
-            .await
-        {
-            Ok(()) => inner.state.remove_container(id),
-            Err(e) if not_found(&e) => inner.state.remove_container(id),
-            Err(e) => errs.push(format!("remove `{}`: {e}", short(id))),
-        }
-    }
-    joined(errs)
-}
-
 /// Run docker work synchronously from a `Drop` (panic path): on a thread of its own with
 /// its own runtime, bounded in time.
 fn on_own_runtime<F>(f: impl FnOnce() -> F + Send + 'static)
@@ -918,37 +662,6 @@ where
         }
     });
     let _ = h.join();
-}
-
-/// Panic path: docker undos (unpause, start, remove duplicates).
-pub(crate) fn undo_sync(inner: &ServicesInner, undos: Vec<Undo>) {
-    let work: Vec<(&'static str, Vec<String>)> = undos
-        .iter()
-        .filter_map(|u| u.docker_parts().map(|(k, ids)| (k, ids.to_vec())))
-        .collect();
-    let state = inner.state.clone();
-    on_own_runtime(move || async move {
-        let Ok(docker) = connect().await else { return };
-        for (kind, ids) in work {
-            for id in ids {
-                let _ = match kind {
-                    "unpause" => docker.unpause_container(&id).await.map(|_| {
-                        state.remove_pending(&Pending::PausedContainer { id: id.clone() })
-                    }),
-                    "start" => docker.start_container(&id, None).await.map(|_| {
-                        state.remove_pending(&Pending::StoppedContainer { id: id.clone() })
-                    }),
-                    _ => docker
-                        .remove_container(
-                            &id,
-                            Some(RemoveContainerOptionsBuilder::default().force(true).build()),
-                        )
-                        .await
-                        .map(|_| state.remove_container(&id)),
-                };
-            }
-        }
-    });
 }
 
 /// Panic path: remove the containers this run created.

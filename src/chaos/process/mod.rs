@@ -7,8 +7,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{self, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
@@ -16,16 +15,70 @@ use crate::event::{EventSink, Level, RunEvent, ServiceEvent, ServiceEventKind};
 use crate::scenario::model::{RestartPolicy, ServiceSpec};
 
 use super::health::Health;
+use super::os::signal_group;
 use super::state::{ProcRole, StateFile};
+
+mod fault_ops;
+
+pub(crate) use fault_ops::UnmanagedProc;
+
+/// Read by the tests: the state letter of a process.
+pub use super::os::proc_state;
+
+/// A process that could not be started, found or commanded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("`command` is empty")]
+    EmptyCommand,
+    #[error("a managed service of the process backend needs a `command`")]
+    NoCommand,
+    #[error("cannot find the gauntlet binary: {0}")]
+    OwnBinary(#[source] std::io::Error),
+    #[error("cannot open the log file {}: {source}", path.display())]
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start `{}`{}: {source}", program.display(), cwd.as_ref().map(|d| format!(" in {}", d.display())).unwrap_or_default())]
+    Spawn {
+        program: PathBuf,
+        cwd: Option<PathBuf>,
+        source: std::io::Error,
+    },
+    #[error("service `{0}` is being shut down")]
+    ShuttingDown(String),
+    #[error("service `{0}` is not supervised")]
+    NotSupervised(String),
+    #[error("supervisor gone")]
+    SupervisorGone,
+    #[error("the process has no pid")]
+    NoPid,
+    #[error("the {0} exited at once")]
+    ExitedAtOnce(&'static str),
+    /// Not healthy in time, or died before: the reason, with the last probe's error.
+    #[error("{0}")]
+    NotReady(String),
+    #[error("cannot read the pid file {}: {source}", path.display())]
+    PidFileUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the pid file {} does not hold a pid", .0.display())]
+    PidFileGarbled(PathBuf),
+    #[error("the pid file {} holds pid {pid}", path.display())]
+    PidFileBadPid { path: PathBuf, pid: i32 },
+    #[error("the process {pid} named by {} is not running", path.display())]
+    PidFileStale { path: PathBuf, pid: i32 },
+}
 
 /// Grace between SIGTERM and SIGKILL when gauntlet stops a process.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// The program and arguments of a service: a first word `gauntlet` is this very binary.
-pub(crate) fn resolve_argv(argv: &[String]) -> Result<(PathBuf, Vec<String>), String> {
-    let first = argv.first().ok_or("`command` is empty")?;
+pub(crate) fn resolve_argv(argv: &[String]) -> Result<(PathBuf, Vec<String>), ProcessError> {
+    let first = argv.first().ok_or(ProcessError::EmptyCommand)?;
     let program = if first == "gauntlet" {
-        std::env::current_exe().map_err(|e| format!("cannot find the gauntlet binary: {e}"))?
+        std::env::current_exe().map_err(ProcessError::OwnBinary)?
     } else {
         PathBuf::from(first)
     };
@@ -49,23 +102,27 @@ pub(crate) fn spawn_logged(
     cwd: Option<&Path>,
     log_path: &Path,
     what: &str,
-) -> Result<Child, String> {
+) -> Result<Child, ProcessError> {
     use std::io::Write;
     let (program, args) = resolve_argv(argv)?;
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log_path)
-        .map_err(|e| format!("cannot open the log file {}: {e}", log_path.display()))?;
+        .map_err(|source| ProcessError::Log {
+            path: log_path.to_path_buf(),
+            source,
+        })?;
     let _ = writeln!(
         log,
         "--- gauntlet: {what} at {}: {} ---",
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
         shell_words(argv)
     );
-    let err_log = log
-        .try_clone()
-        .map_err(|e| format!("cannot open the log file {}: {e}", log_path.display()))?;
+    let err_log = log.try_clone().map_err(|source| ProcessError::Log {
+        path: log_path.to_path_buf(),
+        source,
+    })?;
     let mut cmd = Command::new(&program);
     cmd.args(&args)
         .envs(env)
@@ -89,13 +146,10 @@ pub(crate) fn spawn_logged(
             Ok(())
         });
     }
-    cmd.spawn().map_err(|e| {
-        format!(
-            "cannot start `{}`{}: {e}",
-            program.display(),
-            cwd.map(|d| format!(" in {}", d.display()))
-                .unwrap_or_default()
-        )
+    cmd.spawn().map_err(|source| ProcessError::Spawn {
+        program: program.clone(),
+        cwd: cwd.map(Path::to_path_buf),
+        source,
     })
 }
 
@@ -110,27 +164,6 @@ pub(crate) fn shell_words(argv: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Signal a whole process group; Err(reason) when it cannot.
-pub(crate) fn signal_group(pgid: i32, sig: Signal) -> Result<(), String> {
-    signal::killpg(Pid::from_raw(pgid), sig)
-        .map_err(|e| format!("{sig} to process group {pgid}: {e}"))
-}
-
-pub(crate) fn signal_pid(pid: i32, sig: Signal) -> Result<(), String> {
-    signal::kill(Pid::from_raw(pid), sig).map_err(|e| format!("{sig} to pid {pid}: {e}"))
-}
-
-pub(crate) fn parse_signal(s: &str) -> Result<Signal, String> {
-    let up = s.trim().to_ascii_uppercase();
-    let name = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
-    };
-    name.parse::<Signal>()
-        .map_err(|_| format!("unknown signal `{s}` (e.g. SIGKILL, SIGTERM, SIGSEGV)"))
 }
 
 /// Exit code and signal of a status, for events.
@@ -169,81 +202,6 @@ pub(crate) fn log_tail(path: &Path, n: usize) -> String {
         .join("\n")
 }
 
-// ----- /proc -----------------------------------------------------------------------
-
-/// Fields of /proc/<pid>/stat after the command name.
-fn proc_stat_fields(pid: i32) -> Option<Vec<String>> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let close = s.rfind(')')?;
-    Some(
-        s[close + 2..]
-            .split_whitespace()
-            .map(String::from)
-            .collect(),
-    )
-}
-
-/// The process's state letter (R, S, D, T, t, Z, ...), None when gone.
-pub fn proc_state(pid: i32) -> Option<char> {
-    proc_stat_fields(pid)?.first()?.chars().next()
-}
-
-/// Start time of a process in clock ticks since boot (identifies it against pid reuse).
-pub(crate) fn proc_start_time(pid: i32) -> Option<u64> {
-    proc_stat_fields(pid)?.get(19)?.parse().ok()
-}
-
-pub(crate) fn proc_pgid(pid: i32) -> Option<i32> {
-    proc_stat_fields(pid)?.get(2)?.parse().ok()
-}
-
-/// utime + stime in clock ticks, and resident memory in bytes.
-pub(crate) fn proc_cpu_mem(pid: i32) -> Option<(u64, u64)> {
-    let f = proc_stat_fields(pid)?;
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    let rss_pages: u64 = f.get(21)?.parse().ok()?;
-    Some((ticks, rss_pages * page_size()))
-}
-
-pub(crate) fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let v = unsafe { nix::libc::sysconf(nix::libc::_SC_PAGESIZE) };
-    if v > 0 {
-        v as u64
-    } else {
-        4096
-    }
-}
-
-pub(crate) fn clock_ticks() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let v = unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) };
-    if v > 0 {
-        v as u64
-    } else {
-        100
-    }
-}
-
-/// Every live process of a process group.
-pub(crate) fn group_members(pgid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| proc_pgid(pid) == Some(pgid) && proc_state(pid) != Some('Z'))
-        .collect()
-}
-
-/// Is `pid` alive and the same process as recorded (same start time)?
-pub(crate) fn same_process(pid: i32, start_time: Option<u64>) -> bool {
-    match (proc_start_time(pid), start_time) {
-        (Some(now), Some(then)) => now == then && proc_state(pid) != Some('Z'),
-        (Some(_), None) => proc_state(pid) != Some('Z'),
-        _ => false,
-    }
-}
-
 // ----- managed service ------------------------------------------------------------
 
 pub(crate) enum Cmd {
@@ -251,9 +209,9 @@ pub(crate) enum Cmd {
     /// grace) and keep it down.
     Stop(Signal, oneshot::Sender<()>),
     /// Start it if it is not running. Replies with its pid.
-    Start(oneshot::Sender<Result<u32, String>>),
+    Start(oneshot::Sender<Result<u32, ProcessError>>),
     /// Stop then start.
-    Restart(oneshot::Sender<Result<u32, String>>),
+    Restart(oneshot::Sender<Result<u32, ProcessError>>),
     /// Stop and end supervision.
     Shutdown(oneshot::Sender<()>),
 }
@@ -311,15 +269,11 @@ impl ManagedProc {
     }
 
     /// Spawn one instance and record it.
-    pub fn spawn(&self, what: &str) -> Result<Child, String> {
+    pub fn spawn(&self, what: &str) -> Result<Child, ProcessError> {
         if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(format!("service `{}` is being shut down", self.name));
+            return Err(ProcessError::ShuttingDown(self.name.clone()));
         }
-        let argv = self
-            .spec
-            .command
-            .as_ref()
-            .ok_or("a managed service of the process backend needs a `command`")?;
+        let argv = self.spec.command.as_ref().ok_or(ProcessError::NoCommand)?;
         let child = spawn_logged(
             argv,
             &self.spec.env,
@@ -343,15 +297,18 @@ impl ManagedProc {
         &self,
         child: &mut Child,
         health: Option<&Health>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ProcessError> {
         let start = Instant::now();
         let Some(health) = health else {
             // No health check: ready when it has not died at once.
             let r = tokio::time::timeout(Duration::from_millis(300), child.wait()).await;
             if let Ok(st) = r {
-                let st = st.map_err(|e| e.to_string())?;
+                let st = st.map_err(|e| ProcessError::NotReady(e.to_string()))?;
                 self.on_exit(&st);
-                return Err(format!("{} right after it started", describe_status(&st)));
+                return Err(ProcessError::NotReady(format!(
+                    "{} right after it started",
+                    describe_status(&st)
+                )));
             }
             return Ok(());
         };
@@ -361,12 +318,12 @@ impl ManagedProc {
             let budget = remaining.min(health.timeout).max(Duration::from_millis(50));
             tokio::select! {
                 st = child.wait() => {
-                    let st = st.map_err(|e| e.to_string())?;
+                    let st = st.map_err(|e| ProcessError::NotReady(e.to_string()))?;
                     self.on_exit(&st);
-                    return Err(format!(
+                    return Err(ProcessError::NotReady(format!(
                         "{} before it became healthy (last probe: {last})",
                         describe_status(&st)
-                    ));
+                    )));
                 }
                 r = super::health::probe(&health.target, budget) => match r {
                     Ok(_) => return Ok(()),
@@ -375,19 +332,19 @@ impl ManagedProc {
             }
             if start.elapsed() >= health.startup {
                 self.kill_now(child).await;
-                return Err(format!(
+                return Err(ProcessError::NotReady(format!(
                     "did not become healthy within {} (last probe: {last})",
                     humantime::format_duration(health.startup)
-                ));
+                )));
             }
             tokio::select! {
                 st = child.wait() => {
-                    let st = st.map_err(|e| e.to_string())?;
+                    let st = st.map_err(|e| ProcessError::NotReady(e.to_string()))?;
                     self.on_exit(&st);
-                    return Err(format!(
+                    return Err(ProcessError::NotReady(format!(
                         "{} before it became healthy (last probe: {last})",
                         describe_status(&st)
-                    ));
+                    )));
                 }
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
@@ -469,28 +426,28 @@ impl ManagedProc {
     }
 
     /// Stop it with `sig` (then SIGKILL after the grace) and keep it down (a `stop` fault).
-    pub async fn stop(&self, sig: Signal) -> Result<(), String> {
+    pub async fn stop(&self, sig: Signal) -> Result<(), ProcessError> {
         let (tx, rx) = oneshot::channel();
         if !self.send(Cmd::Stop(sig, tx)) {
-            return Err(format!("service `{}` is not supervised", self.name));
+            return Err(ProcessError::NotSupervised(self.name.clone()));
         }
-        rx.await.map_err(|_| "supervisor gone".to_string())
+        rx.await.map_err(|_| ProcessError::SupervisorGone)
     }
 
-    pub async fn start(&self) -> Result<u32, String> {
+    pub async fn start(&self) -> Result<u32, ProcessError> {
         let (tx, rx) = oneshot::channel();
         if !self.send(Cmd::Start(tx)) {
-            return Err(format!("service `{}` is not supervised", self.name));
+            return Err(ProcessError::NotSupervised(self.name.clone()));
         }
-        rx.await.map_err(|_| "supervisor gone".to_string())?
+        rx.await.map_err(|_| ProcessError::SupervisorGone)?
     }
 
-    pub async fn restart(&self) -> Result<u32, String> {
+    pub async fn restart(&self) -> Result<u32, ProcessError> {
         let (tx, rx) = oneshot::channel();
         if !self.send(Cmd::Restart(tx)) {
-            return Err(format!("service `{}` is not supervised", self.name));
+            return Err(ProcessError::NotSupervised(self.name.clone()));
         }
-        rx.await.map_err(|_| "supervisor gone".to_string())?
+        rx.await.map_err(|_| ProcessError::SupervisorGone)?
     }
 
     /// Stop it for good (end of run).
@@ -582,7 +539,7 @@ async fn supervise(
                     held = false;
                     restart_at = None;
                     let r = match &child {
-                        Some(c) => c.id().ok_or_else(|| "no pid".to_string()),
+                        Some(c) => c.id().ok_or(ProcessError::NoPid),
                         None => me.spawn("start").map(|c| { let pid = c.id().unwrap_or(0); child = Some(c); pid }),
                     };
                     let _ = reply.send(r);
@@ -605,21 +562,26 @@ async fn supervise(
 }
 
 /// An unmanaged service: its pid comes from its pid file, read at each use.
-pub(crate) fn read_pid_file(path: &Path) -> Result<i32, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the pid file {}: {e}", path.display()))?;
+pub(crate) fn read_pid_file(path: &Path) -> Result<i32, ProcessError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ProcessError::PidFileUnreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let pid: i32 = text
         .trim()
         .parse()
-        .map_err(|_| format!("the pid file {} does not hold a pid", path.display()))?;
+        .map_err(|_| ProcessError::PidFileGarbled(path.to_path_buf()))?;
     if pid <= 1 {
-        return Err(format!("the pid file {} holds pid {pid}", path.display()));
+        return Err(ProcessError::PidFileBadPid {
+            path: path.to_path_buf(),
+            pid,
+        });
     }
     if proc_state(pid).is_none_or(|s| s == 'Z') {
-        return Err(format!(
-            "the process {pid} named by {} is not running",
-            path.display()
-        ));
+        return Err(ProcessError::PidFileStale {
+            path: path.to_path_buf(),
+            pid,
+        });
     }
     Ok(pid)
 }

@@ -1,0 +1,16 @@
+//! `pause`: freeze the service (SIGSTOP to its process group, docker pause) for
+//! `duration`; the undo thaws it.
+
+use crate::scenario::model::PauseFault;
+
+use super::{Applied, Cx, Fault, FaultError, Recovery};
+
+impl Fault for PauseFault {
+    /// A stall: recovery counts from the thaw.
+    const RECOVERY: Recovery = Recovery::FromUndo;
+
+    async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
+        let svc = cx.service()?;
+        Ok(Applied::InForce(svc.backend().pause(cx.inner).await?))
+    }
+}
