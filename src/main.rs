@@ -94,7 +94,7 @@ fn validate(files: &[PathBuf]) -> i32 {
                 f.display(),
                 count(plan.requests.len(), "request", "requests"),
                 count(plan.criteria.len(), "criterion", "criteria"),
-                count(plan.scenario.faults.len(), "fault", "faults")
+                count(plan.faults.len(), "fault", "faults")
             ),
             Err(e) => {
                 eprintln!("{e}");

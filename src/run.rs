@@ -153,7 +153,10 @@ pub async fn execute(
 
     let ended_by = drive(
         &plan,
-        &logs_dir,
+        &crate::chaos::RunFolder {
+            run_id: run_id.clone(),
+            dir: report_dir.clone(),
+        },
         &events,
         &opts.cancel,
         &mut live,
@@ -199,7 +202,7 @@ pub async fn execute(
 /// before every service it started is stopped.
 async fn drive(
     plan: &Arc<Plan>,
-    logs_dir: &Path,
+    folder: &crate::chaos::RunFolder,
     events: &EventSink,
     cancel: &CancellationToken,
     live: &mut (impl FnMut(LiveStats) + Send),
@@ -210,7 +213,7 @@ async fn drive(
         phase: Phase::ServicesStarting,
     });
     let mut services = tokio::select! {
-        s = Services::start(plan, logs_dir, events.clone()) => match s {
+        s = Services::start(plan, folder, events.clone()) => match s {
             Ok(s) => s,
             Err(e) => return EndedBy::Error(e.to_string()),
         },

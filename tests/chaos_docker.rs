@@ -27,8 +27,7 @@ impl Dock {
         let dir = RunDir::new(&format!("dk-{name}"));
         let port = free_port();
         let plan = plan(&format!(
-            r#"{HEAD}
-backend = "docker"
+            r#"{DOCKER_HEAD}
 [[services]]
 name = "api"
 image = "{image}"
@@ -38,10 +37,9 @@ health = {{ http = "http://127.0.0.1:{port}/health", startup = "30s", interval =
 {faults}
 "#,
             image = helper_image()
-        ))
-        .with_backend_first();
+        ));
         let ev = Events::new();
-        let services = match Services::start(&plan, &dir.logs(), ev.sink.clone()).await {
+        let services = match Services::start(&plan, &dir.folder(), ev.sink.clone()).await {
             Ok(s) => s,
             Err(e) => {
                 remove_run_containers(&dir.run_id);
@@ -80,16 +78,15 @@ impl Drop for Dock {
     }
 }
 
-/// `backend` must come before the first table in TOML: move it up.
-trait BackendFirst {
-    fn with_backend_first(self) -> Self;
-}
-impl BackendFirst for gauntlet::scenario::Plan {
-    fn with_backend_first(mut self) -> Self {
-        self.scenario.backend = gauntlet::scenario::model::BackendKind::Docker;
-        self
-    }
-}
+/// The chaos tests' `HEAD` with `backend = "docker"` (a top-level key: before any table).
+const DOCKER_HEAD: &str = r#"
+name = "chaos test"
+duration = "30m"
+backend = "docker"
+[target]
+base_url = "http://127.0.0.1:1"
+allow_hosts = ["127.0.0.1"]
+"#;
 
 fn recovered(ev: &mut Events) -> Vec<f64> {
     ev.fault_states()
@@ -109,8 +106,14 @@ macro_rules! need_docker {
     };
 }
 
+/// One fault on `api` at 0s; timed kinds last a minute (the tests undo them earlier).
 fn fault(kind: &str, extra: &str) -> String {
-    format!("[[faults]]\nkind = \"{kind}\"\ntarget = \"api\"\nat = \"0s\"\nduration = \"1m\"\n{extra}\n")
+    let duration = if matches!(kind, "kill" | "stop" | "restart") {
+        ""
+    } else {
+        "duration = \"1m\"\n"
+    };
+    format!("[[faults]]\nkind = \"{kind}\"\ntarget = \"api\"\nat = \"0s\"\n{duration}{extra}\n")
 }
 
 #[tokio::test]
@@ -351,8 +354,8 @@ async fn network_fault_through_the_proxy_in_front_of_a_container() {
     need_docker!();
     let dir = RunDir::new("dk-net");
     let (port, proxy) = (free_port(), free_port());
-    let mut plan = plan(&format!(
-        r#"{HEAD}
+    let plan = plan(&format!(
+        r#"{DOCKER_HEAD}
 [[services]]
 name = "api"
 image = "{image}"
@@ -363,9 +366,8 @@ proxy = {{ listen = "127.0.0.1:{proxy}", upstream = "127.0.0.1:{port}" }}
         image = helper_image(),
         f = fault("network", "latency = \"300ms\"")
     ));
-    plan.scenario.backend = gauntlet::scenario::model::BackendKind::Docker;
     let ev = Events::new();
-    let mut services = Services::start(&plan, &dir.logs(), ev.sink.clone())
+    let mut services = Services::start(&plan, &dir.folder(), ev.sink.clone())
         .await
         .unwrap();
     let _guard = scopeguard(&dir.run_id);
@@ -418,8 +420,8 @@ async fn existing_containers_by_name_and_label_are_faulted_but_never_removed() {
         format!("label = \"{label}\""),
     ] {
         let dir = RunDir::new("dk-existing");
-        let mut plan = plan(&format!(
-            r#"{HEAD}
+        let plan = plan(&format!(
+            r#"{DOCKER_HEAD}
 [[services]]
 name = "api"
 {selector}
@@ -427,9 +429,8 @@ health = {{ http = "http://127.0.0.1:{port}/", startup = "20s" }}
 {f}"#,
             f = fault("pause", "")
         ));
-        plan.scenario.backend = gauntlet::scenario::model::BackendKind::Docker;
         let ev = Events::new();
-        let mut services = Services::start(&plan, &dir.logs(), ev.sink.clone())
+        let mut services = Services::start(&plan, &dir.folder(), ev.sink.clone())
             .await
             .unwrap();
         let chaos = Chaos::new(&plan, &services, ev.sink.clone(), CancellationToken::new());
@@ -512,12 +513,11 @@ async fn unreachable_holder() {
         return;
     }
     let dir = RunDir::new("dk-unreachable");
-    let mut plan = plan(&format!(
-        "{HEAD}\n[[services]]\nname = \"api\"\ncontainer = \"whatever\"\n"
+    let plan = plan(&format!(
+        "{DOCKER_HEAD}\n[[services]]\nname = \"api\"\ncontainer = \"whatever\"\n"
     ));
-    plan.scenario.backend = gauntlet::scenario::model::BackendKind::Docker;
     let ev = Events::new();
-    match Services::start(&plan, &dir.logs(), ev.sink.clone()).await {
+    match Services::start(&plan, &dir.folder(), ev.sink.clone()).await {
         Ok(_) => println!("RESULT=started"),
         Err(e) => println!("RESULT={e}"),
     }

@@ -43,7 +43,7 @@ impl Fixture {
             faults
         ));
         let ev = Events::new();
-        let services = Services::start(&plan, &dir.logs(), ev.sink.clone())
+        let services = Services::start(&plan, &dir.folder(), ev.sink.clone())
             .await
             .expect("services start");
         let chaos = Chaos::new(&plan, &services, ev.sink.clone(), CancellationToken::new());
@@ -166,7 +166,7 @@ async fn stop_keeps_the_service_down_until_undone_and_restart_replaces_it() {
     let mut f = Fixture::new(
         "stop",
         "restart = { policy = \"always\", delay = \"100ms\" }",
-        "[[faults]]\nkind = \"stop\"\ntarget = \"api\"\nat = \"0s\"\nduration = \"1m\"\n\
+        "[[faults]]\nkind = \"stop\"\ntarget = \"api\"\nat = \"0s\"\n\
          [[faults]]\nkind = \"restart\"\ntarget = \"api\"\nat = \"0s\"",
     )
     .await;
@@ -367,7 +367,7 @@ times = 3
         service("b", p2, "")
     ));
     let mut ev = Events::new();
-    let mut services = Services::start(&plan, &dir.logs(), ev.sink.clone())
+    let mut services = Services::start(&plan, &dir.folder(), ev.sink.clone())
         .await
         .unwrap();
     let chaos = Chaos::new(&plan, &services, ev.sink.clone(), CancellationToken::new());
@@ -446,8 +446,10 @@ times = 3
 async fn on_error_fail_ends_the_timeline_and_record_goes_on() {
     let faults = r#"
 [[faults]]
-kind = "pause"
-target = "nosuch"
+kind = "leak_websockets"
+target = "api"
+url = "ws://127.0.0.1:1/ws"
+connections = 5
 at = "0s"
 duration = "1s"
 on_error = "record"
@@ -467,20 +469,22 @@ duration = "200ms"
     .unwrap()
     .expect("a recorded failure does not end the run");
     let states = f.ev.fault_states();
-    assert!(states.iter().any(|s| matches!(s, FaultState::Failed { fatal: false, reason } if reason.contains("nosuch"))), "{states:?}");
+    assert!(states.iter().any(|s| matches!(s, FaultState::Failed { fatal: false, reason } if reason.contains("127.0.0.1:1"))), "{states:?}");
     assert!(states.iter().any(|s| matches!(s, FaultState::Undone)));
     f.finish().await;
 
     let faults = r#"
 on_fault_error = "fail"
 [[faults]]
-kind = "network"
+kind = "leak_websockets"
 target = "api"
+url = "ws://127.0.0.1:1/ws"
+connections = 5
 at = "0s"
 duration = "1s"
-latency = "100ms"
 "#;
-    // No proxy on `api`: cannot be applied, and the scenario says that fails the run.
+    // Nothing listens at the URL: cannot be applied (only the run can know), and the
+    // scenario says that fails the run.
     let dir = RunDir::new("onerror-fail");
     let port = free_port();
     let head_with = format!("{}\n{}", faults.split("[[faults]]").next().unwrap(), HEAD);
@@ -490,7 +494,7 @@ latency = "100ms"
         faults.split("[[faults]]").nth(1).unwrap()
     ));
     let mut ev = Events::new();
-    let mut services = Services::start(&plan, &dir.logs(), ev.sink.clone())
+    let mut services = Services::start(&plan, &dir.folder(), ev.sink.clone())
         .await
         .unwrap();
     let chaos = Chaos::new(&plan, &services, ev.sink.clone(), CancellationToken::new());
@@ -498,7 +502,7 @@ latency = "100ms"
         .await
         .unwrap()
         .expect_err("must fail");
-    assert!(err.to_string().contains("no chaos proxy"), "{err}");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
     assert!(ev
         .fault_states()
         .iter()
@@ -515,7 +519,7 @@ async fn cancel_then_undo_all_resumes_a_pause_in_force() {
     let port = free_port();
     let plan = plan(&format!("{HEAD}{}{faults}", service("api", port, "")));
     let mut ev = Events::new();
-    let mut services = Services::start(&plan, &dir.logs(), ev.sink.clone())
+    let mut services = Services::start(&plan, &dir.folder(), ev.sink.clone())
         .await
         .unwrap();
     let cancel = CancellationToken::new();

@@ -35,7 +35,7 @@ proxy = {{ listen = "127.0.0.1:{proxy}", upstream = "127.0.0.1:{port}" }}
         bin = helper_bin().display()
     ));
     let ev = Events::new();
-    let services = Services::start(&plan, &dir.logs(), ev.sink.clone())
+    let services = Services::start(&plan, &dir.folder(), ev.sink.clone())
         .await
         .unwrap();
     let chaos = Chaos::new(&plan, &services, ev.sink.clone(), CancellationToken::new());
@@ -256,7 +256,7 @@ proxy = {{ listen = "0.0.0.0:{}", upstream = "127.0.0.1:1" }}
         free_port()
     ));
     let ev = Events::new();
-    let err = Services::start(&plan1, &dir.logs(), ev.sink.clone())
+    let err = Services::start(&plan1, &dir.folder(), ev.sink.clone())
         .await
         .err()
         .expect("refused")
@@ -270,7 +270,7 @@ command = ["sleep", "30"]
 health = {{ http = "http://172.17.0.2:8080/health" }}
 "#
     ));
-    let err = Services::start(&plan2, &dir.logs(), ev.sink.clone())
+    let err = Services::start(&plan2, &dir.folder(), ev.sink.clone())
         .await
         .err()
         .expect("refused")

@@ -38,7 +38,7 @@ async fn starts_with_env_and_cwd_logs_output_and_stops_everything() {
         )
     ));
     let mut ev = Events::new();
-    let mut services = Services::start(&plan, &dir.logs(), ev.sink.clone())
+    let mut services = Services::start(&plan, &dir.folder(), ev.sink.clone())
         .await
         .expect("start");
     let pid = services.pid("api").expect("pid");
@@ -105,7 +105,7 @@ health = {{ tcp = "127.0.0.1:{port}", startup = "10s" }}
 "#
     ));
     let ev = Events::new();
-    let err = match Services::start(&plan, &dir.logs(), ev.sink.clone()).await {
+    let err = match Services::start(&plan, &dir.folder(), ev.sink.clone()).await {
         Ok(_) => panic!("start should fail"),
         Err(e) => e.to_string(),
     };
@@ -131,7 +131,7 @@ health = {{ tcp = "127.0.0.1:{port}", startup = "1s" }}
     ));
     let ev = Events::new();
     let t = std::time::Instant::now();
-    let err = match Services::start(&plan, &dir.logs(), ev.sink.clone()).await {
+    let err = match Services::start(&plan, &dir.folder(), ev.sink.clone()).await {
         Ok(_) => panic!("start should fail"),
         Err(e) => e.to_string(),
     };
@@ -163,7 +163,7 @@ async fn on_failure_policy_restarts_a_crashed_service() {
         )
     ));
     let mut ev = Events::new();
-    let mut services = Services::start(&plan, &dir.logs(), ev.sink.clone())
+    let mut services = Services::start(&plan, &dir.folder(), ev.sink.clone())
         .await
         .unwrap();
     let pid = services.pid("api").unwrap();
@@ -220,7 +220,7 @@ async fn policy_no_leaves_a_crash_down_and_probes_see_it() {
     let port = free_port();
     let plan = plan(&format!("{HEAD}{}", helper_service("api", port, "")));
     let mut ev = Events::new();
-    let mut services = Services::start(&plan, &dir.logs(), ev.sink.clone())
+    let mut services = Services::start(&plan, &dir.folder(), ev.sink.clone())
         .await
         .unwrap();
     let pid = services.pid("api").unwrap();
@@ -272,7 +272,7 @@ health = {{ http = "http://127.0.0.1:{port}/", startup = "10s" }}
         pid_file.display()
     ));
     let ev = Events::new();
-    let mut services = Services::start(&plan, &dir.logs(), ev.sink.clone())
+    let mut services = Services::start(&plan, &dir.folder(), ev.sink.clone())
         .await
         .unwrap();
     assert_eq!(services.pid("ext"), Some(child.id()));
@@ -298,7 +298,7 @@ async fn orphan_holder() {
         helper_service("api", port.parse().unwrap(), "")
     ));
     let ev = Events::new();
-    let services = Services::start(&plan, &dir.logs(), ev.sink.clone())
+    let services = Services::start(&plan, &dir.folder(), ev.sink.clone())
         .await
         .unwrap();
     println!("SERVICE_PID={}", services.pid("api").unwrap());

@@ -69,12 +69,10 @@ command = ["gauntlet", "demo", "api"]
         ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    // The file as written stays in the plan.
-    let m = plan.scenario.services[0].metrics.as_ref().unwrap();
+    // The service as written stays in the plan.
+    let m = plan.services[0].spec.metrics.as_ref().unwrap();
     assert_eq!(m.interval.unwrap().0, Duration::from_millis(500));
     assert_eq!(m.keep.as_ref().unwrap().len(), 2);
-    let c = plan.scenario.canary.as_ref().unwrap();
-    assert_eq!((c.keys, c.prefix.as_deref()), (Some(10), Some("x:")));
 
     // What the observers run: one scrape per service with a `metrics` table, resolved.
     let o = &plan.observers;

@@ -75,7 +75,7 @@ path = "/items/{{id}}"
     assert_eq!(m.request_name(), Some("get"));
     assert_eq!(plan.criteria[1].threshold, Quantity::Percent(1.0));
     // Relative paths are resolved against the scenario's folder.
-    let svc = &plan.scenario.services[0];
+    let svc = &plan.services[0].spec;
     let cwd = svc.cwd.as_ref().unwrap();
     assert!(
         cwd.is_absolute() && cwd.ends_with("scenarios/work"),

@@ -253,6 +253,6 @@ fn demo_scenarios_validate() {
             case.file,
             case.fails
         );
-        assert!(!plan.scenario.faults.is_empty(), "{}", case.file);
+        assert!(!plan.faults.is_empty(), "{}", case.file);
     }
 }

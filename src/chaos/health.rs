@@ -11,105 +11,11 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{EventSink, RunEvent, ServiceEvent, ServiceEventKind};
-use crate::scenario::model::HealthSpec;
 
-use super::{require_loopback_host, ChaosError};
-use crate::units::split_host_port;
-
-pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_millis(500);
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-pub(crate) const DEFAULT_STARTUP: Duration = Duration::from_secs(30);
-
-/// What a health check talks to. Only loopback addresses are allowed.
-#[derive(Debug, Clone)]
-pub(crate) enum ProbeTarget {
-    Http {
-        host: String,
-        port: u16,
-        /// Path and query, e.g. "/health".
-        path: String,
-        authority: String,
-    },
-    Tcp {
-        host: String,
-        port: u16,
-    },
-}
-
-/// A service's health check, resolved.
-#[derive(Debug, Clone)]
-pub(crate) struct Health {
-    pub target: ProbeTarget,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub startup: Duration,
-}
+/// A service's health check, resolved by `scenario` (target, interval, timeout, startup).
+pub(crate) use crate::scenario::model::{HealthPlan as Health, ProbeTarget};
 
 impl Health {
-    pub fn from_spec(service: &str, spec: &HealthSpec) -> Result<Health, ChaosError> {
-        let err = |message: String| ChaosError::Service {
-            service: service.to_string(),
-            message,
-        };
-        let target = match (&spec.http, &spec.tcp) {
-            (Some(u), None) => {
-                let url = url::Url::parse(u)
-                    .map_err(|e| err(format!("health.http `{u}` is not a URL: {e}")))?;
-                if url.scheme() != "http" {
-                    return Err(err(format!(
-                        "health.http `{u}`: only http:// health checks are supported"
-                    )));
-                }
-                let host = crate::units::bare_host(
-                    url.host_str()
-                        .ok_or_else(|| err(format!("health.http `{u}` has no host")))?,
-                );
-                require_loopback_host(&host).map_err(|m| err(format!("health.http: {m}")))?;
-                let port = url.port_or_known_default().unwrap_or(80);
-                let mut path = url.path().to_string();
-                if let Some(q) = url.query() {
-                    path.push('?');
-                    path.push_str(q);
-                }
-                let authority = match url.port() {
-                    Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-                    None => url.host_str().unwrap_or_default().to_string(),
-                };
-                ProbeTarget::Http {
-                    host,
-                    port,
-                    path,
-                    authority,
-                }
-            }
-            (None, Some(a)) => {
-                let (host, port) = split_host_port(a)
-                    .ok_or_else(|| err(format!("health.tcp `{a}` is not HOST:PORT")))?;
-                require_loopback_host(&host).map_err(|m| err(format!("health.tcp: {m}")))?;
-                ProbeTarget::Tcp { host, port }
-            }
-            (Some(_), Some(_)) => {
-                return Err(err("health: give one of `http` or `tcp`, not both".into()))
-            }
-            (None, None) => return Err(err("health: give `http` or `tcp`".into())),
-        };
-        Ok(Health {
-            target,
-            interval: spec
-                .interval
-                .map(|d| d.as_duration())
-                .unwrap_or(DEFAULT_INTERVAL),
-            timeout: spec
-                .timeout
-                .map(|d| d.as_duration())
-                .unwrap_or(DEFAULT_TIMEOUT),
-            startup: spec
-                .startup
-                .map(|d| d.as_duration())
-                .unwrap_or(DEFAULT_STARTUP),
-        })
-    }
-
     /// One probe, bounded by the check's timeout. Ok(latency) when healthy.
     pub async fn probe(&self) -> Result<Duration, String> {
         probe(&self.target, self.timeout).await

@@ -160,28 +160,36 @@ pub struct Services {
     shut_down: bool,
 }
 
+/// Where one run keeps its files: `<reports>/<run-id>/`.
+#[derive(Debug, Clone)]
+pub struct RunFolder {
+    pub run_id: String,
+    pub dir: PathBuf,
+}
+
+impl RunFolder {
+    pub fn logs(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+}
+
 impl Services {
     /// Start every managed service, capture its output under `logs_dir`, and wait for its
     /// health check. On error, what was started is stopped again.
     ///
-    /// `logs_dir` is `<reports>/<run-id>/logs`: the run id and the run-state file
-    /// (`<reports>/<run-id>/state.json`) are taken from it.
+    /// Logs go to `folder.logs()`, the run-state file is `folder.dir/state.json`, and
+    /// containers are labelled with `folder.run_id`.
     pub async fn start(
         plan: &Plan,
-        logs_dir: &Path,
+        folder: &RunFolder,
         events: EventSink,
     ) -> Result<Services, ChaosError> {
-        let report_dir = logs_dir
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| logs_dir.to_path_buf());
-        let run_id = report_dir
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "run".to_string());
+        let run_id = folder.run_id.clone();
+        let report_dir = folder.dir.clone();
+        let logs_dir = &folder.logs();
         let _ = std::fs::create_dir_all(logs_dir);
         let state = Arc::new(StateFile::new(Some(report_dir.join("state.json")), &run_id));
-        let backend = plan.scenario.backend;
+        let backend = plan.backend;
         let docker = if backend == BackendKind::Docker {
             Some(docker::connect().await.map_err(ChaosError::Docker)?)
         } else {
@@ -223,15 +231,9 @@ impl Services {
         let inner = self.inner.clone();
         let events = &inner.events;
         // Resolve everything first, so a mistake fails before anything starts.
-        let mut healths = vec![];
-        for spec in &plan.scenario.services {
-            let h = match &spec.health {
-                Some(h) => Some(Arc::new(Health::from_spec(&spec.name, h)?)),
-                None => None,
-            };
-            healths.push(h);
-        }
-        for (spec, health) in plan.scenario.services.iter().zip(healths) {
+        for sp in &plan.services {
+            let spec = &sp.spec;
+            let health = sp.health.clone().map(Arc::new);
             let name = spec.name.clone();
             let err = |message: String| ChaosError::Service {
                 service: name.clone(),

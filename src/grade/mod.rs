@@ -76,10 +76,9 @@ struct Watched(Option<BTreeMap<String, bool>>);
 impl Watched {
     fn from_plan(plan: &Plan) -> Self {
         Watched(Some(
-            plan.scenario
-                .services
+            plan.services
                 .iter()
-                .map(|s| (s.name.clone(), s.health.is_some()))
+                .map(|s| (s.name().to_string(), s.health.is_some()))
                 .collect(),
         ))
     }

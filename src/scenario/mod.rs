@@ -103,13 +103,19 @@ impl fmt::Display for ScenarioErrors {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub file: PathBuf,
-    pub scenario: Scenario,
     /// The scenario's name (reports, run id).
     pub name: String,
     /// Hosts load may go to, as [`crate::units::bare_host`]s.
     pub allow_hosts: Vec<String>,
     /// Which histogram latency criteria read.
     pub latency_basis: model::LatencyBasis,
+    pub backend: model::BackendKind,
+    /// What a fault that cannot be applied does, unless the fault says otherwise.
+    pub on_fault_error: model::OnFaultError,
+    /// In file order, health checks resolved.
+    pub services: Vec<model::ServicePlan>,
+    /// In file order; `FaultEvent::fault` indexes this.
+    pub faults: Vec<model::FaultSpec>,
     /// The seed in force (the file's, or a drawn one).
     pub seed: u64,
     /// Hard upper bound on the run.

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gauntlet::event::{EventSink, FaultState, RunEvent, ServiceEventKind};
-use gauntlet::scenario::{Plan, Scenario};
+use gauntlet::scenario::Plan;
 
 /// The helper service, compiled once per test binary (static, so it runs FROM scratch).
 pub fn helper_bin() -> PathBuf {
@@ -41,29 +41,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A plan from scenario TOML (parsed with the shared model, validation not needed).
+/// A plan from scenario TOML, through the same parse and validation as `gauntlet run`.
+/// `HEAD` sets a long hard cap, so faults far on the timeline validate; the tests drive
+/// the timeline themselves.
 pub fn plan(toml_text: &str) -> Plan {
-    let scenario: Scenario = toml::from_str(toml_text).expect("scenario TOML");
-    Plan {
-        file: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/test.toml"),
-        name: scenario.name.clone(),
-        allow_hosts: scenario.target.allow_hosts.clone(),
-        latency_basis: scenario.latency_basis,
-        scenario,
-        seed: 7,
-        deadline: Duration::from_secs(120),
-        load_duration: Duration::from_secs(60),
-        load: None,
-        criteria: vec![],
-        base_url: url::Url::parse("http://127.0.0.1:1/").unwrap(),
-        requests: vec![],
-        observers: Default::default(),
-    }
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/test.toml");
+    let mut plan = gauntlet::scenario::load_str(&file, toml_text).unwrap_or_else(|e| panic!("{e}"));
+    plan.seed = 7;
+    plan
 }
 
 /// The scenario head every test plan needs.
 pub const HEAD: &str = r#"
 name = "chaos test"
+duration = "30m"
 [target]
 base_url = "http://127.0.0.1:1"
 allow_hosts = ["127.0.0.1"]
@@ -90,6 +81,12 @@ impl RunDir {
     }
     pub fn logs(&self) -> PathBuf {
         self.report_dir().join("logs")
+    }
+    pub fn folder(&self) -> gauntlet::chaos::RunFolder {
+        gauntlet::chaos::RunFolder {
+            run_id: self.run_id.clone(),
+            dir: self.report_dir(),
+        }
     }
 }
 

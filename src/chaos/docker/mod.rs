@@ -338,7 +338,7 @@ impl DockerService {
         let start = Instant::now();
         let startup = health
             .map(|h| h.startup)
-            .unwrap_or(super::health::DEFAULT_STARTUP);
+            .unwrap_or(crate::scenario::model::DEFAULT_HEALTH_STARTUP);
         let mut last = String::from("no probe answered yet");
         loop {
             for c in &self.containers {

@@ -58,9 +58,9 @@ impl Chaos {
         Chaos {
             ci: Arc::new(ChaosInner {
                 services: services.inner.clone(),
-                faults: plan.scenario.faults.clone(),
+                faults: plan.faults.clone(),
                 seed: plan.seed,
-                on_fault_error: plan.scenario.on_fault_error,
+                on_fault_error: plan.on_fault_error,
                 events,
                 cancel,
                 stop: CancellationToken::new(),

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -87,4 +88,181 @@ pub enum RestartPolicy {
     OnFailure,
     /// Restart whenever it exits (but not when gauntlet stops it).
     Always,
+}
+
+/// A service as the run uses it: the spec as written (relative paths made absolute) and
+/// its health check resolved.
+#[derive(Debug, Clone)]
+pub struct ServicePlan {
+    pub spec: ServiceSpec,
+    pub health: Option<HealthPlan>,
+}
+
+impl ServicePlan {
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+}
+
+/// Between two probes during the run, unless `health.interval` says otherwise.
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_millis(500);
+/// One probe's timeout, unless `health.timeout` says otherwise.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// The wait for the first healthy probe at start, unless `health.startup` says otherwise.
+pub const DEFAULT_HEALTH_STARTUP: Duration = Duration::from_secs(30);
+
+/// A service's health check, resolved: where it goes and how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthPlan {
+    pub target: ProbeTarget,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub startup: Duration,
+}
+
+/// What a health check talks to; always a loopback address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeTarget {
+    Http {
+        /// As [`crate::units::bare_host`] gives it: what is connected to.
+        host: String,
+        port: u16,
+        /// Path and query, e.g. "/health".
+        path: String,
+        /// The `Host` header: host and port as written.
+        authority: String,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+}
+
+impl HealthPlan {
+    /// Resolve `health = { http | tcp, interval, timeout, startup }`. Errors name the key
+    /// (relative to `health`) and say what is wrong.
+    pub fn resolve(spec: &HealthSpec) -> Result<HealthPlan, (&'static str, String)> {
+        let target = match (&spec.http, &spec.tcp) {
+            (Some(u), None) => {
+                let bad = |why: String| ("http", why);
+                let url = url::Url::parse(u)
+                    .map_err(|e| bad(format!("health.http `{u}` is not a URL: {e}")))?;
+                if url.scheme() != "http" {
+                    return Err(bad(format!(
+                        "health.http must be an http:// URL (https health checks are not supported yet); found \"{u}\""
+                    )));
+                }
+                let written = url
+                    .host_str()
+                    .ok_or_else(|| bad(format!("health.http `{u}` has no host")))?;
+                let host = crate::units::bare_host(written);
+                if !crate::units::is_loopback(&host) {
+                    return Err(bad(format!(
+                        "health.http `{u}`: `{written}` is not a loopback address; gauntlet only sends traffic to 127.0.0.1/localhost"
+                    )));
+                }
+                let port = url.port_or_known_default().unwrap_or(80);
+                let mut path = url.path().to_string();
+                if let Some(q) = url.query() {
+                    path.push('?');
+                    path.push_str(q);
+                }
+                let authority = match url.port() {
+                    Some(p) => format!("{written}:{p}"),
+                    None => written.to_string(),
+                };
+                ProbeTarget::Http {
+                    host,
+                    port,
+                    path,
+                    authority,
+                }
+            }
+            (None, Some(a)) => {
+                let (host, port) = crate::units::split_host_port(a).ok_or_else(|| {
+                    (
+                        "tcp",
+                        format!("health.tcp must be host:port; found \"{a}\""),
+                    )
+                })?;
+                if !crate::units::is_loopback(&host) {
+                    return Err((
+                        "tcp",
+                        format!("health.tcp `{a}`: `{host}` is not a loopback address; gauntlet only sends traffic to 127.0.0.1/localhost"),
+                    ));
+                }
+                ProbeTarget::Tcp { host, port }
+            }
+            _ => {
+                return Err((
+                    "",
+                    "a health check gives exactly one of `http` (a URL) or `tcp` (host:port)"
+                        .into(),
+                ))
+            }
+        };
+        let or = |d: Option<HumanDuration>, default| d.map(|d| d.as_duration()).unwrap_or(default);
+        Ok(HealthPlan {
+            target,
+            interval: or(spec.interval, DEFAULT_HEALTH_INTERVAL),
+            timeout: or(spec.timeout, DEFAULT_HEALTH_TIMEOUT),
+            startup: or(spec.startup, DEFAULT_HEALTH_STARTUP),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(http: Option<&str>, tcp: Option<&str>) -> HealthSpec {
+        HealthSpec {
+            http: http.map(Into::into),
+            tcp: tcp.map(Into::into),
+            interval: None,
+            timeout: None,
+            startup: None,
+        }
+    }
+
+    #[test]
+    fn health_targets_resolve_once() {
+        let h = HealthPlan::resolve(&spec(Some("http://[::1]:8080/health?deep=1"), None)).unwrap();
+        assert_eq!(
+            h.target,
+            ProbeTarget::Http {
+                host: "::1".into(),
+                port: 8080,
+                path: "/health?deep=1".into(),
+                authority: "[::1]:8080".into()
+            }
+        );
+        assert_eq!(h.interval, DEFAULT_HEALTH_INTERVAL);
+        let t = HealthPlan::resolve(&spec(None, Some("localhost:6379"))).unwrap();
+        assert_eq!(
+            t.target,
+            ProbeTarget::Tcp {
+                host: "localhost".into(),
+                port: 6379
+            }
+        );
+        for (http, tcp, key, says) in [
+            (Some("https://127.0.0.1/h"), None, "http", "not supported"),
+            (Some("http://10.0.0.5/h"), None, "http", "not a loopback"),
+            (Some("not a url"), None, "http", "not a URL"),
+            (None, Some("10.1.1.1:80"), "tcp", "not a loopback"),
+            (None, Some("127.0.0.1"), "tcp", "host:port"),
+            (
+                Some("http://127.0.0.1/"),
+                Some("127.0.0.1:1"),
+                "",
+                "exactly one",
+            ),
+            (None, None, "", "exactly one"),
+        ] {
+            let (k, msg) = HealthPlan::resolve(&spec(http, tcp)).unwrap_err();
+            assert_eq!(k, key, "{http:?} {tcp:?}");
+            assert!(msg.contains(says), "{http:?} {tcp:?}: {msg}");
+        }
+    }
 }

@@ -184,13 +184,18 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     // --- services -------------------------------------------------------------------
     let service_names: Vec<String> = s.services.iter().map(|sv| sv.name.clone()).collect();
     let base_dir = scenario_dir(ctx.file);
+    let mut services = Vec::with_capacity(s.services.len());
     for (i, sv) in s.services.iter_mut().enumerate() {
-        check_service(ctx, i, sv, s.backend, &service_names[..i]);
+        let health = check_service(ctx, i, sv, s.backend, &service_names[..i]);
         for p in [&mut sv.cwd, &mut sv.pid_file].into_iter().flatten() {
             if p.is_relative() {
                 *p = base_dir.join(&*p);
             }
         }
+        services.push(ServicePlan {
+            spec: sv.clone(),
+            health,
+        });
     }
 
     // --- requests -------------------------------------------------------------------
@@ -305,6 +310,10 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         name: s.name.clone(),
         allow_hosts: allow.clone(),
         latency_basis: s.latency_basis,
+        backend: s.backend,
+        on_fault_error: s.on_fault_error,
+        services,
+        faults: s.faults.clone(),
         seed: s.seed.unwrap_or_else(rand::random),
         deadline,
         load_duration,
@@ -313,7 +322,6 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         base_url,
         requests,
         observers,
-        scenario: s,
     })
 }
 

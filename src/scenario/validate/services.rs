@@ -9,7 +9,7 @@ pub(super) fn check_service(
     sv: &ServiceSpec,
     backend: BackendKind,
     earlier: &[String],
-) {
+) -> Option<HealthPlan> {
     let p = format!("services[{i}]");
     if sv.name.trim().is_empty() {
         ctx.at_value(&format!("{p}.name"), "the service name is empty", None);
@@ -108,30 +108,21 @@ pub(super) fn check_service(
             }
         }
     }
+    let mut health = None;
     if let Some(h) = &sv.health {
         let hp = format!("{p}.health");
-        match (&h.http, &h.tcp) {
-            (Some(_), Some(_)) | (None, None) => ctx.at_value(
-                &hp,
-                "a health check gives exactly one of `http` (a URL) or `tcp` (host:port)",
-                Some("e.g. health = { http = \"http://127.0.0.1:8080/health\" }".into()),
-            ),
-            (Some(u), None) => match url::Url::parse(u) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
-                _ => ctx.at_value(
-                    &format!("{hp}.http"),
-                    format!("health.http must be an http:// URL; found \"{u}\""),
-                    None,
-                ),
-            },
-            (None, Some(t)) => {
-                if !host_port_ok(t) {
-                    ctx.at_value(
-                        &format!("{hp}.tcp"),
-                        format!("health.tcp must be host:port; found \"{t}\""),
-                        None,
-                    );
-                }
+        match HealthPlan::resolve(h) {
+            Ok(plan) => health = Some(plan),
+            Err((key, message)) => {
+                let at = if key.is_empty() {
+                    hp.clone()
+                } else {
+                    format!("{hp}.{key}")
+                };
+                let hint = key.is_empty().then(|| {
+                    "e.g. health = { http = \"http://127.0.0.1:8080/health\" }".to_string()
+                });
+                ctx.at_value(&at, message, hint);
             }
         }
         for (key, d) in [
@@ -159,4 +150,5 @@ pub(super) fn check_service(
             }
         }
     }
+    health
 }
