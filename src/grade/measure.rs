@@ -24,7 +24,6 @@ use std::collections::BTreeMap;
 
 use crate::event::FaultState;
 use crate::metric::{Kind, Metric, MetricId, Quantity, Stat};
-use crate::observe::canary;
 use crate::record::{MetricStats, Record, RequestStats};
 use crate::scenario::model::{FaultKind, LatencyBasis};
 
@@ -293,12 +292,18 @@ pub(super) fn measure(metric: &Metric, record: &Record, watched: &Watched) -> Me
         // Only the canary's own figure: a scraped series of that name proves nothing.
         MetricId::DataLossKeys => match record
             .metrics
-            .get(&(canary::SERVICE.to_string(), canary::LOSS_METRIC.to_string()))
+            .get(&(
+                crate::scenario::model::CANARY_SERVICE.to_string(),
+                crate::scenario::model::CANARY_LOSS_METRIC.to_string(),
+            ))
             .filter(|m| m.samples > 0 && m.max.is_finite())
         {
             Some(m) => Measured::with(
                 Quantity::Count(m.max),
-                format!("`{}` of the data canary", canary::LOSS_METRIC),
+                format!(
+                    "`{}` of the data canary",
+                    crate::scenario::model::CANARY_LOSS_METRIC
+                ),
             ),
             None => Measured::missing(Unmeasured::NoCanary),
         },

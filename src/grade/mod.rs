@@ -94,7 +94,7 @@ impl Watched {
 /// Fault kinds after which the chaos scheduler watches the target until it is healthy
 /// again; each fault kind says so (`chaos::faults`).
 pub fn recovery_watched(kind: FaultKind) -> bool {
-    crate::chaos::watches_recovery(kind)
+    kind.watches_recovery()
 }
 
 /// Whether the chaos scheduler watches `target` for recovery after a fault of `kind`:

@@ -24,10 +24,7 @@ use crate::scenario::model::CanaryPlan;
 
 use super::{require_loopback, NotLoopback};
 
-/// The service name canary metrics are recorded under.
-pub const SERVICE: &str = "canary";
-/// Keys found missing at the end.
-pub const LOSS_METRIC: &str = "data_loss_keys";
+pub use crate::scenario::model::{CANARY_LOSS_METRIC as LOSS_METRIC, CANARY_SERVICE as SERVICE};
 /// Keys written at the start.
 pub const WRITTEN_METRIC: &str = "canary_keys";
 /// How long the start keeps trying to write the keys.

@@ -6,7 +6,7 @@ use futures::FutureExt;
 
 use crate::scenario::model::CpuFault;
 
-use super::{Applied, Cx, Fault, FaultError, Recovery};
+use super::{Applied, Cx, Fault, FaultError};
 use crate::chaos::backend::{BackendError, Undo};
 use crate::chaos::state::ProcRole;
 use crate::chaos::stress::{self, CgroupTarget, StressError, StressProcs};
@@ -14,7 +14,6 @@ use crate::chaos::ServicesInner;
 
 impl Fault for CpuFault {
     /// Slowed down until the pressure goes: recovery counts from then.
-    const RECOVERY: Recovery = Recovery::FromUndo;
 
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let workers = self.workers.unwrap_or(1).max(1);

@@ -3,11 +3,10 @@
 
 use crate::scenario::model::DuplicateFault;
 
-use super::{Applied, Cx, Fault, FaultError, Recovery};
+use super::{Applied, Cx, Fault, FaultError};
 
 impl Fault for DuplicateFault {
     /// The target stays up.
-    const RECOVERY: Recovery = Recovery::None;
 
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let svc = cx.service()?;

@@ -4,12 +4,11 @@ use nix::sys::signal::Signal;
 
 use crate::scenario::model::KillFault;
 
-use super::{Applied, Cx, Fault, FaultError, FaultInfo, Recovery};
+use super::{Applied, Cx, Fault, FaultError, FaultInfo};
 use crate::chaos::ServicesInner;
 
 impl Fault for KillFault {
     /// A crash: the service must come back (restart policy, `restart_after`) by itself.
-    const RECOVERY: Recovery = Recovery::FromApply;
 
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let svc = cx.service()?;

@@ -7,14 +7,13 @@ use futures::FutureExt;
 use crate::event::Level;
 use crate::scenario::model::LeakWebsocketsFault;
 
-use super::{Applied, Cx, Fault, FaultError, Recovery};
+use super::{Applied, Cx, Fault, FaultError};
 use crate::chaos::backend::{BackendError, Undo};
 use crate::chaos::wsleak::{self, WsLeak};
 use crate::chaos::ServicesInner;
 
 impl Fault for LeakWebsocketsFault {
     /// The target stays up (its memory is what the scenario watches).
-    const RECOVERY: Recovery = Recovery::None;
 
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let url = self.url.as_deref().ok_or(FaultError::Incomplete(

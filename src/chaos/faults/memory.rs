@@ -4,15 +4,13 @@
 use crate::scenario::model::MemoryFault;
 
 use super::cpu::under_stress;
-use super::{Applied, Cx, Fault, FaultError, Recovery};
+use super::{Applied, Cx, Fault, FaultError};
 use crate::chaos::stress;
 
 /// When `size` is not given.
 const DEFAULT_SIZE: u64 = 256 << 20;
 
 impl Fault for MemoryFault {
-    const RECOVERY: Recovery = Recovery::FromUndo;
-
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let bytes = self.size.map_or(DEFAULT_SIZE, |s| s.bytes());
         under_stress(cx, |cg| stress::memory(bytes, cg)).await

@@ -8,14 +8,13 @@ use futures::FutureExt;
 
 use crate::scenario::model::NetworkFault;
 
-use super::{Applied, Cx, Fault, FaultError, Recovery};
+use super::{Applied, Cx, Fault, FaultError};
 use crate::chaos::backend::{BackendError, Undo};
 use crate::chaos::proxy::{Proxy, Toxic};
 use crate::chaos::ServicesInner;
 
 impl Fault for NetworkFault {
     /// Degraded until the effect is removed: recovery counts from then.
-    const RECOVERY: Recovery = Recovery::FromUndo;
 
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let svc = cx.service()?;

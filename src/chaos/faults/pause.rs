@@ -3,11 +3,10 @@
 
 use crate::scenario::model::PauseFault;
 
-use super::{Applied, Cx, Fault, FaultError, Recovery};
+use super::{Applied, Cx, Fault, FaultError};
 
 impl Fault for PauseFault {
     /// A stall: recovery counts from the thaw.
-    const RECOVERY: Recovery = Recovery::FromUndo;
 
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let svc = cx.service()?;

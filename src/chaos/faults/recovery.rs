@@ -3,44 +3,20 @@
 
 use std::time::{Duration, Instant};
 
-use crate::scenario::model::{
-    CpuFault, DuplicateFault, FaultKind, KillFault, LeakWebsocketsFault, MemoryFault, NetworkFault,
-    PauseFault, RestartFault, StopFault,
-};
-
-use super::Fault;
 use crate::chaos::health::{self, Health, RECOVERY_PROBE_EVERY, RECOVERY_STREAK};
 use crate::chaos::{Service, ServicesInner};
+use crate::scenario::model::FaultKind;
 
-/// When the scheduler watches the target until it is healthy again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recovery {
-    /// The fault leaves the target up: nothing to watch.
-    None,
-    /// A crash: from the apply, once the target was seen down or its instance changed.
-    FromApply,
-    /// A stall: from the undo.
-    FromUndo,
-}
+pub use crate::scenario::model::Recovery;
 
-/// What recovery means after a fault of `kind` (the grader asks too).
+/// What recovery means after a fault of `kind` (see [`FaultKind::recovery`]).
 pub fn recovery(kind: FaultKind) -> Recovery {
-    match kind {
-        FaultKind::Kill => KillFault::RECOVERY,
-        FaultKind::Stop => StopFault::RECOVERY,
-        FaultKind::Restart => RestartFault::RECOVERY,
-        FaultKind::Pause => PauseFault::RECOVERY,
-        FaultKind::Duplicate => DuplicateFault::RECOVERY,
-        FaultKind::LeakWebsockets => LeakWebsocketsFault::RECOVERY,
-        FaultKind::Network => NetworkFault::RECOVERY,
-        FaultKind::Cpu => CpuFault::RECOVERY,
-        FaultKind::Memory => MemoryFault::RECOVERY,
-    }
+    kind.recovery()
 }
 
 /// Whether the scheduler watches the target for recovery after a fault of `kind`.
 pub fn watches_recovery(kind: FaultKind) -> bool {
-    recovery(kind) != Recovery::None
+    kind.watches_recovery()
 }
 
 /// Wait until the service is healthy again and stays so for [`RECOVERY_STREAK`] probes.

@@ -2,11 +2,9 @@
 
 use crate::scenario::model::RestartFault;
 
-use super::{Applied, Cx, Fault, FaultError, Recovery};
+use super::{Applied, Cx, Fault, FaultError};
 
 impl Fault for RestartFault {
-    const RECOVERY: Recovery = Recovery::FromApply;
-
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let svc = cx.service()?;
         let instance_before = svc.backend().instance(cx.inner).await;

@@ -5,11 +5,10 @@ use nix::sys::signal::Signal;
 
 use crate::scenario::model::StopFault;
 
-use super::{Applied, Cx, Fault, FaultError, Recovery};
+use super::{Applied, Cx, Fault, FaultError};
 
 impl Fault for StopFault {
     /// Down until started again: recovery counts from the start.
-    const RECOVERY: Recovery = Recovery::FromUndo;
 
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let svc = cx.service()?;

@@ -222,7 +222,37 @@ fault_kinds! {
     }
 }
 
+/// When the target is watched until it is healthy again after a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// The fault leaves the target up: nothing to watch.
+    None,
+    /// A crash: from the apply, once the target was seen down or its instance changed.
+    FromApply,
+    /// A stall: from the undo.
+    FromUndo,
+}
+
 impl FaultKind {
+    /// What recovery means after a fault of this kind: read by the fault scheduler (which
+    /// watches it) and by the grader and reports (which expect a figure for it).
+    pub fn recovery(self) -> Recovery {
+        match self {
+            FaultKind::Kill | FaultKind::Restart => Recovery::FromApply,
+            FaultKind::Stop
+            | FaultKind::Pause
+            | FaultKind::Network
+            | FaultKind::Cpu
+            | FaultKind::Memory => Recovery::FromUndo,
+            FaultKind::Duplicate | FaultKind::LeakWebsockets => Recovery::None,
+        }
+    }
+
+    /// Whether the target is watched for recovery after a fault of this kind.
+    pub fn watches_recovery(self) -> bool {
+        self.recovery() != Recovery::None
+    }
+
     /// The fault lasts `duration` and is undone after it (`duration` is a key of its own).
     pub fn is_timed(self) -> bool {
         !matches!(self, FaultKind::Kill | FaultKind::Stop | FaultKind::Restart)

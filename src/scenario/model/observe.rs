@@ -100,3 +100,9 @@ pub struct CanaryPlan {
     /// How long the read-back at the end retries while Redis is down.
     pub timeout: Duration,
 }
+
+/// The service name the data canary's figures are recorded under (reserved: no service of
+/// a scenario may take it), so the grader's `data_loss.keys` reads only the canary.
+pub const CANARY_SERVICE: &str = "canary";
+/// The canary's figure: keys found missing or changed at the end.
+pub const CANARY_LOSS_METRIC: &str = "data_loss_keys";

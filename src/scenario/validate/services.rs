@@ -26,6 +26,12 @@ pub(super) fn check_service(
             ),
             Some("criteria name services in metrics, like memory.api.peak".into()),
         );
+    } else if sv.name == crate::scenario::model::CANARY_SERVICE {
+        ctx.at_value(
+            &format!("{p}.name"),
+            format!("`{}` is reserved for the data canary's figures", sv.name),
+            Some("give the service another name".into()),
+        );
     } else if let Some(j) = earlier.iter().position(|n| *n == sv.name) {
         ctx.at_value(
             &format!("{p}.name"),
