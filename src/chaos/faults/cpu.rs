@@ -13,8 +13,6 @@ use crate::chaos::stress::{self, CgroupTarget, StressError, StressProcs};
 use crate::chaos::ServicesInner;
 
 impl Fault for CpuFault {
-    /// Slowed down until the pressure goes: recovery counts from then.
-
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let workers = self.workers.unwrap_or(1).max(1);
         under_stress(cx, |cg| stress::cpu(workers, cg)).await

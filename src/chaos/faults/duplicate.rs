@@ -6,8 +6,6 @@ use crate::scenario::model::DuplicateFault;
 use super::{Applied, Cx, Fault, FaultError};
 
 impl Fault for DuplicateFault {
-    /// The target stays up.
-
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let svc = cx.service()?;
         let tag = format!("{}-{}", cx.info.fault, cx.info.rep);

@@ -8,8 +8,6 @@ use super::{Applied, Cx, Fault, FaultError, FaultInfo};
 use crate::chaos::ServicesInner;
 
 impl Fault for KillFault {
-    /// A crash: the service must come back (restart policy, `restart_after`) by itself.
-
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let svc = cx.service()?;
         let sig = self.signal.map_or(Signal::SIGKILL, |s| s.0);

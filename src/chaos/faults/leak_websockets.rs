@@ -13,8 +13,6 @@ use crate::chaos::wsleak::{self, WsLeak};
 use crate::chaos::ServicesInner;
 
 impl Fault for LeakWebsocketsFault {
-    /// The target stays up (its memory is what the scenario watches).
-
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let url = self.url.as_deref().ok_or(FaultError::Incomplete(
             "`leak_websockets` needs a `url` (ws://127.0.0.1:PORT/PATH)",

@@ -51,8 +51,6 @@ pub enum FaultError {
 
 /// One fault kind: its spec struct, applied by the chaos engine.
 pub(crate) trait Fault {
-    /// What recovery means after this kind.
-
     fn apply(&self, cx: &Cx<'_>) -> impl Future<Output = Result<Applied, FaultError>> + Send;
 }
 

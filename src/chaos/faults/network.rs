@@ -14,8 +14,6 @@ use crate::chaos::proxy::{Proxy, Toxic};
 use crate::chaos::ServicesInner;
 
 impl Fault for NetworkFault {
-    /// Degraded until the effect is removed: recovery counts from then.
-
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let svc = cx.service()?;
         let proxy = svc

@@ -6,8 +6,6 @@ use crate::scenario::model::PauseFault;
 use super::{Applied, Cx, Fault, FaultError};
 
 impl Fault for PauseFault {
-    /// A stall: recovery counts from the thaw.
-
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let svc = cx.service()?;
         Ok(Applied::InForce(svc.backend().pause(cx.inner).await?))

@@ -8,8 +8,6 @@ use crate::scenario::model::StopFault;
 use super::{Applied, Cx, Fault, FaultError};
 
 impl Fault for StopFault {
-    /// Down until started again: recovery counts from the start.
-
     async fn apply(&self, cx: &Cx<'_>) -> Result<Applied, FaultError> {
         let svc = cx.service()?;
         let sig = self.signal.map_or(Signal::SIGTERM, |s| s.0);
