@@ -251,13 +251,13 @@ impl Recorder {
     }
 
     pub fn record(&mut self, ev: &RunEvent) {
-        let at = &ev.at;
+        let at = ev.at;
         match &ev.kind {
             EventKind::Phase(phase) => {
-                self.seen(*at);
+                self.seen(at);
                 match phase {
                     Phase::LoadStarted if self.record.load_started.is_none() => {
-                        self.record.load_started = Some(*at);
+                        self.record.load_started = Some(at);
                         self.started_wall = Some(Instant::now());
                         self.window.users = self.users;
                     }
@@ -272,26 +272,26 @@ impl Recorder {
                 }
             }
             EventKind::Users { count } => {
-                self.advance(*at);
+                self.advance(at);
                 self.users = *count;
                 self.record.users_peak = self.record.users_peak.max(*count);
                 self.window.users = self.window.users.max(*count);
             }
-            EventKind::Request(done) => self.request(*at, done),
+            EventKind::Request(done) => self.request(at, done),
             EventKind::Dropped => {
-                self.advance(*at);
+                self.advance(at);
                 self.record.dropped += 1;
             }
             EventKind::Service(s) => {
-                self.seen(*at);
-                self.record.services.push(Timed::new(*at, s.clone()));
+                self.seen(at);
+                self.record.services.push(Timed::new(at, s.clone()));
             }
             EventKind::Fault(f) => {
-                self.seen(*at);
-                self.record.faults.push(Timed::new(*at, f.clone()));
+                self.seen(at);
+                self.record.faults.push(Timed::new(at, f.clone()));
             }
             EventKind::Probe { service, ok, .. } => {
-                self.seen(*at);
+                self.seen(at);
                 let p = self.record.probes.entry(service.clone()).or_default();
                 p.total += 1;
                 p.ok += u64::from(*ok);
@@ -301,7 +301,7 @@ impl Recorder {
                 cpu_pct,
                 mem_bytes,
             } => {
-                self.seen(*at);
+                self.seen(at);
                 let r = self.record.resources.entry(service.clone()).or_default();
                 r.samples += 1;
                 r.cpu_avg_pct += (cpu_pct - r.cpu_avg_pct) / r.samples as f64;
@@ -314,7 +314,7 @@ impl Recorder {
                 name,
                 value,
             } => {
-                self.seen(*at);
+                self.seen(at);
                 let m = self
                     .record
                     .metrics
@@ -326,8 +326,8 @@ impl Recorder {
                         max: *value,
                         sum: 0.0,
                         increase: 0.0,
-                        first_at: *at,
-                        last_at: *at,
+                        first_at: at,
+                        last_at: at,
                     });
                 if m.samples > 0 {
                     m.increase += if *value >= m.last {
@@ -338,15 +338,15 @@ impl Recorder {
                 }
                 m.samples += 1;
                 m.sum += value;
-                m.last_at = *at;
+                m.last_at = at;
                 m.last = *value;
                 m.min = m.min.min(*value);
                 m.max = m.max.max(*value);
             }
             EventKind::Notice { level, message } => {
-                self.seen(*at);
+                self.seen(at);
                 if self.record.notices.len() < MAX_NOTICES {
-                    self.record.notices.push((*at, *level, message.clone()));
+                    self.record.notices.push((at, *level, message.clone()));
                 }
             }
             // Its time is when the stream ended, not when anything happened.

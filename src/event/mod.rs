@@ -309,3 +309,46 @@ impl EventStream {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Timed` serializes as the event did when it carried `at` itself.
+    #[test]
+    fn timed_serializes_flat_with_at_first() {
+        let f = Timed::new(
+            Duration::from_millis(1500),
+            FaultEvent {
+                fault: 2,
+                repetition: 1,
+                name: "kill api".into(),
+                kind: FaultKind::Kill,
+                target: "api".into(),
+                state: FaultState::Failed {
+                    reason: "gone".into(),
+                    fatal: true,
+                },
+            },
+        );
+        assert_eq!(
+            serde_json::to_string(&f).unwrap(),
+            r#"{"at":1.5,"fault":2,"repetition":1,"name":"kill api","kind":"kill","target":"api","state":{"state":"failed","reason":"gone","fatal":true}}"#
+        );
+        let s = Timed::new(
+            Duration::from_millis(250),
+            ServiceEvent {
+                service: "db".into(),
+                kind: ServiceEventKind::Exited {
+                    code: None,
+                    signal: Some(9),
+                },
+            },
+        );
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"at":0.25,"service":"db","kind":{"kind":"exited","code":null,"signal":9}}"#
+        );
+        assert_eq!(s.service, "db");
+    }
+}
