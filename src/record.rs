@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::event::{FaultEvent, Level, Overflow, Phase, RequestDone, RunEvent, ServiceEvent};
+use crate::event::{
+    EventKind, FaultEvent, Level, Overflow, Phase, RequestDone, RunEvent, ServiceEvent, Timed,
+};
 use crate::scenario::model::LatencyBasis;
 use crate::scenario::Plan;
 
@@ -129,8 +131,8 @@ pub struct Record {
     pub windows: Vec<Window>,
     pub users_peak: u32,
     pub dropped: u64,
-    pub faults: Vec<FaultEvent>,
-    pub services: Vec<ServiceEvent>,
+    pub faults: Vec<Timed<FaultEvent>>,
+    pub services: Vec<Timed<ServiceEvent>>,
     pub probes: BTreeMap<String, ProbeStats>,
     pub resources: BTreeMap<String, ResourceStats>,
     /// Keyed by (service, metric name).
@@ -249,12 +251,13 @@ impl Recorder {
     }
 
     pub fn record(&mut self, ev: &RunEvent) {
-        match ev {
-            RunEvent::Phase { at, phase } => {
-                self.seen(*at);
+        let at = ev.at;
+        match &ev.kind {
+            EventKind::Phase(phase) => {
+                self.seen(at);
                 match phase {
                     Phase::LoadStarted if self.record.load_started.is_none() => {
-                        self.record.load_started = Some(*at);
+                        self.record.load_started = Some(at);
                         self.started_wall = Some(Instant::now());
                         self.window.users = self.users;
                     }
@@ -268,40 +271,37 @@ impl Recorder {
                     _ => {}
                 }
             }
-            RunEvent::Users { at, count } => {
-                self.advance(*at);
+            EventKind::Users { count } => {
+                self.advance(at);
                 self.users = *count;
                 self.record.users_peak = self.record.users_peak.max(*count);
                 self.window.users = self.window.users.max(*count);
             }
-            RunEvent::Request(done) => self.request(done),
-            RunEvent::Dropped { at } => {
-                self.advance(*at);
+            EventKind::Request(done) => self.request(at, done),
+            EventKind::Dropped => {
+                self.advance(at);
                 self.record.dropped += 1;
             }
-            RunEvent::Service(s) => {
-                self.seen(s.at);
-                self.record.services.push(s.clone());
+            EventKind::Service(s) => {
+                self.seen(at);
+                self.record.services.push(Timed::new(at, s.clone()));
             }
-            RunEvent::Fault(f) => {
-                self.seen(f.at);
-                self.record.faults.push(f.clone());
+            EventKind::Fault(f) => {
+                self.seen(at);
+                self.record.faults.push(Timed::new(at, f.clone()));
             }
-            RunEvent::Probe {
-                at, service, ok, ..
-            } => {
-                self.seen(*at);
+            EventKind::Probe { service, ok, .. } => {
+                self.seen(at);
                 let p = self.record.probes.entry(service.clone()).or_default();
                 p.total += 1;
                 p.ok += u64::from(*ok);
             }
-            RunEvent::Resource {
-                at,
+            EventKind::Resource {
                 service,
                 cpu_pct,
                 mem_bytes,
             } => {
-                self.seen(*at);
+                self.seen(at);
                 let r = self.record.resources.entry(service.clone()).or_default();
                 r.samples += 1;
                 r.cpu_avg_pct += (cpu_pct - r.cpu_avg_pct) / r.samples as f64;
@@ -309,13 +309,12 @@ impl Recorder {
                 r.mem_peak_bytes = r.mem_peak_bytes.max(*mem_bytes);
                 r.mem_last_bytes = *mem_bytes;
             }
-            RunEvent::Metric {
-                at,
+            EventKind::Metric {
                 service,
                 name,
                 value,
             } => {
-                self.seen(*at);
+                self.seen(at);
                 let m = self
                     .record
                     .metrics
@@ -327,8 +326,8 @@ impl Recorder {
                         max: *value,
                         sum: 0.0,
                         increase: 0.0,
-                        first_at: *at,
-                        last_at: *at,
+                        first_at: at,
+                        last_at: at,
                     });
                 if m.samples > 0 {
                     m.increase += if *value >= m.last {
@@ -339,18 +338,19 @@ impl Recorder {
                 }
                 m.samples += 1;
                 m.sum += value;
-                m.last_at = *at;
+                m.last_at = at;
                 m.last = *value;
                 m.min = m.min.min(*value);
                 m.max = m.max.max(*value);
             }
-            RunEvent::Notice { at, level, message } => {
-                self.seen(*at);
+            EventKind::Notice { level, message } => {
+                self.seen(at);
                 if self.record.notices.len() < MAX_NOTICES {
-                    self.record.notices.push((*at, *level, message.clone()));
+                    self.record.notices.push((at, *level, message.clone()));
                 }
             }
-            RunEvent::Overflow(o) => self.overflow(o),
+            // Its time is when the stream ended, not when anything happened.
+            EventKind::Overflow(o) => self.overflow(o),
         }
     }
 
@@ -398,8 +398,8 @@ impl Recorder {
         self.last_at = self.last_at.max(at);
     }
 
-    fn request(&mut self, d: &RequestDone) {
-        self.advance(d.at);
+    fn request(&mut self, at: Duration, d: &RequestDone) {
+        self.advance(at);
         let (v, clamped) = if d.latency_us > MAX_LATENCY_US {
             (MAX_LATENCY_US, true)
         } else {
@@ -620,21 +620,24 @@ path = "/b"
     }
 
     fn req(at_ms: u64, request: u16, latency_us: u64, error: Option<&str>) -> RunEvent {
-        RunEvent::Request(RequestDone {
-            at: s(at_ms),
-            request,
-            latency_us,
-            service_us: latency_us,
-            status: if error.is_some() { 500 } else { 200 },
-            error: error.map(Into::into),
-        })
+        ev(
+            at_ms,
+            EventKind::Request(RequestDone {
+                request,
+                latency_us,
+                service_us: latency_us,
+                status: if error.is_some() { 500 } else { 200 },
+                error: error.map(Into::into),
+            }),
+        )
     }
 
     fn phase(at_ms: u64, phase: Phase) -> RunEvent {
-        RunEvent::Phase {
-            at: s(at_ms),
-            phase,
-        }
+        ev(at_ms, EventKind::Phase(phase))
+    }
+
+    fn ev(at_ms: u64, kind: EventKind) -> RunEvent {
+        RunEvent { at: s(at_ms), kind }
     }
 
     /// A lagging recorder: the channel holds 8 events, 1000 requests and 20 notices are
@@ -643,10 +646,11 @@ path = "/b"
     #[test]
     fn a_full_channel_folds_requests_and_loses_none() {
         let (sink, mut rx) = crate::event::EventSink::with_capacity(std::time::Instant::now(), 8);
-        sink.send(phase(0, Phase::LoadStarted));
+        sink.send_at(s(0), EventKind::Phase(Phase::LoadStarted));
         for i in 0..1000u64 {
             let err = (i % 10 == 0).then_some("status 500");
-            sink.send(req(i, (i % 2) as u16, 1000 + i, err));
+            let e = req(i, (i % 2) as u16, 1000 + i, err);
+            sink.send_at(e.at, e.kind);
         }
         for _ in 0..20 {
             sink.notice(Level::Info, "n");
@@ -728,20 +732,11 @@ path = "/b"
     fn windows_per_second() {
         let mut r = Recorder::new(&closed(r#""0s""#));
         r.record(&phase(5_000, Phase::LoadStarted));
-        r.record(&RunEvent::Users {
-            at: s(5_100),
-            count: 3,
-        });
+        r.record(&ev(5_100, EventKind::Users { count: 3 }));
         r.record(&req(5_200, 0, 1_000, None));
         r.record(&req(5_900, 1, 3_000, Some("status 500 (expected 2xx/3xx)")));
-        r.record(&RunEvent::Users {
-            at: s(6_500),
-            count: 7,
-        });
-        r.record(&RunEvent::Users {
-            at: s(6_600),
-            count: 5,
-        });
+        r.record(&ev(6_500, EventKind::Users { count: 7 }));
+        r.record(&ev(6_600, EventKind::Users { count: 5 }));
         // Nothing in second 2, two requests in second 3.
         r.record(&req(8_100, 0, 2_000, None));
         r.record(&req(8_200, 0, 4_000, None));
@@ -801,32 +796,40 @@ path = "/b"
     fn observers_faults_notices_and_interrupt() {
         let mut r = Recorder::new(&closed(r#""0s""#));
         r.record(&phase(0, Phase::LoadStarted));
-        r.record(&RunEvent::Dropped { at: s(10) });
+        r.record(&ev(10, EventKind::Dropped));
         for (ok, cpu, mem) in [(true, 10.0, 100), (false, 30.0, 300), (true, 20.0, 200)] {
-            r.record(&RunEvent::Probe {
-                at: s(20),
-                service: "api".into(),
-                ok,
-                latency_us: 5,
-            });
-            r.record(&RunEvent::Resource {
-                at: s(20),
-                service: "api".into(),
-                cpu_pct: cpu,
-                mem_bytes: mem,
-            });
-            r.record(&RunEvent::Metric {
-                at: s(20),
-                service: "api".into(),
-                name: "m".into(),
-                value: cpu,
-            });
+            r.record(&ev(
+                20,
+                EventKind::Probe {
+                    service: "api".into(),
+                    ok,
+                    latency_us: 5,
+                },
+            ));
+            r.record(&ev(
+                20,
+                EventKind::Resource {
+                    service: "api".into(),
+                    cpu_pct: cpu,
+                    mem_bytes: mem,
+                },
+            ));
+            r.record(&ev(
+                20,
+                EventKind::Metric {
+                    service: "api".into(),
+                    name: "m".into(),
+                    value: cpu,
+                },
+            ));
         }
-        r.record(&RunEvent::Notice {
-            at: s(30),
-            level: Level::Warn,
-            message: "hi".into(),
-        });
+        r.record(&ev(
+            30,
+            EventKind::Notice {
+                level: Level::Warn,
+                message: "hi".into(),
+            },
+        ));
         r.record(&phase(40, Phase::Interrupted));
         let rec = r.finish();
         assert_eq!(rec.dropped, 1);
@@ -858,10 +861,7 @@ path = "/b"
         for i in 0..30 {
             r.record(&req(i * 10, 0, 10, None));
         }
-        r.record(&RunEvent::Users {
-            at: s(300),
-            count: 4,
-        });
+        r.record(&ev(300, EventKind::Users { count: 4 }));
         // Second 0 is still open (elapsed ~0): no full second yet.
         assert_eq!(r.live().rps, 0.0);
         assert_eq!(r.live().users, 4);

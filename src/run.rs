@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chaos::Services;
 use crate::error::{exit, Error};
-use crate::event::{EventSink, Phase, RunEvent};
+use crate::event::{EventKind, EventSink, Phase};
 use crate::grade::{self, Verdict};
 use crate::record::{LiveStats, Record, Recorder};
 use crate::report::{self, EndedBy, RunInfo};
@@ -208,10 +208,7 @@ async fn drive(
     live: &mut (impl FnMut(LiveStats) + Send),
     live_rx: &mut watch::Receiver<LiveStats>,
 ) -> EndedBy {
-    events.send(RunEvent::Phase {
-        at: events.now(),
-        phase: Phase::ServicesStarting,
-    });
+    events.send(EventKind::Phase(Phase::ServicesStarting));
     let mut services = tokio::select! {
         s = Services::start(plan, folder, events.clone()) => match s {
             Ok(s) => s,
@@ -219,10 +216,7 @@ async fn drive(
         },
         _ = cancel.cancelled() => return EndedBy::Interrupted,
     };
-    events.send(RunEvent::Phase {
-        at: events.now(),
-        phase: Phase::ServicesReady,
-    });
+    events.send(EventKind::Phase(Phase::ServicesReady));
 
     // Canary keys are written and scrapes start before the load and the first fault.
     let observers = crate::observe::Observers::start(&plan.observers, events.clone()).await;
@@ -231,10 +225,7 @@ async fn drive(
     // happens (the Drop guards of Chaos and Services cover a panic).
     let chaos = crate::chaos::Chaos::new(plan, &services, events.clone(), cancel.clone());
     let load_start = std::time::Instant::now();
-    events.send(RunEvent::Phase {
-        at: events.now(),
-        phase: Phase::LoadStarted,
-    });
+    events.send(EventKind::Phase(Phase::LoadStarted));
     let timeline = chaos.run_timeline(load_start);
     tokio::pin!(timeline);
     let mut timeline_done = false;
@@ -270,16 +261,13 @@ async fn drive(
                 events.notice(crate::event::Level::Warn, format!("run reached its duration cap of {:?}; load stopped", plan.deadline));
             }
             _ = cancel.cancelled(), if !load_cancel.is_cancelled() => {
-                events.send(RunEvent::Phase { at: events.now(), phase: Phase::Interrupted });
+                events.send(EventKind::Phase(Phase::Interrupted));
                 load_cancel.cancel();
             }
             Ok(()) = live_rx.changed() => live(*live_rx.borrow()),
         }
     };
-    events.send(RunEvent::Phase {
-        at: events.now(),
-        phase: Phase::LoadFinished,
-    });
+    events.send(EventKind::Phase(Phase::LoadFinished));
     chaos.undo_all().await;
     // Faults are undone and recoveries awaited: now the canary read-back tells what was lost.
     if matches!(ended_by, EndedBy::Interrupted) {
@@ -287,10 +275,7 @@ async fn drive(
     } else {
         observers.finish().await;
     }
-    events.send(RunEvent::Phase {
-        at: events.now(),
-        phase: Phase::Stopping,
-    });
+    events.send(EventKind::Phase(Phase::Stopping));
     services.shutdown().await;
     ended_by
 }

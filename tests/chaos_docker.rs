@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use chaos_support::*;
 use gauntlet::chaos::{Chaos, Services};
-use gauntlet::event::{FaultState, RunEvent};
+use gauntlet::event::{EventKind, FaultState};
 use tokio_util::sync::CancellationToken;
 
 struct Dock {
@@ -304,15 +304,15 @@ async fn cpu_and_memory_pressure_count_against_the_container() {
     assert!(
         eventually(Duration::from_secs(8), || {
             d.ev.drain().iter().any(|e| {
-                matches!(e,
-            RunEvent::Resource { service, cpu_pct, .. } if service == "api" && *cpu_pct > 30.0)
+                matches!(&e.kind,
+            EventKind::Resource { service, cpu_pct, .. } if service == "api" && *cpu_pct > 30.0)
             })
         })
         .await,
         "no resource sample with the stress CPU: {:?}",
         d.ev.drain()
             .iter()
-            .filter(|e| matches!(e, RunEvent::Resource { .. }))
+            .filter(|e| matches!(e.kind, EventKind::Resource { .. }))
             .collect::<Vec<_>>()
     );
     d.chaos.undo_now(cpu).await.unwrap();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chaos_support::*;
 use gauntlet::chaos::{Chaos, Services};
-use gauntlet::event::{FaultState, RunEvent};
+use gauntlet::event::{EventKind, FaultState};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio_util::sync::CancellationToken;
@@ -341,7 +341,7 @@ async fn resource_samples_are_emitted_for_process_services() {
     let mut f = Fixture::new("resources", "", "").await;
     assert!(
         eventually(Duration::from_secs(5), || {
-            f.ev.drain().iter().any(|e| matches!(e, RunEvent::Resource { service, mem_bytes, .. } if service == "api" && *mem_bytes > 0))
+            f.ev.drain().iter().any(|e| matches!(&e.kind, EventKind::Resource { service, mem_bytes, .. } if service == "api" && *mem_bytes > 0))
         })
         .await
     );
@@ -398,8 +398,8 @@ times = 3
     let events: Vec<_> = ev
         .drain()
         .iter()
-        .filter_map(|e| match e {
-            RunEvent::Fault(f) => Some(f.clone()),
+        .filter_map(|e| match &e.kind {
+            EventKind::Fault(f) => Some(f.clone()),
             _ => None,
         })
         .collect();
@@ -427,7 +427,7 @@ times = 3
         chaos2.undo_now(id).await.unwrap();
     }
     for e in ev.drain().iter().skip(n0) {
-        if let RunEvent::Fault(f) = e {
+        if let EventKind::Fault(f) = &e.kind {
             if matches!(f.state, FaultState::Applied) {
                 picks2.push(f.target.clone());
             }

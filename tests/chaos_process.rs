@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chaos_support::*;
 use gauntlet::chaos::Services;
-use gauntlet::event::{RunEvent, ServiceEventKind};
+use gauntlet::event::{EventKind, ServiceEventKind};
 
 fn helper_service(name: &str, port: u16, extra: &str) -> String {
     format!(
@@ -66,7 +66,7 @@ async fn starts_with_env_and_cwd_logs_output_and_stops_everything() {
                 .drain()
                 .iter()
                 .filter(
-                    |e| matches!(e, RunEvent::Probe { service, ok: true, .. } if service == "api"),
+                    |e| matches!(&e.kind, EventKind::Probe { service, ok: true, .. } if service == "api"),
                 )
                 .count();
             probes >= 2
@@ -237,7 +237,7 @@ async fn policy_no_leaves_a_crash_down_and_probes_see_it() {
     let failed = ev
         .drain()
         .iter()
-        .filter(|e| matches!(e, RunEvent::Probe { ok: false, .. }))
+        .filter(|e| matches!(e.kind, EventKind::Probe { ok: false, .. }))
         .count();
     assert!(failed >= 1);
     let kinds = ev.service_kinds("api");

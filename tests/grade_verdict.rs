@@ -60,18 +60,22 @@ fn a_planned_load_without_requests_fails() {
 
 #[test]
 fn a_crash_that_never_recovers_fails_recovery_only_with_a_health_check() {
-    use gauntlet::event::{FaultEvent, FaultState};
+    use gauntlet::event::{FaultEvent, FaultState, Timed};
     use gauntlet::scenario::model::FaultKind;
     let plan = report_fixture::plan();
     let mut record = report_fixture::record();
-    let kill = |fault: usize, target: &str| FaultEvent {
-        at: std::time::Duration::from_secs(6),
-        fault,
-        repetition: 1,
-        name: format!("kill {target}"),
-        kind: FaultKind::Kill,
-        target: target.into(),
-        state: FaultState::Applied,
+    let kill = |fault: usize, target: &str| {
+        Timed::new(
+            std::time::Duration::from_secs(6),
+            FaultEvent {
+                fault,
+                repetition: 1,
+                name: format!("kill {target}"),
+                kind: FaultKind::Kill,
+                target: target.into(),
+                state: FaultState::Applied,
+            },
+        )
     };
     // `worker` is not a service with a health check in the plan: not measured, no failure.
     record.faults.push(kill(5, "worker"));

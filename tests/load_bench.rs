@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gauntlet::event::{EventSink, Phase, RunEvent};
+use gauntlet::event::{EventKind, EventSink, Phase, RunEvent};
 use gauntlet::record::Recorder;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -120,10 +120,7 @@ path = "/"
     let mut recorder = Recorder::new(&plan);
     let (sink, mut rx) = EventSink::new(Instant::now());
     let all_users_at = runtime.block_on(async {
-        sink.send(RunEvent::Phase {
-            at: sink.now(),
-            phase: Phase::LoadStarted,
-        });
+        sink.send(EventKind::Phase(Phase::LoadStarted));
         let started = sink.now();
         let load = gauntlet::load::run(plan.clone(), sink.clone(), CancellationToken::new());
         tokio::pin!(load);
@@ -132,7 +129,7 @@ path = "/"
             tokio::select! {
                 r = &mut load => break r,
                 Some(ev) = rx.recv() => {
-                    if let RunEvent::Users { at, count } = &ev {
+                    if let RunEvent { at, kind: EventKind::Users { count } } = &ev {
                         if *count >= users && all_at.is_none() {
                             all_at = Some(at.saturating_sub(started));
                         }
@@ -142,10 +139,7 @@ path = "/"
             }
         };
         result.expect("load ran");
-        sink.send(RunEvent::Phase {
-            at: sink.now(),
-            phase: Phase::LoadFinished,
-        });
+        sink.send(EventKind::Phase(Phase::LoadFinished));
         all_at
     });
     drop(sink);

@@ -5,7 +5,7 @@ mod load_support;
 
 use std::time::Duration;
 
-use gauntlet::event::RunEvent;
+use gauntlet::event::EventKind;
 use load_support::*;
 
 const OK: &str = r#"
@@ -324,8 +324,8 @@ stages = [{ duration = "1s", users = 2 }, { duration = "1s", users = 6 }, { dura
     let counts: Vec<u32> = out
         .events
         .iter()
-        .filter_map(|e| match e {
-            RunEvent::Users { count, .. } => Some(*count),
+        .filter_map(|e| match e.kind {
+            EventKind::Users { count } => Some(count),
             _ => None,
         })
         .collect();
@@ -384,8 +384,8 @@ stages = [{ duration = "300ms", users = 2 }, { duration = "400ms", users = 4 }, 
     let users: Vec<(Duration, u32)> = out
         .events
         .iter()
-        .filter_map(|e| match e {
-            RunEvent::Users { at, count } => Some((*at, *count)),
+        .filter_map(|e| match e.kind {
+            EventKind::Users { count } => Some((e.at, count)),
             _ => None,
         })
         .collect();

@@ -5,7 +5,7 @@ mod load_support;
 
 use std::time::Duration;
 
-use gauntlet::event::RunEvent;
+use gauntlet::event::EventKind;
 use load_support::*;
 
 #[test]
@@ -73,7 +73,7 @@ path = "/slow?ms=300"
     let drops = out
         .events
         .iter()
-        .filter(|e| matches!(e, RunEvent::Dropped { .. }))
+        .filter(|e| matches!(e.kind, EventKind::Dropped))
         .count() as u64;
     assert_eq!(drops, rec.dropped);
     // In flight never above the slots.

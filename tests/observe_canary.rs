@@ -8,7 +8,7 @@ mod demo;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use gauntlet::event::{EventSink, Level, RunEvent};
+use gauntlet::event::{EventKind, EventSink, Level};
 use gauntlet::observe::Observers;
 use gauntlet::record::Recorder;
 use gauntlet::scenario::{load_str, Plan};
@@ -51,13 +51,12 @@ async fn run(plan: Plan, during: impl std::future::Future<Output = ()>) -> Outco
     let mut loss = vec![];
     while let Some(ev) = rx.recv().await {
         rec.record(&ev);
-        match ev {
-            RunEvent::Notice { level, message, .. } => notices.push((level, message)),
-            RunEvent::Metric {
+        match ev.kind {
+            EventKind::Notice { level, message, .. } => notices.push((level, message)),
+            EventKind::Metric {
                 service,
                 name,
                 value,
-                ..
             } if service == "canary" && name == "data_loss_keys" => loss.push(value),
             _ => {}
         }
@@ -165,9 +164,9 @@ async fn the_read_back_waits_for_a_redis_that_is_still_restarting() {
     let mut loss = vec![];
     let mut notices = vec![];
     while let Some(ev) = rx.recv().await {
-        match ev {
-            RunEvent::Metric { name, value, .. } if name == "data_loss_keys" => loss.push(value),
-            RunEvent::Notice { message, .. } => notices.push(message),
+        match ev.kind {
+            EventKind::Metric { name, value, .. } if name == "data_loss_keys" => loss.push(value),
+            EventKind::Notice { message, .. } => notices.push(message),
             _ => {}
         }
     }

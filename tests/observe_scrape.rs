@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use gauntlet::event::EventStream;
-use gauntlet::event::{EventSink, Level, RunEvent};
+use gauntlet::event::{EventKind, EventSink, Level};
 use gauntlet::observe::Observers;
 use gauntlet::record::Recorder;
 use gauntlet::scenario::{load_str, Plan};
@@ -65,14 +65,14 @@ impl Seen {
 fn drain(rx: &mut EventStream, rec: &mut Recorder, seen: &mut Seen) {
     while let Ok(ev) = rx.try_recv() {
         rec.record(&ev);
-        match ev {
-            RunEvent::Metric {
-                at,
+        let at = ev.at;
+        match ev.kind {
+            EventKind::Metric {
                 service,
                 name,
                 value,
             } => seen.metrics.push((at.as_secs_f64(), service, name, value)),
-            RunEvent::Notice { level, message, .. } => seen.notices.push((level, message)),
+            EventKind::Notice { level, message } => seen.notices.push((level, message)),
             _ => {}
         }
     }

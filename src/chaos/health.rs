@@ -10,7 +10,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{EventSink, RunEvent, ServiceEvent, ServiceEventKind};
+use crate::event::{EventKind, EventSink, ServiceEvent, ServiceEventKind};
 
 /// A service's health check, resolved by `scenario` (target, interval, timeout, startup).
 pub(crate) use crate::scenario::model::{HealthPlan as Health, ProbeTarget};
@@ -78,7 +78,7 @@ async fn probe_inner(target: &ProbeTarget) -> Result<(), String> {
 }
 
 /// The prober of one service during the run: a probe every `interval`, each one a
-/// `RunEvent::Probe`; a change between healthy and unhealthy is a service event too.
+/// `EventKind::Probe`; a change between healthy and unhealthy is a service event too.
 pub(crate) async fn run_prober(
     service: String,
     health: Arc<Health>,
@@ -100,35 +100,43 @@ pub(crate) async fn run_prober(
         let at = events.now();
         match r {
             Ok(lat) => {
-                events.send(RunEvent::Probe {
+                events.send_at(
                     at,
-                    service: service.clone(),
-                    ok: true,
-                    latency_us: lat.as_micros() as u64,
-                });
+                    EventKind::Probe {
+                        service: service.clone(),
+                        ok: true,
+                        latency_us: lat.as_micros() as u64,
+                    },
+                );
                 if !healthy {
                     healthy = true;
-                    events.send(RunEvent::Service(ServiceEvent {
+                    events.send_at(
                         at,
-                        service: service.clone(),
-                        kind: ServiceEventKind::Healthy,
-                    }));
+                        EventKind::Service(ServiceEvent {
+                            service: service.clone(),
+                            kind: ServiceEventKind::Healthy,
+                        }),
+                    );
                 }
             }
             Err(reason) => {
-                events.send(RunEvent::Probe {
+                events.send_at(
                     at,
-                    service: service.clone(),
-                    ok: false,
-                    latency_us: 0,
-                });
+                    EventKind::Probe {
+                        service: service.clone(),
+                        ok: false,
+                        latency_us: 0,
+                    },
+                );
                 if healthy {
                     healthy = false;
-                    events.send(RunEvent::Service(ServiceEvent {
+                    events.send_at(
                         at,
-                        service: service.clone(),
-                        kind: ServiceEventKind::Unhealthy { reason },
-                    }));
+                        EventKind::Service(ServiceEvent {
+                            service: service.clone(),
+                            kind: ServiceEventKind::Unhealthy { reason },
+                        }),
+                    );
                 }
             }
         }

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{EventSink, Level, RunEvent, ServiceEvent, ServiceEventKind};
+use crate::event::{EventKind, EventSink, Level, ServiceEvent, ServiceEventKind};
 use crate::scenario::model::{BackendKind, ServiceSpec};
 use crate::scenario::Plan;
 
@@ -270,8 +270,7 @@ impl Services {
                 ),
             };
             if health.is_some() {
-                events.send(RunEvent::Service(ServiceEvent {
-                    at: events.now(),
+                events.send(EventKind::Service(ServiceEvent {
                     service: name.clone(),
                     kind: ServiceEventKind::Healthy,
                 }));

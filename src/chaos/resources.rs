@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::event::RunEvent;
+use crate::event::EventKind;
 
 use super::os;
 use super::{Control, ServicesInner};
@@ -73,8 +73,7 @@ pub(crate) async fn run_sampler(inner: Arc<ServicesInner>) {
                             }) = prev_docker
                             {
                                 if system > s0 && total >= t0 {
-                                    inner.events.send(RunEvent::Resource {
-                                        at: inner.events.now(),
+                                    inner.events.send(EventKind::Resource {
                                         service: svc.name.clone(),
                                         cpu_pct: (total - t0) as f64 / (system - s0) as f64
                                             * cpus as f64
@@ -100,8 +99,7 @@ pub(crate) async fn run_sampler(inner: Arc<ServicesInner>) {
                 }
                 _ => continue,
             };
-            inner.events.send(RunEvent::Resource {
-                at: inner.events.now(),
+            inner.events.send(EventKind::Resource {
                 service: svc.name.clone(),
                 cpu_pct: cpu,
                 mem_bytes: mem,

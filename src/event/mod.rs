@@ -12,43 +12,42 @@ pub use overflow::{new_histogram, Overflow, EVENT_CAPACITY, MAX_LATENCY_US};
 
 use crate::scenario::model::FaultKind;
 
-/// Every `at` is the time since the run's clock started (`Run` creation, before services
-/// start); `Phase::LoadStarted` says where the load's zero is.
+/// One thing that happened, and when. `at` is the time since the run's clock started
+/// (`Run` creation, before services start); `Phase::LoadStarted` says where the load's
+/// zero is.
 #[derive(Debug, Clone)]
-pub enum RunEvent {
-    Phase {
-        at: Duration,
-        phase: Phase,
-    },
+pub struct RunEvent {
+    pub at: Duration,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum EventKind {
+    Phase(Phase),
     /// The number of active virtual users (closed model) or in-flight iterations (open).
     Users {
-        at: Duration,
         count: u32,
     },
+    /// A request finished (`at`: when it finished).
     Request(RequestDone),
     /// Open model: an iteration was due but could not start (all `max_in_flight` busy).
-    Dropped {
-        at: Duration,
-    },
+    Dropped,
     Service(ServiceEvent),
     Fault(FaultEvent),
     /// A health probe of a service.
     Probe {
-        at: Duration,
         service: String,
         ok: bool,
         latency_us: u64,
     },
     /// CPU (percent of one core) and memory (bytes) of a service.
     Resource {
-        at: Duration,
         service: String,
         cpu_pct: f64,
         mem_bytes: u64,
     },
     /// A figure scraped from a service's Prometheus `/metrics`.
     Metric {
-        at: Duration,
         service: String,
         name: String,
         value: f64,
@@ -56,12 +55,34 @@ pub enum RunEvent {
     /// Something a person should know about the run that is not an error of the system
     /// under test (e.g. "open-files limit raised to 20000").
     Notice {
-        at: Duration,
         level: Level,
         message: String,
     },
     /// What senders folded or shed while the channel was full; sent once, last.
     Overflow(Box<Overflow>),
+}
+
+/// An event the record keeps with its time (faults, service events). Serializes as the
+/// event's own fields with `at` (seconds) first; derefs to the event.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timed<T> {
+    #[serde(serialize_with = "ser_secs")]
+    pub at: Duration,
+    #[serde(flatten)]
+    pub event: T,
+}
+
+impl<T> Timed<T> {
+    pub fn new(at: Duration, event: T) -> Self {
+        Timed { at, event }
+    }
+}
+
+impl<T> std::ops::Deref for Timed<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.event
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -87,8 +108,6 @@ pub enum Level {
 /// One request finished (or failed to be sent).
 #[derive(Debug, Clone)]
 pub struct RequestDone {
-    /// When it finished.
-    pub at: Duration,
     /// Index into `Plan::requests`.
     pub request: u16,
     /// Latency in microseconds. Open model: from the iteration's intended start (so
@@ -105,8 +124,6 @@ pub struct RequestDone {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceEvent {
-    #[serde(serialize_with = "ser_secs")]
-    pub at: Duration,
     pub service: String,
     pub kind: ServiceEventKind,
 }
@@ -133,8 +150,6 @@ pub enum ServiceEventKind {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FaultEvent {
-    #[serde(serialize_with = "ser_secs")]
-    pub at: Duration,
     /// Index of the fault in the scenario, and the repetition number.
     pub fault: usize,
     pub repetition: u32,
@@ -193,7 +208,11 @@ impl EventSink {
                 clock,
                 overflow: overflow.clone(),
             },
-            EventStream { rx, overflow },
+            EventStream {
+                rx,
+                clock,
+                overflow,
+            },
         )
     }
 
@@ -206,8 +225,16 @@ impl EventSink {
         self.clock
     }
 
-    pub fn send(&self, ev: RunEvent) {
+    /// Send `kind`, stamped now.
+    pub fn send(&self, kind: EventKind) {
+        self.send_at(self.now(), kind);
+    }
+
+    /// Send `kind` stamped with an instant the sender measured itself (a request's
+    /// finish, a probe's send time).
+    pub fn send_at(&self, at: Duration, kind: EventKind) {
         use tokio::sync::mpsc::error::TrySendError;
+        let ev = RunEvent { at, kind };
         if let Err(TrySendError::Full(ev)) = self.tx.try_send(ev) {
             // A poisoned lock only means another sender panicked mid-fold; the
             // aggregate is still usable.
@@ -217,8 +244,7 @@ impl EventSink {
     }
 
     pub fn notice(&self, level: Level, message: impl Into<String>) {
-        self.send(RunEvent::Notice {
-            at: self.now(),
+        self.send(EventKind::Notice {
             level,
             message: message.into(),
         });
@@ -227,10 +253,12 @@ impl EventSink {
 
 /// The recorder's end of the channel. `recv` hands out the side queue first, then the
 /// channel; once every sender is gone it yields the folded request aggregates as one last
-/// [`RunEvent::Overflow`] (when there are any), then `None`.
+/// [`EventKind::Overflow`] (when there are any), then `None`.
 #[derive(Debug)]
 pub struct EventStream {
     rx: tokio::sync::mpsc::Receiver<RunEvent>,
+    /// Stamps the last `Overflow` event (the recorder does not read its time).
+    clock: std::time::Instant,
     overflow: Arc<Mutex<Overflow>>,
 }
 
@@ -274,6 +302,53 @@ impl EventStream {
         if let Some(ev) = o.side.pop_front() {
             return Some(ev);
         }
-        Some(RunEvent::Overflow(Box::new(std::mem::take(&mut *o))))
+        let at = self.clock.elapsed();
+        Some(RunEvent {
+            at,
+            kind: EventKind::Overflow(Box::new(std::mem::take(&mut *o))),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Timed` serializes as the event did when it carried `at` itself.
+    #[test]
+    fn timed_serializes_flat_with_at_first() {
+        let f = Timed::new(
+            Duration::from_millis(1500),
+            FaultEvent {
+                fault: 2,
+                repetition: 1,
+                name: "kill api".into(),
+                kind: FaultKind::Kill,
+                target: "api".into(),
+                state: FaultState::Failed {
+                    reason: "gone".into(),
+                    fatal: true,
+                },
+            },
+        );
+        assert_eq!(
+            serde_json::to_string(&f).unwrap(),
+            r#"{"at":1.5,"fault":2,"repetition":1,"name":"kill api","kind":"kill","target":"api","state":{"state":"failed","reason":"gone","fatal":true}}"#
+        );
+        let s = Timed::new(
+            Duration::from_millis(250),
+            ServiceEvent {
+                service: "db".into(),
+                kind: ServiceEventKind::Exited {
+                    code: None,
+                    signal: Some(9),
+                },
+            },
+        );
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"at":0.25,"service":"db","kind":{"kind":"exited","code":null,"signal":9}}"#
+        );
+        assert_eq!(s.service, "db");
     }
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use hdrhistogram::Histogram;
 
-use super::{RequestDone, RunEvent};
+use super::{EventKind, RequestDone, RunEvent};
 
 /// Events that may wait for the recorder. At ~100 bytes each, about 6 MiB.
 pub const EVENT_CAPACITY: usize = 1 << 16;
@@ -59,10 +59,12 @@ pub struct RequestAggregate {
 
 impl Overflow {
     pub(super) fn keep(&mut self, ev: RunEvent) {
-        match ev {
-            RunEvent::Request(d) => self.fold(&d),
-            ev if self.side.len() < SIDE_CAPACITY => self.side.push_back(ev),
-            _ => self.shed += 1,
+        if let EventKind::Request(d) = &ev.kind {
+            self.fold(d);
+        } else if self.side.len() < SIDE_CAPACITY {
+            self.side.push_back(ev);
+        } else {
+            self.shed += 1;
         }
     }
 

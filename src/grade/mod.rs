@@ -131,7 +131,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::event::{FaultEvent, FaultState};
+    use crate::event::{FaultEvent, FaultState, Timed};
     use crate::metric::parse;
     use crate::record::{MetricStats, ProbeStats, RequestStats, ResourceStats};
     use crate::scenario::model::LatencyBasis;
@@ -339,16 +339,18 @@ mod tests {
         target: &str,
         kind: FaultKind,
         state: FaultState,
-    ) -> FaultEvent {
-        FaultEvent {
-            at: Duration::from_secs(at),
-            fault,
-            repetition: 0,
-            name: format!("f{fault}"),
-            kind,
-            target: target.into(),
-            state,
-        }
+    ) -> Timed<FaultEvent> {
+        Timed::new(
+            Duration::from_secs(at),
+            FaultEvent {
+                fault,
+                repetition: 0,
+                name: format!("f{fault}"),
+                kind,
+                target: target.into(),
+                state,
+            },
+        )
     }
 
     #[test]
@@ -533,11 +535,13 @@ mod tests {
         )
         .expect("valid plan"));
         for (at, value) in samples {
-            rec.record(&crate::event::RunEvent::Metric {
+            rec.record(&crate::event::RunEvent {
                 at: Duration::from_secs(*at),
-                service: svc.into(),
-                name: name.into(),
-                value: *value,
+                kind: crate::event::EventKind::Metric {
+                    service: svc.into(),
+                    name: name.into(),
+                    value: *value,
+                },
             });
         }
         let key = (svc.to_string(), name.to_string());

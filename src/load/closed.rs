@@ -6,7 +6,7 @@
 //!   made when it turns active and dropped when it turns inactive or stops: it comes back
 //!   as a fresh user (new RNG stream, new connection).
 //! * Users are counted by a guard inside that state: +1 when made, -1 when dropped; every
-//!   change is a `RunEvent::Users`.
+//!   change is a `EventKind::Users`.
 //! * The stages' clock starts when goose starts its run. At their end no new iteration
 //!   starts and goose is stopped; in-flight requests get [`GRACE`] more, then are
 //!   abandoned.
@@ -25,7 +25,7 @@ use super::engine::{Conns, Engine, Flow, Sent};
 use super::goose_users::{self, UserLoop};
 use super::ramp::{self, Ramp};
 use super::LoadError;
-use crate::event::{EventSink, Level, RunEvent};
+use crate::event::{EventKind, EventSink, Level};
 
 /// In-flight requests get this long after the planned end before they are abandoned.
 const GRACE: Duration = Duration::from_secs(2);
@@ -48,10 +48,7 @@ impl Census {
         } else {
             self.count.fetch_sub(1, Ordering::Relaxed).saturating_sub(1)
         };
-        self.events.send(RunEvent::Users {
-            at: self.events.now(),
-            count: n,
-        });
+        self.events.send(EventKind::Users { count: n });
     }
 }
 
@@ -271,10 +268,7 @@ pub(crate) async fn run(engine: Engine, ramp: Ramp) -> Result<(), LoadError> {
     };
     ending.cancel();
     if users.census.count.load(Ordering::Relaxed) != 0 {
-        events.send(RunEvent::Users {
-            at: events.now(),
-            count: 0,
-        });
+        events.send(EventKind::Users { count: 0 });
     }
     if users.t0.get().is_none() && result.is_ok() && !cancel.is_cancelled() {
         events.notice(Level::Warn, "goose ended before its run started");

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::checks::{self, JsonBody};
 use super::client::{self, Conn, Failure, Target};
 use super::{LoadError, RequestError};
-use crate::event::{EventSink, Level, RequestDone, RunEvent};
+use crate::event::{EventKind, EventSink, Level, RequestDone};
 use crate::scenario::load_plan::{Check, Extractor, Think};
 use crate::scenario::template::{BodyTemplate, RenderCtx, Template};
 use crate::scenario::{Plan, RequestPlan};
@@ -386,14 +386,16 @@ impl Engine {
         status: u16,
         error: Option<Failure>,
     ) {
-        self.events.send(RunEvent::Request(RequestDone {
-            at: done.saturating_duration_since(self.events.clock()),
-            request,
-            latency_us,
-            service_us,
-            status,
-            error: error.map(|e| e.to_string().into_boxed_str()),
-        }));
+        self.events.send_at(
+            done.saturating_duration_since(self.events.clock()),
+            EventKind::Request(RequestDone {
+                request,
+                latency_us,
+                service_us,
+                status,
+                error: error.map(|e| e.to_string().into_boxed_str()),
+            }),
+        );
     }
 
     /// Say how many requests were abandoned, if any.

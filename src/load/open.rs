@@ -2,7 +2,7 @@
 //! integral of the rate reaches `k` (k6 `ramping-arrival-rate`: the rate ramps linearly
 //! from `start_rate` through each stage's `rate`). A due iteration starts at once if one
 //! of the `max_in_flight` slots is free; otherwise it is dropped and counted
-//! (`RunEvent::Dropped`). Latency counts from the intended start, so a late start shows
+//! (`EventKind::Dropped`). Latency counts from the intended start, so a late start shows
 //! (no coordinated omission); `service_us` counts from the real send.
 
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 
 use super::engine::{Conns, Engine, Flow, Pool};
 use super::LoadError;
-use crate::event::RunEvent;
+use crate::event::EventKind;
 use crate::scenario::load_plan::RateStage;
 
 /// In-flight iterations get this long after the planned end before they are abandoned.
@@ -110,10 +110,7 @@ pub(crate) async fn run(
                 let n = (max_in_flight - slots.available_permits()) as u32;
                 if n != last {
                     last = n;
-                    events.send(RunEvent::Users {
-                        at: events.now(),
-                        count: n,
-                    });
+                    events.send(EventKind::Users { count: n });
                 }
                 if stopping {
                     break;
@@ -155,7 +152,7 @@ pub(crate) async fn run(
                         .await;
                 });
             }
-            Err(_) => events.send(RunEvent::Dropped { at: events.now() }),
+            Err(_) => events.send(EventKind::Dropped),
         }
         k += 1;
     }
@@ -176,10 +173,7 @@ pub(crate) async fn run(
         }
     }
     let _ = sampler.await;
-    events.send(RunEvent::Users {
-        at: events.now(),
-        count: 0,
-    });
+    events.send(EventKind::Users { count: 0 });
     engine.report_abandoned();
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The data canary: keys written to a Redis before the load and the faults, read back at
 //! the end. The missing ones (absent, or holding another value) are recorded as
-//! `RunEvent::Metric { service: "canary", name: "data_loss_keys" }`, which the
+//! `EventKind::Metric { service: "canary", name: "data_loss_keys" }`, which the
 //! `data_loss.keys` criterion reads.
 //!
 //! - Keys are `<prefix><token>:<i>`, the token random per run, so runs (and earlier runs'
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 
-use crate::event::{EventSink, Level, RunEvent};
+use crate::event::{EventKind, EventSink, Level};
 use crate::scenario::model::CanaryPlan;
 
 use super::{require_loopback, NotLoopback};
@@ -188,8 +188,7 @@ async fn start_within(plan: &CanaryPlan, events: &EventSink, window: Duration) -
         }
         tokio::time::sleep(RETRY_EVERY).await;
     }
-    events.send(RunEvent::Metric {
-        at: events.now(),
+    events.send(EventKind::Metric {
         service: SERVICE.into(),
         name: WRITTEN_METRIC.into(),
         value: n as f64,
@@ -228,8 +227,7 @@ impl Canary {
             let e = match r {
                 Ok((mut conn, found)) => {
                     let lost = missing(&found, &self.values);
-                    events.send(RunEvent::Metric {
-                        at: events.now(),
+                    events.send(EventKind::Metric {
                         service: SERVICE.into(),
                         name: LOSS_METRIC.into(),
                         value: lost as f64,
@@ -294,7 +292,7 @@ mod tests {
     fn notices(rx: &mut crate::event::EventStream) -> Vec<(Level, String)> {
         let mut out = vec![];
         while let Ok(ev) = rx.try_recv() {
-            if let RunEvent::Notice { level, message, .. } = ev {
+            if let EventKind::Notice { level, message } = ev.kind {
                 out.push((level, message));
             }
         }

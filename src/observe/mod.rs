@@ -1,7 +1,7 @@
 //! Observers: what gauntlet watches besides the load and the health probes.
 //!
 //! - **Prometheus scrapes** ([`scrape`]): a service with a `metrics` table is scraped every
-//!   `interval`; kept samples become `RunEvent::Metric { service, name, value }` (labelled
+//!   `interval`; kept samples become `EventKind::Metric { service, name, value }` (labelled
 //!   series as `name{labels}`, bounded per service), failed scrapes are counted in a
 //!   `scrape_errors` metric and a notice, and with `freshness = "<timestamp gauge>"` the
 //!   observer itself records `pipeline_freshness_seconds` = now - the last timestamp seen,
@@ -155,7 +155,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::event::RunEvent;
+    use crate::event::EventKind;
     use crate::scenario::model::ScrapePlan;
 
     #[test]
@@ -197,7 +197,7 @@ mod tests {
         obs.finish().await;
         let mut notices = vec![];
         while let Ok(ev) = rx.try_recv() {
-            if let RunEvent::Notice { level, message, .. } = ev {
+            if let EventKind::Notice { level, message } = ev.kind {
                 notices.push((level, message));
             }
         }

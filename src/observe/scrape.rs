@@ -1,5 +1,5 @@
 //! Prometheus scrapes of one service, every `interval`, each kept sample a
-//! `RunEvent::Metric`; and freshness computed here, from a timestamp gauge.
+//! `EventKind::Metric`; and freshness computed here, from a timestamp gauge.
 //!
 //! - Kept samples: every series of each `keep` name (all names when `keep` is absent). An
 //!   unlabelled sample is recorded as its name, a labelled one as `name{labels}` (labels in
@@ -26,7 +26,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{EventSink, Level, RunEvent};
+use crate::event::{EventKind, EventSink, Level};
 use crate::scenario::model::ScrapePlan;
 
 use super::prom;
@@ -170,8 +170,7 @@ impl ScrapeState {
     }
 
     fn metric(&self, events: &EventSink, name: String, value: f64) {
-        events.send(RunEvent::Metric {
-            at: events.now(),
+        events.send(EventKind::Metric {
             service: self.scrape.service.clone(),
             name,
             value,
@@ -363,9 +362,9 @@ mod tests {
         let mut m = vec![];
         let mut n = vec![];
         while let Ok(ev) = rx.try_recv() {
-            match ev {
-                RunEvent::Metric { name, value, .. } => m.push((name, value)),
-                RunEvent::Notice { message, .. } => n.push(message),
+            match ev.kind {
+                EventKind::Metric { name, value, .. } => m.push((name, value)),
+                EventKind::Notice { message, .. } => n.push(message),
                 _ => {}
             }
         }

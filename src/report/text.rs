@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::event::{FaultEvent, FaultState, ServiceEvent, ServiceEventKind};
+use crate::event::{FaultEvent, FaultState, ServiceEvent, ServiceEventKind, Timed};
 use crate::grade::Verdict;
 use crate::metric::format;
 use crate::record::Record;
@@ -96,7 +96,7 @@ impl FaultWindow {
 }
 
 /// Fault occurrences in the order they were first seen.
-pub fn fault_windows(events: &[FaultEvent]) -> Vec<FaultWindow> {
+pub fn fault_windows(events: &[Timed<FaultEvent>]) -> Vec<FaultWindow> {
     let mut out: Vec<FaultWindow> = Vec::new();
     for e in events {
         let i = match out

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use gauntlet::event::{EventSink, FaultState, RunEvent, ServiceEventKind};
+use gauntlet::event::{EventKind, EventSink, FaultState, RunEvent, ServiceEventKind};
 use gauntlet::scenario::Plan;
 
 /// The helper service, compiled once per test binary (static, so it runs FROM scratch).
@@ -115,8 +115,8 @@ impl Events {
     pub fn service_kinds(&mut self, service: &str) -> Vec<ServiceEventKind> {
         self.drain()
             .iter()
-            .filter_map(|e| match e {
-                RunEvent::Service(s) if s.service == service => Some(s.kind.clone()),
+            .filter_map(|e| match &e.kind {
+                EventKind::Service(s) if s.service == service => Some(s.kind.clone()),
                 _ => None,
             })
             .collect()
@@ -124,8 +124,8 @@ impl Events {
     pub fn fault_states(&mut self) -> Vec<FaultState> {
         self.drain()
             .iter()
-            .filter_map(|e| match e {
-                RunEvent::Fault(f) => Some(f.state.clone()),
+            .filter_map(|e| match &e.kind {
+                EventKind::Fault(f) => Some(f.state.clone()),
                 _ => None,
             })
             .collect()
@@ -133,8 +133,8 @@ impl Events {
     pub fn notices(&mut self) -> Vec<String> {
         self.drain()
             .iter()
-            .filter_map(|e| match e {
-                RunEvent::Notice { message, .. } => Some(message.clone()),
+            .filter_map(|e| match &e.kind {
+                EventKind::Notice { message, .. } => Some(message.clone()),
                 _ => None,
             })
             .collect()

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use gauntlet::event::{EventSink, Phase, RunEvent};
+use gauntlet::event::{EventKind, EventSink, Phase, RunEvent};
 use gauntlet::record::{Record, Recorder};
 use gauntlet::scenario::Plan;
 use tokio_util::sync::CancellationToken;
@@ -220,8 +220,8 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn requests(&self) -> impl Iterator<Item = &gauntlet::event::RequestDone> {
-        self.events.iter().filter_map(|e| match e {
-            RunEvent::Request(r) => Some(r),
+        self.events.iter().filter_map(|e| match &e.kind {
+            EventKind::Request(r) => Some(r),
             _ => None,
         })
     }
@@ -247,8 +247,8 @@ impl Outcome {
     }
 
     pub fn last_users(&self) -> Option<u32> {
-        self.events.iter().rev().find_map(|e| match e {
-            RunEvent::Users { count, .. } => Some(*count),
+        self.events.iter().rev().find_map(|e| match e.kind {
+            EventKind::Users { count } => Some(count),
             _ => None,
         })
     }
@@ -285,10 +285,7 @@ pub fn run_load_with(
     let (sink, mut rx) = EventSink::new(Instant::now());
     let cancel = CancellationToken::new();
     let (result, took, after_cancel) = rt.block_on(async {
-        sink.send(RunEvent::Phase {
-            at: sink.now(),
-            phase: Phase::LoadStarted,
-        });
+        sink.send(EventKind::Phase(Phase::LoadStarted));
         let t0 = Instant::now();
         let cancelled_at = Arc::new(Mutex::new(None::<Instant>));
         if let Some(when) = cancel_when {
@@ -310,10 +307,7 @@ pub fn run_load_with(
         .await;
         let took = t0.elapsed();
         let after = cancelled_at.lock().unwrap().map(|c| c.elapsed());
-        sink.send(RunEvent::Phase {
-            at: sink.now(),
-            phase: Phase::LoadFinished,
-        });
+        sink.send(EventKind::Phase(Phase::LoadFinished));
         let r = match r {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::TimeZone;
-use gauntlet::event::{FaultEvent, FaultState, Level, ServiceEvent, ServiceEventKind};
+use gauntlet::event::{FaultEvent, FaultState, Level, ServiceEvent, ServiceEventKind, Timed};
 use gauntlet::grade::{self, Verdict};
 use gauntlet::record::{MetricStats, ProbeStats, Record, RequestStats, ResourceStats, Window};
 use gauntlet::report::{EndedBy, RunInfo};
@@ -119,14 +119,18 @@ pub fn record() -> Record {
         },
     )
     .to_vec();
-    let ev = |at: f64, fault: usize, name: &str, kind, state| FaultEvent {
-        at: secs(at),
-        fault,
-        repetition: 0,
-        name: name.into(),
-        kind,
-        target: "api".into(),
-        state,
+    let ev = |at: f64, fault: usize, name: &str, kind, state| {
+        Timed::new(
+            secs(at),
+            FaultEvent {
+                fault,
+                repetition: 0,
+                name: name.into(),
+                kind,
+                target: "api".into(),
+                state,
+            },
+        )
     };
     let mut faults = vec![
         ev(4.5, 0, "pause api", FaultKind::Pause, FaultState::Applied),
@@ -163,35 +167,45 @@ pub fn record() -> Record {
             },
         ),
     ];
-    faults[5].target = "worker".into();
+    faults[5].event.target = "worker".into();
     let services = vec![
-        ServiceEvent {
-            at: secs(0.1),
-            service: "api".into(),
-            kind: ServiceEventKind::Started { pid: Some(4242) },
-        },
-        ServiceEvent {
-            at: secs(1.2),
-            service: "api".into(),
-            kind: ServiceEventKind::Healthy,
-        },
-        ServiceEvent {
-            at: secs(5.0),
-            service: "api".into(),
-            kind: ServiceEventKind::Unhealthy {
-                reason: "timeout after 2s".into(),
+        Timed::new(
+            secs(0.1),
+            ServiceEvent {
+                service: "api".into(),
+                kind: ServiceEventKind::Started { pid: Some(4242) },
             },
-        },
-        ServiceEvent {
-            at: secs(5.9),
-            service: "api".into(),
-            kind: ServiceEventKind::Healthy,
-        },
-        ServiceEvent {
-            at: secs(8.3),
-            service: "api".into(),
-            kind: ServiceEventKind::Stopped,
-        },
+        ),
+        Timed::new(
+            secs(1.2),
+            ServiceEvent {
+                service: "api".into(),
+                kind: ServiceEventKind::Healthy,
+            },
+        ),
+        Timed::new(
+            secs(5.0),
+            ServiceEvent {
+                service: "api".into(),
+                kind: ServiceEventKind::Unhealthy {
+                    reason: "timeout after 2s".into(),
+                },
+            },
+        ),
+        Timed::new(
+            secs(5.9),
+            ServiceEvent {
+                service: "api".into(),
+                kind: ServiceEventKind::Healthy,
+            },
+        ),
+        Timed::new(
+            secs(8.3),
+            ServiceEvent {
+                service: "api".into(),
+                kind: ServiceEventKind::Stopped,
+            },
+        ),
     ];
     let mut probes = BTreeMap::new();
     probes.insert(

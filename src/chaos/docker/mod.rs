@@ -21,7 +21,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures::StreamExt;
 
-use crate::event::{Level, RunEvent, ServiceEvent, ServiceEventKind};
+use crate::event::{EventKind, Level, ServiceEvent, ServiceEventKind};
 use crate::scenario::model::{RestartPolicy as Policy, ServiceSpec};
 
 use super::health::Health;
@@ -409,8 +409,7 @@ impl DockerService {
                 )
                 .await;
             inner.state.remove_container(&c.id);
-            inner.events.send(RunEvent::Service(ServiceEvent {
-                at: inner.events.now(),
+            inner.events.send(EventKind::Service(ServiceEvent {
                 service: self.name.clone(),
                 kind: ServiceEventKind::Stopped,
             }));
@@ -518,8 +517,7 @@ async fn create_from_image(
         inner.state.remove_container(&created.id);
         return Err(format!("start container `{name}`: {e}"));
     }
-    inner.events.send(RunEvent::Service(ServiceEvent {
-        at: inner.events.now(),
+    inner.events.send(EventKind::Service(ServiceEvent {
         service: spec.name.clone(),
         kind: ServiceEventKind::Started { pid: None },
     }));
@@ -605,8 +603,7 @@ async fn watch_container(docker: Docker, c: Ctr, service: String, inner: Arc<Ser
         let restarts = i.restart_count.unwrap_or(0);
         let is_running = st.running.unwrap_or(false);
         let emit = |kind| {
-            inner.events.send(RunEvent::Service(ServiceEvent {
-                at: inner.events.now(),
+            inner.events.send(EventKind::Service(ServiceEvent {
                 service: service.clone(),
                 kind,
             }))

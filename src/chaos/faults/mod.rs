@@ -22,7 +22,7 @@ mod timeline;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::event::{EventSink, FaultEvent, FaultState, RunEvent};
+use crate::event::{EventKind, EventSink, FaultEvent, FaultState};
 use crate::scenario::model::{FaultKind, FaultSpec};
 
 use super::backend::{Backend, BackendError, Undo};
@@ -112,8 +112,7 @@ pub(crate) async fn apply(spec: &FaultSpec, cx: &Cx<'_>) -> Result<Applied, Faul
 }
 
 pub(crate) fn emit(events: &EventSink, info: &FaultInfo, state: FaultState) {
-    events.send(RunEvent::Fault(FaultEvent {
-        at: events.now(),
+    events.send(EventKind::Fault(FaultEvent {
         fault: info.fault,
         repetition: info.rep,
         name: info.name.clone(),

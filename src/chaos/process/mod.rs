@@ -11,7 +11,7 @@ use nix::sys::signal::Signal;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::event::{EventSink, Level, RunEvent, ServiceEvent, ServiceEventKind};
+use crate::event::{EventKind, EventSink, Level, ServiceEvent, ServiceEventKind};
 use crate::scenario::model::{RestartPolicy, ServiceSpec};
 
 use super::health::Health;
@@ -261,8 +261,7 @@ impl ManagedProc {
     }
 
     fn emit(&self, kind: ServiceEventKind) {
-        self.events.send(RunEvent::Service(ServiceEvent {
-            at: self.events.now(),
+        self.events.send(EventKind::Service(ServiceEvent {
             service: self.name.clone(),
             kind,
         }));
