@@ -23,8 +23,14 @@ struct Net {
 async fn setup(name: &str, faults: &str) -> Net {
     let dir = RunDir::new(name);
     let (port, proxy) = (free_port(), free_port());
+    // 10.1.2.3 is allowed (so validation passes) but not loopback: the fault itself must
+    // still refuse it (see the leak_websockets test).
+    let head = HEAD.replace(
+        r#"allow_hosts = ["127.0.0.1"]"#,
+        r#"allow_hosts = ["127.0.0.1", "10.1.2.3"]"#,
+    );
     let plan = plan(&format!(
-        r#"{HEAD}
+        r#"{head}
 [[services]]
 name = "api"
 command = ["{bin}", "serve", "{port}"]
@@ -211,8 +217,8 @@ async fn leak_websockets_holds_connections_until_undone() {
     let n = setup(
         "wsleak",
         &format!(
-            "[[faults]]\nkind = \"leak_websockets\"\nurl = \"ws://127.0.0.1:{ws_port}/ws\"\nconnections = 25\nrate = 200.0\nat = \"0s\"\nduration = \"1m\"\n\
-             [[faults]]\nkind = \"leak_websockets\"\nurl = \"ws://10.1.2.3:{ws_port}/ws\"\nconnections = 1\nat = \"0s\"\nduration = \"1m\""
+            "[[faults]]\nkind = \"leak_websockets\"\ntarget = \"api\"\nurl = \"ws://127.0.0.1:{ws_port}/ws\"\nconnections = 25\nrate = 200.0\nat = \"0s\"\nduration = \"1m\"\n\
+             [[faults]]\nkind = \"leak_websockets\"\ntarget = \"api\"\nurl = \"ws://10.1.2.3:{ws_port}/ws\"\nconnections = 1\nat = \"0s\"\nduration = \"1m\""
         ),
     )
     .await;
@@ -262,18 +268,21 @@ proxy = {{ listen = "0.0.0.0:{}", upstream = "127.0.0.1:1" }}
         .expect("refused")
         .to_string();
     assert!(err.contains("loopback"), "{err}");
-    let plan2 = plan(&format!(
+    // A health check off loopback is refused by validation, before anything starts.
+    let text = format!(
         r#"{HEAD}
 [[services]]
 name = "api"
 command = ["sleep", "30"]
 health = {{ http = "http://172.17.0.2:8080/health" }}
 "#
-    ));
-    let err = Services::start(&plan2, &dir.folder(), ev.sink.clone())
-        .await
+    );
+    let err = gauntlet::scenario::load_str(std::path::Path::new("loopback.toml"), &text)
         .err()
         .expect("refused")
         .to_string();
-    assert!(err.contains("loopback"), "{err}");
+    assert!(
+        err.contains("services[0].health.http") && err.contains("loopback"),
+        "{err}"
+    );
 }
