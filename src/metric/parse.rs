@@ -120,11 +120,28 @@ pub fn parse(source: &str) -> Result<Criterion, CriterionError> {
         src: source,
         pos: 0,
     };
+    let (mstart, mname) = metric_name(&mut c)?;
+    let (brace, sels) = selectors(&mut c)?;
+    let metric = resolve(&c, mstart, mname, brace, sels)?;
+    let kind = metric.kind();
+    let op = operator(&mut c, mname)?;
+    let value = value(&mut c, mname, kind)?;
+    let threshold = threshold(&c, mname, kind, &value)?;
+    Ok(Criterion {
+        source: source.to_string(),
+        metric,
+        op,
+        threshold,
+    })
+}
+
+/// The metric name and where it starts (bytes), the cursor past the blanks after it.
+fn metric_name<'a>(c: &mut Cursor<'a>) -> Result<(usize, &'a str), CriterionError> {
     c.skip_ws();
     if c.peek().is_none() {
         return Err(c.err_span(
             0,
-            source.len(),
+            c.src.len(),
             "empty criterion",
             Some("write it like `latency.p95 < 200ms`".into()),
         ));
@@ -142,42 +159,46 @@ pub fn parse(source: &str) -> Result<Criterion, CriterionError> {
         ));
     }
     c.skip_ws();
+    Ok((mstart, mname))
+}
 
-    // Optional selectors: {name="..."}, {service="...", name="..."}.
-    let mut brace = None;
+/// Optional selectors: {name="..."}, {service="...", name="..."}; with where the brace
+/// opens (bytes).
+fn selectors(c: &mut Cursor) -> Result<(Option<usize>, Vec<Sel>), CriterionError> {
     let mut sels = Vec::new();
-    if c.peek() == Some('{') {
-        brace = Some(c.pos);
-        c.pos += 1;
-        loop {
-            c.skip_ws();
-            sels.push(selector(&mut c)?);
-            c.skip_ws();
-            match c.peek() {
-                Some('}') => {
-                    c.pos += 1;
-                    break;
-                }
-                Some(',') => c.pos += 1,
-                _ => {
-                    return Err(c.err(
-                        c.pos,
-                        format!(
-                            "expected `}}` to close the selector, found {}",
-                            shown(first_token(c.rest()))
-                        ),
-                        None,
-                    ))
-                }
+    if c.peek() != Some('{') {
+        return Ok((None, sels));
+    }
+    let brace = Some(c.pos);
+    c.pos += 1;
+    loop {
+        c.skip_ws();
+        sels.push(selector(c)?);
+        c.skip_ws();
+        match c.peek() {
+            Some('}') => {
+                c.pos += 1;
+                break;
+            }
+            Some(',') => c.pos += 1,
+            _ => {
+                return Err(c.err(
+                    c.pos,
+                    format!(
+                        "expected `}}` to close the selector, found {}",
+                        shown(first_token(c.rest()))
+                    ),
+                    None,
+                ))
             }
         }
-        c.skip_ws();
     }
+    c.skip_ws();
+    Ok((brace, sels))
+}
 
-    let metric = resolve(&c, mstart, mname, brace, sels)?;
-    let kind = metric.kind();
-
-    // Operator.
+/// The comparison, the cursor past it and the blanks after it.
+fn operator(c: &mut Cursor, mname: &str) -> Result<Op, CriterionError> {
     let opstart = c.pos;
     let rest = c.rest();
     let (op, len) = if rest.starts_with("<=") {
@@ -206,9 +227,21 @@ pub fn parse(source: &str) -> Result<Criterion, CriterionError> {
     };
     c.pos += len;
     c.skip_ws();
+    Ok(op)
+}
 
-    // Value and unit. Only a plain number (a gauge) can be negative.
-    let vstart = c.pos;
+/// The threshold as written: a number and its unit, spanning `start..end` (bytes).
+struct Value<'a> {
+    start: usize,
+    end: usize,
+    number: f64,
+    unit: &'a str,
+}
+
+/// The number and the unit, which must end the criterion.
+fn value<'a>(c: &mut Cursor<'a>, mname: &str, kind: Kind) -> Result<Value<'a>, CriterionError> {
+    let start = c.pos;
+    // Only a plain number (a gauge) can be negative.
     let negative = kind == Kind::Number && c.peek() == Some('-');
     if negative {
         c.pos += 1;
@@ -224,11 +257,11 @@ pub fn parse(source: &str) -> Result<Criterion, CriterionError> {
         }
         _ => {
             return Err(c.err(
-                vstart,
+                start,
                 format!(
                     "{mname} takes {}; found {}",
                     kind.example(),
-                    shown(first_token(c.src[vstart..].trim_end()))
+                    shown(first_token(c.src[start..].trim_end()))
                 ),
                 None,
             ))
@@ -236,7 +269,7 @@ pub fn parse(source: &str) -> Result<Criterion, CriterionError> {
     };
     c.skip_ws();
     let (_, unit) = c.take_while(|ch| !ch.is_whitespace());
-    let unit_end = c.pos;
+    let end = c.pos;
     c.skip_ws();
     if c.peek().is_some() {
         return Err(c.err(
@@ -248,69 +281,67 @@ pub fn parse(source: &str) -> Result<Criterion, CriterionError> {
             Some("a criterion is METRIC OP VALUE, like `latency.p95 < 200ms`".into()),
         ));
     }
-    let found = source[vstart..unit_end].trim();
-    let wrong = |c: &Cursor| {
+    Ok(Value {
+        start,
+        end,
+        number,
+        unit,
+    })
+}
+
+/// The value as the quantity the metric's kind takes, its unit checked.
+fn threshold(c: &Cursor, mname: &str, kind: Kind, v: &Value) -> Result<Quantity, CriterionError> {
+    let (number, unit) = (v.number, v.unit);
+    let found = c.src[v.start..v.end].trim();
+    let wrong = || {
         c.err_span(
-            vstart,
-            unit_end,
+            v.start,
+            v.end,
             format!("{mname} takes {}; found `{found}`", kind.example()),
             Some(kind.units().into()),
         )
     };
-    let threshold = match kind {
+    let bad_value = |what: &str| c.err(v.start, format!("{mname} {what}; found `{found}`"), None);
+    Ok(match kind {
         Kind::Duration => match duration_unit(unit) {
             Some(f) => Quantity::DurationUs(number * f),
-            None => return Err(wrong(&c)),
+            None => return Err(wrong()),
         },
         Kind::Share | Kind::Percent => {
             if unit != "%" {
-                return Err(wrong(&c));
+                return Err(wrong());
             }
             if kind == Kind::Share && number > 100.0 {
-                return Err(c.err(
-                    vstart,
-                    format!("{mname} is a share of 100%; found `{found}`"),
-                    None,
-                ));
+                return Err(bad_value("is a share of 100%"));
             }
             Quantity::Percent(number)
         }
         // A size needs its unit: a bare `2` would silently mean 2 bytes.
         Kind::Bytes => match ByteSize::unit(unit).filter(|_| !unit.is_empty()) {
             Some(f) => Quantity::Bytes(number * f),
-            None => return Err(wrong(&c)),
+            None => return Err(wrong()),
         },
         Kind::Count => {
             if !unit.is_empty() {
-                return Err(wrong(&c));
+                return Err(wrong());
             }
             if number.fract() != 0.0 {
-                return Err(c.err(
-                    vstart,
-                    format!("{mname} takes a whole number; found `{found}`"),
-                    None,
-                ));
+                return Err(bad_value("takes a whole number"));
             }
             Quantity::Count(number)
         }
         Kind::Number | Kind::OfSeries => {
             if !unit.is_empty() {
-                return Err(wrong(&c));
+                return Err(wrong());
             }
             Quantity::Number(number)
         }
         Kind::PerSecond => {
             if !(unit.is_empty() || unit == "/s") {
-                return Err(wrong(&c));
+                return Err(wrong());
             }
             Quantity::PerSecond(number)
         }
-    };
-    Ok(Criterion {
-        source: source.to_string(),
-        metric,
-        op,
-        threshold,
     })
 }
 
@@ -526,6 +557,30 @@ fn resolve(
         let at = mstart + mname.len() - text.len();
         metric.stat = Some(parse_stat(c, d, at, text)?);
     }
+    let seen = apply_selectors(c, d, mname, brace, sels, &mut metric)?;
+    if d.selectors
+        .iter()
+        .any(|x| x.required && !seen.contains(&x.key))
+    {
+        return Err(c.err_span(
+            mstart,
+            mstart + mname.len(),
+            format!("{mname} needs {}", selector_example(d)),
+            Some(format!("e.g. `{}`", d.example)),
+        ));
+    }
+    Ok(metric)
+}
+
+/// Put each selector's value in its slot of `metric`; the keys seen.
+fn apply_selectors(
+    c: &Cursor,
+    d: &MetricDef,
+    mname: &str,
+    brace: Option<usize>,
+    sels: Vec<Sel>,
+    metric: &mut Metric,
+) -> Result<Vec<&'static str>, CriterionError> {
     let mut seen: Vec<&str> = Vec::new();
     for s in sels {
         if d.selectors.is_empty() {
@@ -558,18 +613,7 @@ fn resolve(
         };
         *slot = Some(s.value);
     }
-    if d.selectors
-        .iter()
-        .any(|x| x.required && !seen.contains(&x.key))
-    {
-        return Err(c.err_span(
-            mstart,
-            mstart + mname.len(),
-            format!("{mname} needs {}", selector_example(d)),
-            Some(format!("e.g. `{}`", d.example)),
-        ));
-    }
-    Ok(metric)
+    Ok(seen)
 }
 
 #[cfg(test)]

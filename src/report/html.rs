@@ -97,6 +97,44 @@ fn fmt_tick(v: f64) -> String {
     }
 }
 
+// Chart geometry: the viewBox, the plot margins and the plot area.
+const W: f64 = 960.0;
+const H: f64 = 200.0;
+const L: f64 = 56.0;
+const R: f64 = 14.0;
+const T: f64 = 18.0;
+const B: f64 = 26.0;
+const PW: f64 = W - L - R;
+const PH: f64 = H - T - B;
+
+/// Maps data to plot coordinates: x in seconds, y rounded up to whole ticks.
+struct Scale {
+    x_max: f64,
+    y_max: f64,
+    y_step: f64,
+}
+
+impl Scale {
+    fn new(series: &[Series], x_max: f64) -> Scale {
+        let y_top = series
+            .iter()
+            .flat_map(|s| s.points.iter().filter_map(|p| p.1))
+            .fold(0.0f64, f64::max);
+        let y_step = nice_step(if y_top > 0.0 { y_top } else { 1.0 }, 4.0);
+        Scale {
+            x_max: x_max.max(1.0),
+            y_max: (y_top / y_step).ceil().max(1.0) * y_step,
+            y_step,
+        }
+    }
+    fn x(&self, x: f64) -> f64 {
+        L + (x.clamp(0.0, self.x_max) / self.x_max) * PW
+    }
+    fn y(&self, y: f64) -> f64 {
+        T + PH - (y.clamp(0.0, self.y_max) / self.y_max) * PH
+    }
+}
+
 fn chart(
     title: &str,
     unit: &str,
@@ -104,25 +142,22 @@ fn chart(
     x_max: f64,
     faults: &[(f64, f64, String)],
 ) -> String {
-    const W: f64 = 960.0;
-    const H: f64 = 200.0;
-    const L: f64 = 56.0;
-    const R: f64 = 14.0;
-    const T: f64 = 18.0;
-    const B: f64 = 26.0;
-    let pw = W - L - R;
-    let ph = H - T - B;
-    let x_max = x_max.max(1.0);
-    let y_top = series
-        .iter()
-        .flat_map(|s| s.points.iter().filter_map(|p| p.1))
-        .fold(0.0f64, f64::max);
-    let y_step = nice_step(if y_top > 0.0 { y_top } else { 1.0 }, 4.0);
-    let y_max = (y_top / y_step).ceil().max(1.0) * y_step;
-    let sx = |x: f64| L + (x.clamp(0.0, x_max) / x_max) * pw;
-    let sy = |y: f64| T + ph - (y.clamp(0.0, y_max) / y_max) * ph;
-
+    let sc = Scale::new(series, x_max);
     let mut s = String::new();
+    chart_head(&mut s, title, series);
+    // Fault windows under everything.
+    fault_shading(&mut s, &sc, faults);
+    y_grid(&mut s, &sc, unit);
+    x_axis(&mut s, &sc);
+    for se in series {
+        series_line(&mut s, &sc, se);
+    }
+    s.push_str("</svg></div>");
+    s
+}
+
+/// The title with a colour key per series, then the opening `<svg>`.
+fn chart_head(s: &mut String, title: &str, series: &[Series]) {
     let _ = write!(s, "<div class=\"chart\"><h3>{}", esc(title));
     for se in series {
         let _ = write!(
@@ -137,36 +172,41 @@ fn chart(
         "</h3><svg viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
         esc(title)
     );
-    // Fault windows under everything.
+}
+
+fn fault_shading(s: &mut String, sc: &Scale, faults: &[(f64, f64, String)]) {
     for (a, b, label) in faults {
-        let x0 = sx(*a);
-        let x1 = sx(*b).max(x0 + 2.0);
+        let x0 = sc.x(*a);
+        let x1 = sc.x(*b).max(x0 + 2.0);
         let _ = write!(
             s,
-            "<g><title>{l}</title><rect x=\"{x0:.1}\" y=\"{T}\" width=\"{:.1}\" height=\"{ph}\" fill=\"#c62828\" fill-opacity=\"0.10\"/>\
+            "<g><title>{l}</title><rect x=\"{x0:.1}\" y=\"{T}\" width=\"{:.1}\" height=\"{PH}\" fill=\"#c62828\" fill-opacity=\"0.10\"/>\
              <line x1=\"{x0:.1}\" x2=\"{x0:.1}\" y1=\"{T}\" y2=\"{:.1}\" stroke=\"#c62828\" stroke-dasharray=\"3 3\" stroke-width=\"1\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#c62828\">{l}</text></g>",
             x1 - x0,
-            T + ph,
+            T + PH,
             x0 + 3.0,
             T + 10.0,
             l = esc(label)
         );
     }
-    // Grid and y labels.
+}
+
+/// Horizontal grid lines with their y labels, and the unit above them.
+fn y_grid(s: &mut String, sc: &Scale, unit: &str) {
     let mut y = 0.0;
-    while y <= y_max + y_step * 0.01 {
-        let py = sy(y);
+    while y <= sc.y_max + sc.y_step * 0.01 {
+        let py = sc.y(y);
         let _ = write!(
             s,
             "<line x1=\"{L}\" x2=\"{:.1}\" y1=\"{py:.1}\" y2=\"{py:.1}\" stroke=\"#dde2e8\" stroke-width=\"1\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#5d6875\" text-anchor=\"end\">{}</text>",
-            L + pw,
+            L + PW,
             L - 6.0,
             py + 3.5,
             fmt_tick(y)
         );
-        y += y_step;
+        y += sc.y_step;
     }
     let _ = write!(
         s,
@@ -174,15 +214,18 @@ fn chart(
         T - 6.0,
         esc(unit)
     );
-    // X labels (seconds of load).
+}
+
+/// X labels (seconds of load, minutes past a minute step) and the base line.
+fn x_axis(s: &mut String, sc: &Scale) {
     let x_step = [
         1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
     ]
     .into_iter()
-    .find(|st| x_max / st <= 12.0)
+    .find(|st| sc.x_max / st <= 12.0)
     .unwrap_or(7200.0);
     let mut x = 0.0;
-    while x <= x_max + 1e-9 {
+    while x <= sc.x_max + 1e-9 {
         let label = if x_step >= 60.0 {
             format!("{}m", format::trim(x / 60.0, 1))
         } else {
@@ -191,7 +234,7 @@ fn chart(
         let _ = write!(
             s,
             "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#5d6875\" text-anchor=\"middle\">{label}</text>",
-            sx(x),
+            sc.x(x),
             H - 8.0
         );
         x += x_step;
@@ -199,43 +242,43 @@ fn chart(
     let _ = write!(
         s,
         "<line x1=\"{L}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#9aa4af\" stroke-width=\"1\"/>",
-        L + pw,
-        T + ph,
-        T + ph
+        L + PW,
+        T + PH,
+        T + PH
     );
-    // Lines, broken where there is no value.
-    for se in series {
-        let mut seg: Vec<String> = Vec::new();
-        let flush = |seg: &mut Vec<String>, s: &mut String| {
-            if seg.len() == 1 {
-                // A lone point: a dot.
-                let xy: Vec<&str> = seg[0].split(',').collect();
-                let _ = write!(
-                    s,
-                    "<circle cx=\"{}\" cy=\"{}\" r=\"2\" fill=\"{}\"/>",
-                    xy[0], xy[1], se.color
-                );
-            } else if seg.len() > 1 {
-                let _ = write!(
-                    s,
-                    "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\" stroke-linejoin=\"round\" points=\"{}\"><title>{}</title></polyline>",
-                    se.color,
-                    seg.join(" "),
-                    esc(se.label)
-                );
-            }
-            seg.clear();
-        };
-        for (x, y) in &se.points {
-            match y {
-                Some(y) => seg.push(format!("{:.1},{:.1}", sx(*x), sy(*y))),
-                None => flush(&mut seg, &mut s),
-            }
+}
+
+/// One series as polylines, broken where there is no value.
+fn series_line(s: &mut String, sc: &Scale, se: &Series) {
+    let mut seg: Vec<String> = Vec::new();
+    for (x, y) in &se.points {
+        match y {
+            Some(y) => seg.push(format!("{:.1},{:.1}", sc.x(*x), sc.y(*y))),
+            None => flush_segment(s, se, &mut seg),
         }
-        flush(&mut seg, &mut s);
     }
-    s.push_str("</svg></div>");
-    s
+    flush_segment(s, se, &mut seg);
+}
+
+fn flush_segment(s: &mut String, se: &Series, seg: &mut Vec<String>) {
+    if seg.len() == 1 {
+        // A lone point: a dot.
+        let xy: Vec<&str> = seg[0].split(',').collect();
+        let _ = write!(
+            s,
+            "<circle cx=\"{}\" cy=\"{}\" r=\"2\" fill=\"{}\"/>",
+            xy[0], xy[1], se.color
+        );
+    } else if seg.len() > 1 {
+        let _ = write!(
+            s,
+            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\" stroke-linejoin=\"round\" points=\"{}\"><title>{}</title></polyline>",
+            se.color,
+            seg.join(" "),
+            esc(se.label)
+        );
+    }
+    seg.clear();
 }
 
 fn request_row(s: &RequestStats, record: &Record, secs: f64, total: bool) -> String {
@@ -289,14 +332,7 @@ fn fault_spans(windows: &[FaultWindow], record: &Record, x_max: f64) -> Vec<(f64
 }
 
 pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -> String {
-    let status = text::status(info, verdict);
-    let big = match &info.ended_by {
-        EndedBy::Completed if verdict.passed => "PASS",
-        EndedBy::Completed => "FAIL",
-        EndedBy::Interrupted => "INTERRUPTED",
-        EndedBy::Error(_) => "ERROR",
-    };
-    let secs = record.load_duration.as_secs_f64();
+    let big = big_word(info, verdict);
     let mut h = String::with_capacity(64 * 1024);
     let _ = write!(
         h,
@@ -305,8 +341,44 @@ pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -
         esc(&info.scenario),
         big
     );
+    header(&mut h, plan, info, record, verdict, big);
+    criteria(&mut h, record, verdict);
+    requests(&mut h, record);
+    let windows = text::fault_windows(&record.faults);
+    over_time(&mut h, record, &windows);
+    faults(&mut h, record, &windows);
+    service_events(&mut h, record);
+    observations(&mut h, record);
+    notices(&mut h, record);
+    let _ = writeln!(
+        h,
+        "<footer>gauntlet {} · exit code {} · summary.json, timeseries.csv and junit.xml are next to this file.</footer></main></body></html>",
+        esc(&info.gauntlet_version),
+        info.exit_code
+    );
+    h
+}
 
-    // Header.
+/// The word in the verdict box (and the page title).
+fn big_word(info: &RunInfo, verdict: &Verdict) -> &'static str {
+    match &info.ended_by {
+        EndedBy::Completed if verdict.passed => "PASS",
+        EndedBy::Completed => "FAIL",
+        EndedBy::Interrupted => "INTERRUPTED",
+        EndedBy::Error(_) => "ERROR",
+    }
+}
+
+/// The verdict box with the run's figures, how it ended and the grader's problems.
+fn header(
+    h: &mut String,
+    plan: &Plan,
+    info: &RunInfo,
+    record: &Record,
+    verdict: &Verdict,
+    big: &str,
+) {
+    let status = text::status(info, verdict);
     let _ = write!(
         h,
         "<header class=\"{status}\"><div class=\"verdict\">{big}</div><div><h1>{}</h1>\
@@ -315,7 +387,7 @@ pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -
         esc(&info.scenario),
         esc(&info.run_id),
         info.seed,
-        secs,
+        record.load_duration.as_secs_f64(),
         plan.load_duration.as_secs_f64(),
         record.users_peak,
         record.total.count,
@@ -337,8 +409,9 @@ pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -
         let _ = write!(h, "<p class=\"meta fail\">{}</p>", esc(p));
     }
     h.push_str("</div></header>");
+}
 
-    // Criteria.
+fn criteria(h: &mut String, record: &Record, verdict: &Verdict) {
     h.push_str("<section><h2>Criteria</h2>");
     if verdict.criteria.is_empty() {
         h.push_str("<p class=\"note\">The scenario has no criteria.</p>");
@@ -370,8 +443,11 @@ pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -
         text::basis_name(record.latency_basis),
         esc(&text::basis_phrase(record))
     );
+}
 
-    // Requests.
+/// The per-request table with an "all" row, then the top error reasons.
+fn requests(h: &mut String, record: &Record) {
+    let secs = record.load_duration.as_secs_f64();
     h.push_str("<section><h2>Requests</h2><table><tr><th>request</th><th class=n>count</th><th class=n>errors</th><th class=n>error rate</th><th class=n>rps</th><th class=n>p50 ms</th><th class=n>p90 ms</th><th class=n>p95 ms</th><th class=n>p99 ms</th><th class=n>max ms</th></tr>");
     for s in &record.requests {
         h.push_str(&request_row(s, record, secs, false));
@@ -392,202 +468,207 @@ pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -
         h.push_str("</table>");
     }
     h.push_str("</section>");
+}
 
-    // Charts.
+/// The four charts over time, each with the fault windows shaded.
+fn over_time(h: &mut String, record: &Record, windows: &[FaultWindow]) {
     let rows: Vec<Row> = timeseries::rows(record);
-    let x_max = secs.max(rows.len() as f64);
-    let windows = text::fault_windows(&record.faults);
-    let spans = fault_spans(&windows, record, x_max);
+    let x_max = record.load_duration.as_secs_f64().max(rows.len() as f64);
+    let spans = fault_spans(windows, record, x_max);
     h.push_str("<section><h2>Over time</h2>");
     if rows.is_empty() {
         h.push_str("<p class=\"note\">No per-second figures were recorded.</p>");
     } else {
-        let xs = |f: &dyn Fn(&Row) -> Option<f64>| -> Vec<(f64, Option<f64>)> {
-            rows.iter().map(|r| (r.second as f64 + 0.5, f(r))).collect()
-        };
-        let lat = |i: usize| move |r: &Row| r.latency_us.map(|l| l[i] as f64 / 1000.0);
-        h.push_str(&chart(
-            "Latency per second (as measured)",
-            "ms",
-            &[
-                Series {
-                    label: "p50",
-                    color: "#2f6fdb",
-                    points: xs(&lat(0)),
-                },
-                Series {
-                    label: "p95",
-                    color: "#e08a00",
-                    points: xs(&lat(1)),
-                },
-                Series {
-                    label: "p99",
-                    color: "#c62828",
-                    points: xs(&lat(2)),
-                },
-            ],
-            x_max,
-            &spans,
-        ));
-        h.push_str(&chart(
-            "Throughput",
-            "req/s",
-            &[Series {
-                label: "requests per second",
-                color: "#16803c",
-                points: xs(&|r| Some(r.rps)),
-            }],
-            x_max,
-            &spans,
-        ));
-        h.push_str(&chart(
-            "Errors",
-            "per s",
-            &[Series {
-                label: "errors per second",
-                color: "#c62828",
-                points: xs(&|r| Some(r.errors as f64)),
-            }],
-            x_max,
-            &spans,
-        ));
-        h.push_str(&chart(
-            "Users",
-            "users",
-            &[Series {
-                label: "active users",
-                color: "#6a4fc2",
-                points: xs(&|r| Some(r.users as f64)),
-            }],
-            x_max,
-            &spans,
-        ));
+        for (title, unit, series) in chart_list(&rows) {
+            h.push_str(&chart(title, unit, &series, x_max, &spans));
+        }
         h.push_str("<p class=\"note\">Seconds since the load started. Shaded: fault windows, from the apply to the undo or the recovery, whichever is later.</p>");
     }
     h.push_str("</section>");
+}
 
-    // Faults.
-    if !windows.is_empty() {
-        h.push_str("<section><h2>Faults</h2><table><tr><th>fault</th><th>kind</th><th>target</th><th class=n>applied</th><th class=n>undone</th><th class=n>recovery</th><th>note</th></tr>");
-        let at = |d: Option<std::time::Duration>| {
-            d.map(|d| format!("{:.1}s", text::since_load(record, d)))
-                .unwrap_or_else(|| "–".into())
-        };
-        for w in &windows {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td></tr>",
-                esc(&w.name),
-                w.kind.as_str(),
-                esc(&w.target),
-                at(w.applied_at),
-                at(w.undone_at),
-                w.recovery_s
-                    .map(|r| esc(&format::duration_s(r)))
-                    .unwrap_or_else(|| "–".into()),
-                w.failed
-                    .as_ref()
-                    .map(|f| format!("<span class=\"fail\">failed</span>: {}{}", esc(f), if w.fatal { " (fatal)" } else { "" }))
-                    .unwrap_or_default(),
-            );
-        }
-        h.push_str(
-            "</table><p class=\"note\">Times are seconds since the load started.</p></section>",
+/// Title, unit and series of each chart, in page order.
+fn chart_list(rows: &[Row]) -> [(&'static str, &'static str, Vec<Series<'static>>); 4] {
+    let xs = |f: &dyn Fn(&Row) -> Option<f64>| -> Vec<(f64, Option<f64>)> {
+        rows.iter().map(|r| (r.second as f64 + 0.5, f(r))).collect()
+    };
+    let lat = |i: usize| move |r: &Row| r.latency_us.map(|l| l[i] as f64 / 1000.0);
+    let line = |label: &'static str, color: &'static str, points| Series {
+        label,
+        color,
+        points,
+    };
+    [
+        (
+            "Latency per second (as measured)",
+            "ms",
+            vec![
+                line("p50", "#2f6fdb", xs(&lat(0))),
+                line("p95", "#e08a00", xs(&lat(1))),
+                line("p99", "#c62828", xs(&lat(2))),
+            ],
+        ),
+        (
+            "Throughput",
+            "req/s",
+            vec![line("requests per second", "#16803c", xs(&|r| Some(r.rps)))],
+        ),
+        (
+            "Errors",
+            "per s",
+            vec![line(
+                "errors per second",
+                "#c62828",
+                xs(&|r| Some(r.errors as f64)),
+            )],
+        ),
+        (
+            "Users",
+            "users",
+            vec![line(
+                "active users",
+                "#6a4fc2",
+                xs(&|r| Some(r.users as f64)),
+            )],
+        ),
+    ]
+}
+
+fn faults(h: &mut String, record: &Record, windows: &[FaultWindow]) {
+    if windows.is_empty() {
+        return;
+    }
+    h.push_str("<section><h2>Faults</h2><table><tr><th>fault</th><th>kind</th><th>target</th><th class=n>applied</th><th class=n>undone</th><th class=n>recovery</th><th>note</th></tr>");
+    let at = |d: Option<std::time::Duration>| {
+        d.map(|d| format!("{:.1}s", text::since_load(record, d)))
+            .unwrap_or_else(|| "–".into())
+    };
+    for w in windows {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td></tr>",
+            esc(&w.name),
+            w.kind.as_str(),
+            esc(&w.target),
+            at(w.applied_at),
+            at(w.undone_at),
+            w.recovery_s
+                .map(|r| esc(&format::duration_s(r)))
+                .unwrap_or_else(|| "–".into()),
+            w.failed
+                .as_ref()
+                .map(|f| format!("<span class=\"fail\">failed</span>: {}{}", esc(f), if w.fatal { " (fatal)" } else { "" }))
+                .unwrap_or_default(),
         );
     }
+    h.push_str("</table><p class=\"note\">Times are seconds since the load started.</p></section>");
+}
 
-    // Service events.
-    if !record.services.is_empty() {
-        h.push_str("<section><h2>Service events</h2><table><tr><th class=n>at</th><th>service</th><th>event</th><th>detail</th></tr>");
-        for e in &record.services {
-            let _ = write!(
-                h,
-                "<tr><td class=n>{:.1}s</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                text::since_load(record, e.at),
-                esc(&e.service),
-                text::service_event_name(&e.kind),
-                esc(&text::service_event_detail(e).unwrap_or_default())
-            );
-        }
-        h.push_str("</table><p class=\"note\">Seconds since the load started (negative: before it).</p></section>");
+fn service_events(h: &mut String, record: &Record) {
+    if record.services.is_empty() {
+        return;
     }
-
-    // Observations.
-    if !record.probes.is_empty() || !record.resources.is_empty() || !record.metrics.is_empty() {
-        h.push_str("<section>");
-        if !record.probes.is_empty() {
-            h.push_str("<h2>Health probes</h2><table><tr><th>service</th><th class=n>ok</th><th class=n>total</th><th class=n>availability</th></tr>");
-            for (s, p) in &record.probes {
-                let _ = write!(
-                    h,
-                    "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
-                    esc(s),
-                    p.ok,
-                    p.total,
-                    if p.total > 0 {
-                        format::percent(p.ok as f64 / p.total as f64 * 100.0)
-                    } else {
-                        "–".into()
-                    }
-                );
-            }
-            h.push_str("</table>");
-        }
-        if !record.resources.is_empty() {
-            h.push_str("<h2>Resources</h2><table><tr><th>service</th><th class=n>samples</th><th class=n>cpu avg</th><th class=n>cpu peak</th><th class=n>memory peak</th><th class=n>memory last</th></tr>");
-            for (s, r) in &record.resources {
-                let _ = write!(
-                    h,
-                    "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
-                    esc(s),
-                    r.samples,
-                    format::percent(r.cpu_avg_pct),
-                    format::percent(r.cpu_peak_pct),
-                    format::bytes(r.mem_peak_bytes as f64),
-                    format::bytes(r.mem_last_bytes as f64),
-                );
-            }
-            h.push_str("</table>");
-        }
-        if !record.metrics.is_empty() {
-            h.push_str("<h2>Metrics</h2><table><tr><th>service</th><th>metric</th><th class=n>samples</th><th class=n>min</th><th class=n>max</th><th class=n>last</th></tr>");
-            for ((s, n), m) in &record.metrics {
-                let _ = write!(
-                    h,
-                    "<tr><td>{}</td><td><code>{}</code></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
-                    esc(s),
-                    esc(n),
-                    m.samples,
-                    format::number(m.min),
-                    format::number(m.max),
-                    format::number(m.last)
-                );
-            }
-            h.push_str("</table>");
-        }
-        h.push_str("</section>");
+    h.push_str("<section><h2>Service events</h2><table><tr><th class=n>at</th><th>service</th><th>event</th><th>detail</th></tr>");
+    for e in &record.services {
+        let _ = write!(
+            h,
+            "<tr><td class=n>{:.1}s</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            text::since_load(record, e.at),
+            esc(&e.service),
+            text::service_event_name(&e.kind),
+            esc(&text::service_event_detail(e).unwrap_or_default())
+        );
     }
+    h.push_str("</table><p class=\"note\">Seconds since the load started (negative: before it).</p></section>");
+}
 
-    // Notices.
-    if !record.notices.is_empty() {
-        h.push_str("<section><h2>Notices</h2><table><tr><th class=n>at</th><th>level</th><th>message</th></tr>");
-        for (at, l, m) in &record.notices {
-            let _ = write!(
-                h,
-                "<tr><td class=n>{:.1}s</td><td>{}</td><td>{}</td></tr>",
-                text::since_load(record, *at),
-                crate::report::summary::level(*l),
-                esc(m)
-            );
-        }
-        h.push_str("</table></section>");
+/// Health probes, resources and metrics share one section.
+fn observations(h: &mut String, record: &Record) {
+    if record.probes.is_empty() && record.resources.is_empty() && record.metrics.is_empty() {
+        return;
     }
+    h.push_str("<section>");
+    probes(h, record);
+    resources(h, record);
+    metrics(h, record);
+    h.push_str("</section>");
+}
 
-    let _ = writeln!(
-        h,
-        "<footer>gauntlet {} · exit code {} · summary.json, timeseries.csv and junit.xml are next to this file.</footer></main></body></html>",
-        esc(&info.gauntlet_version),
-        info.exit_code
-    );
-    h
+fn probes(h: &mut String, record: &Record) {
+    if record.probes.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Health probes</h2><table><tr><th>service</th><th class=n>ok</th><th class=n>total</th><th class=n>availability</th></tr>");
+    for (s, p) in &record.probes {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            esc(s),
+            p.ok,
+            p.total,
+            if p.total > 0 {
+                format::percent(p.ok as f64 / p.total as f64 * 100.0)
+            } else {
+                "–".into()
+            }
+        );
+    }
+    h.push_str("</table>");
+}
+
+fn resources(h: &mut String, record: &Record) {
+    if record.resources.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Resources</h2><table><tr><th>service</th><th class=n>samples</th><th class=n>cpu avg</th><th class=n>cpu peak</th><th class=n>memory peak</th><th class=n>memory last</th></tr>");
+    for (s, r) in &record.resources {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            esc(s),
+            r.samples,
+            format::percent(r.cpu_avg_pct),
+            format::percent(r.cpu_peak_pct),
+            format::bytes(r.mem_peak_bytes as f64),
+            format::bytes(r.mem_last_bytes as f64),
+        );
+    }
+    h.push_str("</table>");
+}
+
+fn metrics(h: &mut String, record: &Record) {
+    if record.metrics.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Metrics</h2><table><tr><th>service</th><th>metric</th><th class=n>samples</th><th class=n>min</th><th class=n>max</th><th class=n>last</th></tr>");
+    for ((s, n), m) in &record.metrics {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td><code>{}</code></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            esc(s),
+            esc(n),
+            m.samples,
+            format::number(m.min),
+            format::number(m.max),
+            format::number(m.last)
+        );
+    }
+    h.push_str("</table>");
+}
+
+fn notices(h: &mut String, record: &Record) {
+    if record.notices.is_empty() {
+        return;
+    }
+    h.push_str("<section><h2>Notices</h2><table><tr><th class=n>at</th><th>level</th><th>message</th></tr>");
+    for (at, l, m) in &record.notices {
+        let _ = write!(
+            h,
+            "<tr><td class=n>{:.1}s</td><td>{}</td><td>{}</td></tr>",
+            text::since_load(record, *at),
+            crate::report::summary::level(*l),
+            esc(m)
+        );
+    }
+    h.push_str("</table></section>");
 }

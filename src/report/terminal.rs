@@ -145,8 +145,18 @@ pub fn render(
 ) -> String {
     let st = Style { on: color };
     let mut out = String::new();
-    let secs = record.load_duration.as_secs_f64();
+    heading(&mut out, &st, plan, info, record);
+    requests(&mut out, &st, record);
+    top_errors(&mut out, &st, record);
+    faults(&mut out, &st, plan, record);
+    notices(&mut out, &st, record);
+    criteria(&mut out, &st, verdict);
+    verdict_line(&mut out, &st, info, record, verdict);
+    out
+}
 
+/// The scenario, run and seed, then the load's figures.
+fn heading(out: &mut String, st: &Style, plan: &Plan, info: &RunInfo, record: &Record) {
     let _ = writeln!(
         out,
         "{}  run {}  seed {}",
@@ -157,7 +167,7 @@ pub fn render(
     let _ = writeln!(
         out,
         "load {:.1}s of {:.1}s planned, users peak {}, {} requests, {} errors{}",
-        secs,
+        record.load_duration.as_secs_f64(),
         plan.load_duration.as_secs_f64(),
         record.users_peak,
         record.total.count,
@@ -169,121 +179,148 @@ pub fn render(
         }
     );
     out.push('\n');
+}
 
-    if !record.requests.is_empty() || record.total.count > 0 {
-        let mut rows: Vec<Vec<String>> = record
-            .requests
-            .iter()
-            .map(|s| request_row(s, record.latency_basis, secs))
-            .collect();
-        if record.requests.len() != 1 {
-            let mut total = request_row(&record.total, record.latency_basis, secs);
-            total[0] = "all".into();
-            rows.push(total);
-        }
-        // With a think time the two histograms differ: show the other one too.
-        if record.expected_interval_us.is_some() && record.total.count > 0 {
-            let other = match record.latency_basis {
-                LatencyBasis::Corrected => LatencyBasis::Raw,
-                LatencyBasis::Raw => LatencyBasis::Corrected,
-            };
-            let mut row = request_row(&record.total, other, secs);
-            row[0] = format!("all ({})", text::basis_name(other));
-            for c in &mut row[1..4] {
-                c.clear();
-            }
-            rows.push(row);
-        }
-        table(
-            &mut out,
-            &st,
-            &[
-                "request", "count", "errors", "rps", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
-                "max ms",
-            ],
-            &rows,
-            "",
-        );
-        let _ = writeln!(
-            out,
-            "{}",
-            st.dim(&format!("latency: {}", text::basis_phrase(record)))
-        );
-        out.push('\n');
+fn requests(out: &mut String, st: &Style, record: &Record) {
+    if record.requests.is_empty() && record.total.count == 0 {
+        return;
     }
+    table(
+        out,
+        st,
+        &[
+            "request", "count", "errors", "rps", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms",
+        ],
+        &request_rows(record),
+        "",
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        st.dim(&format!("latency: {}", text::basis_phrase(record)))
+    );
+    out.push('\n');
+}
 
-    if !record.total.error_reasons.is_empty() {
-        let _ = writeln!(out, "{}", st.bold("top errors"));
-        for (reason, n) in record.total.error_reasons.iter().take(5) {
-            let _ = writeln!(out, "  {n:>7}  {reason}");
-        }
-        out.push('\n');
+/// A row per request, an "all" row unless there is only one request, and the other
+/// histogram's latencies when it differs.
+fn request_rows(record: &Record) -> Vec<Vec<String>> {
+    let secs = record.load_duration.as_secs_f64();
+    let mut rows: Vec<Vec<String>> = record
+        .requests
+        .iter()
+        .map(|s| request_row(s, record.latency_basis, secs))
+        .collect();
+    if record.requests.len() != 1 {
+        let mut total = request_row(&record.total, record.latency_basis, secs);
+        total[0] = "all".into();
+        rows.push(total);
     }
+    // With a think time the two histograms differ: show the other one too.
+    if record.expected_interval_us.is_some() && record.total.count > 0 {
+        let other = match record.latency_basis {
+            LatencyBasis::Corrected => LatencyBasis::Raw,
+            LatencyBasis::Raw => LatencyBasis::Corrected,
+        };
+        let mut row = request_row(&record.total, other, secs);
+        row[0] = format!("all ({})", text::basis_name(other));
+        for c in &mut row[1..4] {
+            c.clear();
+        }
+        rows.push(row);
+    }
+    rows
+}
 
+fn top_errors(out: &mut String, st: &Style, record: &Record) {
+    if record.total.error_reasons.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", st.bold("top errors"));
+    for (reason, n) in record.total.error_reasons.iter().take(5) {
+        let _ = writeln!(out, "  {n:>7}  {reason}");
+    }
+    out.push('\n');
+}
+
+fn faults(out: &mut String, st: &Style, plan: &Plan, record: &Record) {
     let windows = text::fault_windows(&record.faults);
-    if !windows.is_empty() {
-        let _ = writeln!(out, "{}", st.bold("faults"));
-        for w in &windows {
-            let _ = writeln!(out, "  {}", fault_line(w, plan, record));
-        }
-        out.push('\n');
+    if windows.is_empty() {
+        return;
     }
+    let _ = writeln!(out, "{}", st.bold("faults"));
+    for w in &windows {
+        let _ = writeln!(out, "  {}", fault_line(w, plan, record));
+    }
+    out.push('\n');
+}
 
+/// Warnings and errors only; info notices stay in the files.
+fn notices(out: &mut String, st: &Style, record: &Record) {
     let notices: Vec<_> = record
         .notices
         .iter()
         .filter(|(_, l, _)| *l != crate::event::Level::Info)
         .collect();
-    if !notices.is_empty() {
-        let _ = writeln!(out, "{}", st.bold("notices"));
-        for (_, l, m) in notices {
-            let lv = crate::report::summary::level(*l);
-            let _ = writeln!(out, "  {}  {m}", st.yellow(&pad_right(lv, 5)));
-        }
-        out.push('\n');
+    if notices.is_empty() {
+        return;
     }
+    let _ = writeln!(out, "{}", st.bold("notices"));
+    for (_, l, m) in notices {
+        let lv = crate::report::summary::level(*l);
+        let _ = writeln!(out, "  {}  {m}", st.yellow(&pad_right(lv, 5)));
+    }
+    out.push('\n');
+}
 
-    if !verdict.criteria.is_empty() {
-        let _ = writeln!(out, "{}", st.bold("criteria"));
-        let src_w = verdict
-            .criteria
-            .iter()
-            .map(|c| width(&c.source))
-            .max()
-            .unwrap_or(0);
-        let meas: Vec<String> = verdict
-            .criteria
-            .iter()
-            .map(|c| {
-                c.measured
-                    .map(|q| q.to_string())
-                    .unwrap_or_else(|| "-".into())
-            })
-            .collect();
-        let meas_w = meas.iter().map(|m| width(m)).max().unwrap_or(0);
-        for (c, m) in verdict.criteria.iter().zip(&meas) {
-            let mark = if c.passed {
-                st.green("PASS")
-            } else {
-                st.red("FAIL")
-            };
-            let line = format!(
-                "  {mark}  {}  measured {}  threshold {} {}",
-                pad_right(&c.source, src_w),
-                pad_right(m, meas_w),
-                c.op,
-                c.threshold
-            );
-            let _ = writeln!(out, "{}", line.trim_end());
-            if !c.passed {
-                if let Some(d) = &c.detail {
-                    let _ = writeln!(out, "        {}", st.dim(d));
-                }
+/// A PASS/FAIL line per criterion, sources and measurements in aligned columns; the
+/// detail under each failed one.
+fn criteria(out: &mut String, st: &Style, verdict: &Verdict) {
+    if verdict.criteria.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", st.bold("criteria"));
+    let src_w = verdict
+        .criteria
+        .iter()
+        .map(|c| width(&c.source))
+        .max()
+        .unwrap_or(0);
+    let meas: Vec<String> = verdict
+        .criteria
+        .iter()
+        .map(|c| {
+            c.measured
+                .map(|q| q.to_string())
+                .unwrap_or_else(|| "-".into())
+        })
+        .collect();
+    let meas_w = meas.iter().map(|m| width(m)).max().unwrap_or(0);
+    for (c, m) in verdict.criteria.iter().zip(&meas) {
+        let mark = if c.passed {
+            st.green("PASS")
+        } else {
+            st.red("FAIL")
+        };
+        let line = format!(
+            "  {mark}  {}  measured {}  threshold {} {}",
+            pad_right(&c.source, src_w),
+            pad_right(m, meas_w),
+            c.op,
+            c.threshold
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+        if !c.passed {
+            if let Some(d) = &c.detail {
+                let _ = writeln!(out, "        {}", st.dim(d));
             }
         }
-        out.push('\n');
     }
+    out.push('\n');
+}
 
+/// The last line: how the run ended, the criteria count, the grader's problems.
+fn verdict_line(out: &mut String, st: &Style, info: &RunInfo, record: &Record, verdict: &Verdict) {
     let failed = verdict.criteria.iter().filter(|c| !c.passed).count();
     let total = verdict.criteria.len();
     let head = match &info.ended_by {
@@ -306,5 +343,4 @@ pub fn render(
         "{head}  {tail}; latency criteria used the {} histogram",
         text::basis_name(record.latency_basis)
     );
-    out
 }
