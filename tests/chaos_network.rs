@@ -278,8 +278,7 @@ health = {{ http = "http://172.17.0.2:8080/health" }}
 "#
     );
     let err = gauntlet::scenario::load_str(std::path::Path::new("loopback.toml"), &text)
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
     assert!(
         err.contains("services[0].health.http") && err.contains("loopback"),

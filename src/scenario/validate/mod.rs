@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use super::model::*;
 use super::source::{parse_path, show_path, Ctx, Seg};
-use super::suggest::closest;
 use super::Plan;
-use crate::metric;
 
 /// At most this many virtual users in one stage.
 const MAX_USERS: u32 = 100_000;
@@ -16,17 +14,21 @@ const MAX_USERS: u32 = 100_000;
 const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
+mod criteria;
 mod faults;
 mod load;
 mod observers;
 mod requests;
 mod services;
+mod target;
 
+use criteria::*;
 use faults::*;
 use load::*;
 use observers::*;
 use requests::*;
 use services::*;
+use target::*;
 
 /// `base` followed by one key, quoted when needed: `requests[0].headers."x y"`.
 pub(super) fn sub(base: &str, key: &str) -> String {
@@ -88,75 +90,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
             Some("give it a short name; it appears in reports and the run id".into()),
         );
     }
-
-    // --- target -------------------------------------------------------------------
-    let allow: Vec<String> = s
-        .target
-        .allow_hosts
-        .iter()
-        .map(|h| crate::units::bare_host(h))
-        .collect();
-    if allow.is_empty() {
-        ctx.at_value(
-            "target.allow_hosts",
-            "target.allow_hosts is empty, so load may not be sent anywhere",
-            Some("list the hosts load may be sent to, e.g. allow_hosts = [\"127.0.0.1\", \"localhost\"]".into()),
-        );
-    }
-    for (i, h) in s.target.allow_hosts.iter().enumerate() {
-        if h.trim().is_empty()
-            || h.contains('/')
-            || (h.contains(':') && !h.contains("::") && !h.starts_with('['))
-        {
-            ctx.at_value(
-                &format!("target.allow_hosts[{i}]"),
-                format!("`{h}` is not a host name"),
-                Some("write the host alone, without scheme or port, like \"127.0.0.1\"".into()),
-            );
-        }
-    }
-    let allowed_hint = |host: &str| {
-        Some(format!(
-            "allowed: {}; add \"{host}\" to target.allow_hosts only if load may be sent there",
-            quoted_list(s.target.allow_hosts.iter().map(String::as_str))
-        ))
-    };
-    let base_url = match url::Url::parse(&s.target.base_url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
-            let host = url_host(&u).unwrap_or_default();
-            if !allow.is_empty() && !allow.contains(&host) {
-                ctx.at_value(
-                    "target.base_url",
-                    format!("target host `{host}` is not in target.allow_hosts"),
-                    allowed_hint(&host),
-                );
-            }
-            Some(u)
-        }
-        Ok(u) => {
-            ctx.at_value(
-                "target.base_url",
-                format!(
-                    "target.base_url must be an http:// or https:// URL; found scheme `{}`",
-                    u.scheme()
-                ),
-                Some("write it like \"http://127.0.0.1:8080\"".into()),
-            );
-            None
-        }
-        Err(e) => {
-            ctx.at_value(
-                "target.base_url",
-                format!(
-                    "target.base_url is not a valid URL ({e}): \"{}\"",
-                    s.target.base_url
-                ),
-                Some("write it like \"http://127.0.0.1:8080\"".into()),
-            );
-            None
-        }
-    };
-
+    let (allow, base_url) = check_target(ctx, &s);
     // --- load -----------------------------------------------------------------------
     match (&s.load, s.requests.is_empty()) {
         (Some(_), true) => ctx.at_key(
@@ -181,8 +115,49 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         None => (None, Duration::ZERO),
     };
 
-    // --- services -------------------------------------------------------------------
     let service_names: Vec<String> = s.services.iter().map(|sv| sv.name.clone()).collect();
+    let services = check_services(ctx, &mut s, &service_names);
+    let request_names: Vec<&str> = s.requests.iter().map(|r| r.name.as_str()).collect();
+    let requests = check_requests(ctx, &s.requests, &request_names);
+    let parsed = check_criteria(ctx, &s.criteria, &request_names, &service_names);
+    let deadline = check_duration(ctx, s.duration, load_duration);
+
+    // --- faults ---------------------------------------------------------------------
+    for (i, f) in s.faults.iter().enumerate() {
+        check_fault(ctx, i, f, &s, &allow, deadline);
+    }
+
+    // --- observers (metrics scrapes, data canary) ------------------------------------
+    let observers = check_observers(ctx, &s, &allow);
+
+    let base_url = base_url?;
+    Some(Plan {
+        file: ctx.file.to_path_buf(),
+        name: s.name.clone(),
+        allow_hosts: allow,
+        latency_basis: s.latency_basis,
+        backend: s.backend,
+        on_fault_error: s.on_fault_error,
+        services,
+        faults: s.faults.clone(),
+        seed: s.seed.unwrap_or_else(rand::random),
+        deadline,
+        load_duration,
+        load,
+        criteria: parsed,
+        base_url,
+        requests,
+        observers,
+    })
+}
+
+/// Check `[[services]]` (relative paths become absolute, against the scenario's folder)
+/// and resolve each into its plan.
+fn check_services(
+    ctx: &mut Ctx<'_>,
+    s: &mut Scenario,
+    service_names: &[String],
+) -> Vec<ServicePlan> {
     let base_dir = scenario_dir(ctx.file);
     let mut services = Vec::with_capacity(s.services.len());
     for (i, sv) in s.services.iter_mut().enumerate() {
@@ -197,83 +172,40 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
             health,
         });
     }
+    services
+}
 
-    // --- requests -------------------------------------------------------------------
-    let request_names: Vec<&str> = s.requests.iter().map(|r| r.name.as_str()).collect();
-    let mut requests = Vec::with_capacity(s.requests.len());
+/// Check `[[requests]]` and resolve each into its plan, with the requests it needs first.
+fn check_requests(
+    ctx: &mut Ctx<'_>,
+    specs: &[RequestSpec],
+    request_names: &[&str],
+) -> Vec<super::RequestPlan> {
+    let mut requests = Vec::with_capacity(specs.len());
     let mut places: Vec<Vec<VarPlace>> = Vec::new();
-    for (i, r) in s.requests.iter().enumerate() {
+    for (i, r) in specs.iter().enumerate() {
         let (plan, p) = check_request(ctx, i, r, &request_names[..i]);
         requests.push(plan);
         places.push(p);
     }
-    if !s.requests.is_empty() && s.requests.iter().all(|r| r.weight == Some(0)) {
+    if !specs.is_empty() && specs.iter().all(|r| r.weight == Some(0)) {
         ctx.at_key(
             "requests",
             "every request has weight 0, so none would ever be picked",
             Some("give at least one request a weight above 0".into()),
         );
     }
-    resolve_needs(ctx, &s.requests, &places, &mut requests);
+    resolve_needs(ctx, specs, &places, &mut requests);
+    requests
+}
 
-    // --- criteria -------------------------------------------------------------------
-    let mut parsed = Vec::new();
-    for (i, text) in s.criteria.iter().enumerate() {
-        let path = format!("criteria[{i}]");
-        match metric::parse(text) {
-            Err(e) => ctx.in_string(&path, e.column, e.width, e.message, e.hint),
-            Ok(c) => {
-                if let Some(n) = c.metric.request_name() {
-                    if !request_names.contains(&n) {
-                        let hint = match closest(n, request_names.iter().copied()) {
-                            Some(m) => format!(
-                                "did you mean \"{m}\"? requests: {}",
-                                quoted_list(request_names.iter().copied())
-                            ),
-                            None => {
-                                format!("requests: {}", quoted_list(request_names.iter().copied()))
-                            }
-                        };
-                        ctx.in_string(
-                            &path,
-                            column_of(text, n),
-                            n.chars().count(),
-                            format!("no request is named \"{n}\""),
-                            Some(hint),
-                        );
-                    }
-                }
-                if let Some(svc) = c.metric.service() {
-                    if !service_names.iter().any(|n| n == svc) {
-                        let hint = match closest(svc, service_names.iter().map(String::as_str)) {
-                            Some(m) => format!(
-                                "did you mean `{m}`? services: {}",
-                                quoted_list(service_names.iter().map(String::as_str))
-                            ),
-                            None if service_names.is_empty() => {
-                                "declare it in a [[services]] table".into()
-                            }
-                            None => format!(
-                                "services: {}",
-                                quoted_list(service_names.iter().map(String::as_str))
-                            ),
-                        };
-                        ctx.in_string(
-                            &path,
-                            column_of(text, svc),
-                            svc.chars().count(),
-                            format!("no service is named `{svc}`"),
-                            Some(hint),
-                        );
-                    }
-                }
-                parsed.push(c);
-            }
-        }
-    }
-
-    // --- duration -------------------------------------------------------------------
-    if let Some(d) = s.duration {
+/// Check the hard cap `duration`; returns the run's deadline.
+fn check_duration(
+    ctx: &mut Ctx<'_>,
+    duration: Option<HumanDuration>,
+    load_duration: Duration,
+) -> Duration {
+    if let Some(d) = duration {
         if d.0.is_zero() {
             ctx.at_value("duration", "the run's duration is 0", None);
         } else if d.0 < load_duration {
@@ -291,38 +223,9 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
             );
         }
     }
-    let deadline = s
-        .duration
+    duration
         .map(|d| d.0)
-        .unwrap_or(load_duration + DEFAULT_GRACE);
-
-    // --- faults ---------------------------------------------------------------------
-    for (i, f) in s.faults.iter().enumerate() {
-        check_fault(ctx, i, f, &s, &allow, deadline);
-    }
-
-    // --- observers (metrics scrapes, data canary) ------------------------------------
-    let observers = check_observers(ctx, &s, &allow);
-
-    let base_url = base_url?;
-    Some(Plan {
-        file: ctx.file.to_path_buf(),
-        name: s.name.clone(),
-        allow_hosts: allow.clone(),
-        latency_basis: s.latency_basis,
-        backend: s.backend,
-        on_fault_error: s.on_fault_error,
-        services,
-        faults: s.faults.clone(),
-        seed: s.seed.unwrap_or_else(rand::random),
-        deadline,
-        load_duration,
-        load,
-        criteria: parsed,
-        base_url,
-        requests,
-        observers,
-    })
+        .unwrap_or(load_duration + DEFAULT_GRACE)
 }
 
 fn scenario_dir(file: &Path) -> PathBuf {

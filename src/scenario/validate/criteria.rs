@@ -1,0 +1,70 @@
+//! Validation of `criteria`: each parsed by the metric grammar, and the requests and
+//! services it names checked against the scenario.
+
+use super::super::source::Ctx;
+use super::super::suggest::closest;
+use super::*;
+use crate::metric::{self, Criterion};
+
+pub(super) fn check_criteria(
+    ctx: &mut Ctx<'_>,
+    criteria: &[String],
+    request_names: &[&str],
+    service_names: &[String],
+) -> Vec<Criterion> {
+    let mut parsed = Vec::new();
+    for (i, text) in criteria.iter().enumerate() {
+        let path = format!("criteria[{i}]");
+        match metric::parse(text) {
+            Err(e) => ctx.in_string(&path, e.column, e.width, e.message, e.hint),
+            Ok(c) => {
+                if let Some(n) = c.metric.request_name() {
+                    if !request_names.contains(&n) {
+                        let hint = match closest(n, request_names.iter().copied()) {
+                            Some(m) => format!(
+                                "did you mean \"{m}\"? requests: {}",
+                                quoted_list(request_names.iter().copied())
+                            ),
+                            None => {
+                                format!("requests: {}", quoted_list(request_names.iter().copied()))
+                            }
+                        };
+                        ctx.in_string(
+                            &path,
+                            column_of(text, n),
+                            n.chars().count(),
+                            format!("no request is named \"{n}\""),
+                            Some(hint),
+                        );
+                    }
+                }
+                if let Some(svc) = c.metric.service() {
+                    if !service_names.iter().any(|n| n == svc) {
+                        let hint = match closest(svc, service_names.iter().map(String::as_str)) {
+                            Some(m) => format!(
+                                "did you mean `{m}`? services: {}",
+                                quoted_list(service_names.iter().map(String::as_str))
+                            ),
+                            None if service_names.is_empty() => {
+                                "declare it in a [[services]] table".into()
+                            }
+                            None => format!(
+                                "services: {}",
+                                quoted_list(service_names.iter().map(String::as_str))
+                            ),
+                        };
+                        ctx.in_string(
+                            &path,
+                            column_of(text, svc),
+                            svc.chars().count(),
+                            format!("no service is named `{svc}`"),
+                            Some(hint),
+                        );
+                    }
+                }
+                parsed.push(c);
+            }
+        }
+    }
+    parsed
+}
