@@ -21,7 +21,7 @@ use super::{
 };
 use crate::chaos::backend::{Backend, BackendError, Undo};
 use crate::chaos::os::signal_pid;
-use crate::chaos::state::{ContainerRole, Pending};
+use crate::chaos::state::{ContainerRole, Pending, StateFile};
 use crate::chaos::stress::CgroupTarget;
 use crate::chaos::{Service, ServicesInner};
 
@@ -142,7 +142,7 @@ impl DockerService {
                 .await
             {
                 inner.state.remove_pending(&p);
-                let _ = start_containers(docker, inner, &done).await;
+                let _ = start_containers(docker, &inner.state, &done).await;
                 return Err(engine("stop", &c.name)(e));
             }
             done.push(c.id.clone());
@@ -161,7 +161,7 @@ impl DockerService {
             inner.state.add_pending(p.clone());
             if let Err(e) = docker.pause_container(&c.id).await {
                 inner.state.remove_pending(&p);
-                let _ = unpause_containers(docker, inner, &done).await;
+                let _ = unpause_containers(docker, &inner.state, &done).await;
                 return Err(engine("pause", &c.name)(e));
             }
             done.push(c.id.clone());
@@ -223,7 +223,8 @@ impl DockerService {
             .state
             .add_container(&created.id, &name, ContainerRole::Duplicate, &self.name);
         if let Err(e) = docker.start_container(&created.id, None).await {
-            let _ = remove_containers(docker, inner, std::slice::from_ref(&created.id)).await;
+            let _ =
+                remove_containers(docker, &inner.state, std::slice::from_ref(&created.id)).await;
             return Err(engine("start the duplicate of", &c.name)(e));
         }
         Ok(vec![created.id])
@@ -246,7 +247,7 @@ impl DockerService {
 
 pub(crate) async fn start_containers(
     docker: &Docker,
-    inner: &ServicesInner,
+    state: &StateFile,
     ids: &[String],
 ) -> Result<(), DockerError> {
     let mut errs = vec![];
@@ -259,9 +260,7 @@ pub(crate) async fn start_containers(
             }) => {}
             Err(e) => errs.push(engine("start", short(id))(e)),
         }
-        inner
-            .state
-            .remove_pending(&Pending::StoppedContainer { id: id.clone() });
+        state.remove_pending(&Pending::StoppedContainer { id: id.clone() });
     }
     joined(errs)
 }
@@ -277,7 +276,7 @@ fn joined(errs: Vec<DockerError>) -> Result<(), DockerError> {
 
 pub(crate) async fn unpause_containers(
     docker: &Docker,
-    inner: &ServicesInner,
+    state: &StateFile,
     ids: &[String],
 ) -> Result<(), DockerError> {
     let mut errs = vec![];
@@ -294,16 +293,14 @@ pub(crate) async fn unpause_containers(
                 continue;
             }
         }
-        inner
-            .state
-            .remove_pending(&Pending::PausedContainer { id: id.clone() });
+        state.remove_pending(&Pending::PausedContainer { id: id.clone() });
     }
     joined(errs)
 }
 
 pub(crate) async fn remove_containers(
     docker: &Docker,
-    inner: &ServicesInner,
+    state: &StateFile,
     ids: &[String],
 ) -> Result<(), DockerError> {
     let mut errs = vec![];
@@ -315,8 +312,8 @@ pub(crate) async fn remove_containers(
             )
             .await
         {
-            Ok(()) => inner.state.remove_container(id),
-            Err(e) if not_found(&e) => inner.state.remove_container(id),
+            Ok(()) => state.remove_container(id),
+            Err(e) if not_found(&e) => state.remove_container(id),
             Err(e) => errs.push(engine("remove", short(id))(e)),
         }
     }
@@ -363,14 +360,14 @@ impl Backend for DockerService {
             let ids = DockerService::stop(self, client(inner)?, inner, sig)
                 .await
                 .map_err(BackendError::Docker)?;
-            Ok(Box::new(StartContainers(ids)) as Box<dyn Undo>)
+            Ok(ContainerUndo::boxed(ContainerOp::Start, ids))
         }
         .boxed()
     }
 
     fn start<'a>(&'a self, inner: &'a ServicesInner) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
-            start_containers(client(inner)?, inner, &self.ids())
+            start_containers(client(inner)?, &inner.state, &self.ids())
                 .await
                 .map_err(BackendError::Docker)
         }
@@ -385,7 +382,7 @@ impl Backend for DockerService {
             let ids = DockerService::pause(self, client(inner)?, inner)
                 .await
                 .map_err(BackendError::Docker)?;
-            Ok(Box::new(UnpauseContainers(ids)) as Box<dyn Undo>)
+            Ok(ContainerUndo::boxed(ContainerOp::Unpause, ids))
         }
         .boxed()
     }
@@ -400,7 +397,7 @@ impl Backend for DockerService {
             let ids = DockerService::duplicate(self, client(inner)?, inner, tag)
                 .await
                 .map_err(BackendError::Docker)?;
-            Ok(Box::new(RemoveContainers(ids)) as Box<dyn Undo>)
+            Ok(ContainerUndo::boxed(ContainerOp::Remove, ids))
         }
         .boxed()
     }
@@ -419,74 +416,49 @@ impl Backend for DockerService {
     }
 }
 
-/// Undo of a `stop`: start the containers again.
-struct StartContainers(Vec<String>);
+/// What undoes a `stop`, a `pause` or a `duplicate` of containers.
+#[derive(Clone, Copy)]
+enum ContainerOp {
+    /// After a `stop`: start them again.
+    Start,
+    /// After a `pause`.
+    Unpause,
+    /// After a `duplicate`: remove the extra containers.
+    Remove,
+}
 
-impl Undo for StartContainers {
-    fn undo<'a>(
-        self: Box<Self>,
-        inner: &'a ServicesInner,
-    ) -> BoxFuture<'a, Result<(), BackendError>> {
-        async move {
-            start_containers(client(inner)?, inner, &self.0)
-                .await
-                .map_err(BackendError::Docker)
-        }
-        .boxed()
-    }
+/// Undo of a fault on a batch of containers: every container is tried, every error kept.
+struct ContainerUndo {
+    op: ContainerOp,
+    ids: Vec<String>,
+}
 
-    fn undo_blocking(self: Box<Self>, inner: &ServicesInner) {
-        let state = inner.state.clone();
-        on_own_runtime(move || async move {
-            let Ok(docker) = connect().await else { return };
-            for id in self.0 {
-                if docker.start_container(&id, None).await.is_ok() {
-                    state.remove_pending(&Pending::StoppedContainer { id });
-                }
-            }
-        });
+impl ContainerUndo {
+    fn boxed(op: ContainerOp, ids: Vec<String>) -> Box<dyn Undo> {
+        Box::new(ContainerUndo { op, ids })
     }
 }
 
-/// Undo of a `pause`.
-struct UnpauseContainers(Vec<String>);
-
-impl Undo for UnpauseContainers {
-    fn undo<'a>(
-        self: Box<Self>,
-        inner: &'a ServicesInner,
-    ) -> BoxFuture<'a, Result<(), BackendError>> {
-        async move {
-            unpause_containers(client(inner)?, inner, &self.0)
-                .await
-                .map_err(BackendError::Docker)
-        }
-        .boxed()
-    }
-
-    fn undo_blocking(self: Box<Self>, inner: &ServicesInner) {
-        let state = inner.state.clone();
-        on_own_runtime(move || async move {
-            let Ok(docker) = connect().await else { return };
-            for id in self.0 {
-                if docker.unpause_container(&id).await.is_ok() {
-                    state.remove_pending(&Pending::PausedContainer { id });
-                }
-            }
-        });
+async fn undo_batch(
+    op: ContainerOp,
+    docker: &Docker,
+    state: &StateFile,
+    ids: &[String],
+) -> Result<(), DockerError> {
+    match op {
+        ContainerOp::Start => start_containers(docker, state, ids).await,
+        ContainerOp::Unpause => unpause_containers(docker, state, ids).await,
+        ContainerOp::Remove => remove_containers(docker, state, ids).await,
     }
 }
 
-/// Undo of a `duplicate`: remove the extra containers.
-struct RemoveContainers(Vec<String>);
-
-impl Undo for RemoveContainers {
+impl Undo for ContainerUndo {
     fn undo<'a>(
         self: Box<Self>,
         inner: &'a ServicesInner,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
-            remove_containers(client(inner)?, inner, &self.0)
+            undo_batch(self.op, client(inner)?, &inner.state, &self.ids)
                 .await
                 .map_err(BackendError::Docker)
         }
@@ -497,18 +469,7 @@ impl Undo for RemoveContainers {
         let state = inner.state.clone();
         on_own_runtime(move || async move {
             let Ok(docker) = connect().await else { return };
-            for id in self.0 {
-                if docker
-                    .remove_container(
-                        &id,
-                        Some(RemoveContainerOptionsBuilder::default().force(true).build()),
-                    )
-                    .await
-                    .is_ok()
-                {
-                    state.remove_container(&id);
-                }
-            }
+            let _ = undo_batch(self.op, &docker, &state, &self.ids).await;
         });
     }
 }

@@ -676,18 +676,7 @@ pub(crate) fn drop_cleanup(inner: &ServicesInner) {
     let state = inner.state.clone();
     on_own_runtime(move || async move {
         let Ok(docker) = connect().await else { return };
-        for id in ids {
-            if docker
-                .remove_container(
-                    &id,
-                    Some(RemoveContainerOptionsBuilder::default().force(true).build()),
-                )
-                .await
-                .is_ok()
-            {
-                state.remove_container(&id);
-            }
-        }
+        let _ = fault_ops::remove_containers(&docker, &state, &ids).await;
     });
 }
 
