@@ -251,37 +251,35 @@ async fn leak_websockets_holds_connections_until_undone() {
 
 #[tokio::test]
 async fn a_proxy_or_health_check_off_loopback_is_refused() {
-    let dir = RunDir::new("loopback");
-    let plan1 = plan(&format!(
-        r#"{HEAD}
+    // Both are refused by validation, before anything starts, with the key that is wrong.
+    for (service, key) in [
+        (
+            format!(
+                r#"proxy = {{ listen = "0.0.0.0:{}", upstream = "127.0.0.1:1" }}"#,
+                free_port()
+            ),
+            "services[0].proxy.listen",
+        ),
+        (
+            r#"proxy = { listen = "127.0.0.1:1", upstream = "10.0.0.7:80" }"#.to_string(),
+            "services[0].proxy.upstream",
+        ),
+        (
+            r#"health = { http = "http://172.17.0.2:8080/health" }"#.to_string(),
+            "services[0].health.http",
+        ),
+    ] {
+        let text = format!(
+            r#"{HEAD}
 [[services]]
 name = "api"
 command = ["sleep", "30"]
-proxy = {{ listen = "0.0.0.0:{}", upstream = "127.0.0.1:1" }}
-"#,
-        free_port()
-    ));
-    let ev = Events::new();
-    let err = Services::start(&plan1, &dir.folder(), ev.sink.clone())
-        .await
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(err.contains("loopback"), "{err}");
-    // A health check off loopback is refused by validation, before anything starts.
-    let text = format!(
-        r#"{HEAD}
-[[services]]
-name = "api"
-command = ["sleep", "30"]
-health = {{ http = "http://172.17.0.2:8080/health" }}
+{service}
 "#
-    );
-    let err = gauntlet::scenario::load_str(std::path::Path::new("loopback.toml"), &text)
-        .expect_err("refused")
-        .to_string();
-    assert!(
-        err.contains("services[0].health.http") && err.contains("loopback"),
-        "{err}"
-    );
+        );
+        let err = gauntlet::scenario::load_str(std::path::Path::new("loopback.toml"), &text)
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains(key) && err.contains("loopback"), "{err}");
+    }
 }

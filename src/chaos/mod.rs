@@ -239,16 +239,11 @@ impl Services {
                 service: name.clone(),
                 message,
             };
-            let proxy = match &spec.proxy {
+            let proxy = match &sp.proxy {
                 Some(p) => Some(
-                    Proxy::start(
-                        &name,
-                        &p.listen,
-                        &p.upstream,
-                        inner.tasks_cancel.child_token(),
-                    )
-                    .await
-                    .map_err(err)?,
+                    Proxy::start(&name, p, inner.tasks_cancel.child_token())
+                        .await
+                        .map_err(err)?,
                 ),
                 None => None,
             };
@@ -265,8 +260,7 @@ impl Services {
                         .map_err(|e| err(e.to_string()))?,
                 ),
                 BackendKind::Docker => Control::Docker(
-                    docker::DockerService::start(&inner, spec, health.as_deref(), &log_path)
-                        .await?,
+                    docker::DockerService::start(&inner, sp, health.as_deref(), &log_path).await?,
                 ),
             };
             if health.is_some() {

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::require_loopback_host;
-use crate::units::split_host_port;
+use crate::scenario::model::ProxyPlan;
 
 /// One network fault's effect.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -72,19 +72,16 @@ impl Proxy {
     /// Bind `listen` and start forwarding.
     pub async fn start(
         service: &str,
-        listen: &str,
-        upstream: &str,
+        plan: &ProxyPlan,
         cancel: CancellationToken,
     ) -> Result<Arc<Proxy>, String> {
-        let (lh, lp) = split_host_port(listen)
-            .ok_or_else(|| format!("proxy.listen `{listen}` is not HOST:PORT"))?;
+        // Resolved and checked by `scenario`; checked again because it is a safety rule.
+        let ((lh, lp), (uh, up)) = (plan.listen.clone(), plan.upstream.clone());
         require_loopback_host(&lh).map_err(|e| format!("proxy.listen: {e}"))?;
-        let (uh, up) = split_host_port(upstream)
-            .ok_or_else(|| format!("proxy.upstream `{upstream}` is not HOST:PORT"))?;
         require_loopback_host(&uh).map_err(|e| format!("proxy.upstream: {e}"))?;
         let listener = TcpListener::bind((lh.as_str(), lp))
             .await
-            .map_err(|e| format!("proxy cannot listen on {listen}: {e}"))?;
+            .map_err(|e| format!("proxy cannot listen on {lh}:{lp}: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (effective, _) = watch::channel(Arc::new(Toxic::default()));
         let proxy = Arc::new(Proxy {

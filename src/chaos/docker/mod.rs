@@ -22,7 +22,7 @@ use bollard::Docker;
 use futures::StreamExt;
 
 use crate::event::{EventKind, Level, ServiceEvent, ServiceEventKind};
-use crate::scenario::model::{RestartPolicy as Policy, ServiceSpec};
+use crate::scenario::model::{PortMapping, RestartPolicy as Policy, ServicePlan, ServiceSpec};
 
 use super::health::Health;
 use super::state::{CleanupReport, ContainerRole, Pending};
@@ -101,32 +101,15 @@ fn not_found(e: &bollard::errors::Error) -> bool {
     )
 }
 
-/// "127.0.0.1:8080:80" or "127.0.0.1:8080:80/tcp" → ("80/tcp", binding).
-fn parse_port(s: &str) -> Result<(String, PortBinding), String> {
-    let (spec, proto) = match s.rsplit_once('/') {
-        Some((a, p)) => (a, p),
-        None => (s, "tcp"),
-    };
-    let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
-    if parts.len() != 3 {
-        return Err(format!(
-            "port `{s}`: write it as \"127.0.0.1:HOST_PORT:CONTAINER_PORT\" (published on loopback only)"
-        ));
-    }
-    let (cport, hport, ip) = (parts[0], parts[1], parts[2]);
-    let ip = crate::units::bare_host(ip);
-    super::require_loopback_host(&ip).map_err(|e| format!("port `{s}`: {e}"))?;
-    cport
-        .parse::<u16>()
-        .map_err(|_| format!("port `{s}`: `{cport}` is not a port"))?;
-    hport
-        .parse::<u16>()
-        .map_err(|_| format!("port `{s}`: `{hport}` is not a port"))?;
+/// A published port as the engine takes it: ("80/tcp", binding on 127.0.0.1:8080).
+fn port_binding(p: &PortMapping) -> Result<(String, PortBinding), String> {
+    // Resolved and checked by `scenario`; checked again because it is a safety rule.
+    super::require_loopback_host(&p.host_ip)?;
     Ok((
-        format!("{cport}/{proto}"),
+        format!("{}/{}", p.container_port, p.protocol),
         PortBinding {
-            host_ip: Some(ip.to_string()),
-            host_port: Some(hport.to_string()),
+            host_ip: Some(p.host_ip.clone()),
+            host_port: Some(p.host_port.to_string()),
         },
     ))
 }
@@ -222,10 +205,11 @@ async fn docker_log_tail(docker: &Docker, id: &str, n: usize) -> String {
 impl DockerService {
     pub async fn start(
         inner: &Arc<ServicesInner>,
-        spec: &ServiceSpec,
+        plan: &ServicePlan,
         health: Option<&Health>,
         log_path: &Path,
     ) -> Result<DockerService, ChaosError> {
+        let spec = &plan.spec;
         let docker = inner
             .docker
             .as_ref()
@@ -240,7 +224,7 @@ impl DockerService {
             created: false,
         };
         if let Some(image) = &spec.image {
-            let ctr = create_from_image(docker, inner, spec, image)
+            let ctr = create_from_image(docker, inner, plan, image)
                 .await
                 .map_err(err)?;
             svc.created = true;
@@ -464,13 +448,14 @@ impl DockerService {
 async fn create_from_image(
     docker: &Docker,
     inner: &ServicesInner,
-    spec: &ServiceSpec,
+    plan: &ServicePlan,
     image: &str,
 ) -> Result<Ctr, String> {
+    let spec = &plan.spec;
     let mut exposed = vec![];
     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-    for p in &spec.ports {
-        let (key, b) = parse_port(p)?;
+    for p in &plan.ports {
+        let (key, b) = port_binding(p)?;
         exposed.push(key.clone());
         bindings
             .entry(key)

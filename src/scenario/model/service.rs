@@ -90,12 +90,95 @@ pub enum RestartPolicy {
     Always,
 }
 
-/// A service as the run uses it: the spec as written (relative paths made absolute) and
-/// its health check resolved.
+/// A service as the run uses it: the spec as written (relative paths made absolute), its
+/// health check, published ports and chaos proxy resolved.
 #[derive(Debug, Clone)]
 pub struct ServicePlan {
     pub spec: ServiceSpec,
     pub health: Option<HealthPlan>,
+    /// Docker backend, with `image`: the published ports, in file order.
+    pub ports: Vec<PortMapping>,
+    pub proxy: Option<ProxyPlan>,
+}
+
+/// One published port of a created container: `127.0.0.1:HOST_PORT:CONTAINER_PORT[/proto]`,
+/// always on a loopback address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    /// As [`crate::units::bare_host`] gives it.
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+    /// "tcp" unless written otherwise.
+    pub protocol: String,
+}
+
+impl std::str::FromStr for PortMapping {
+    type Err = String;
+    fn from_str(s: &str) -> Result<PortMapping, String> {
+        let (spec, protocol) = match s.rsplit_once('/') {
+            Some((a, p)) => (a, p),
+            None => (s, "tcp"),
+        };
+        let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
+        let [cport, hport, ip] = parts[..] else {
+            return Err(format!(
+                "port `{s}`: write it as \"127.0.0.1:HOST_PORT:CONTAINER_PORT\" (published on loopback only)"
+            ));
+        };
+        let host_ip = crate::units::bare_host(ip);
+        if !crate::units::is_loopback(&host_ip) {
+            return Err(format!(
+                "port `{s}`: `{ip}` is not a loopback address; ports are published on 127.0.0.1 only"
+            ));
+        }
+        let port = |p: &str| {
+            p.parse::<u16>()
+                .map_err(|_| format!("port `{s}`: `{p}` is not a port"))
+        };
+        if !matches!(protocol, "tcp" | "udp" | "sctp") {
+            return Err(format!(
+                "port `{s}`: protocol `{protocol}` is not tcp, udp or sctp"
+            ));
+        }
+        Ok(PortMapping {
+            host_ip,
+            host_port: port(hport)?,
+            container_port: port(cport)?,
+            protocol: protocol.to_string(),
+        })
+    }
+}
+
+/// The chaos proxy in front of a service: both ends on loopback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyPlan {
+    /// Where clients connect (bare host, port).
+    pub listen: (String, u16),
+    /// Where the proxy forwards to.
+    pub upstream: (String, u16),
+}
+
+impl ProxyPlan {
+    /// Resolve `proxy = { listen, upstream }`; an error names the key (`listen` or
+    /// `upstream`) and says what is wrong.
+    pub fn resolve(spec: &ProxySpec) -> Result<ProxyPlan, (&'static str, String)> {
+        let end = |key: &'static str, v: &str| {
+            let (host, port) = crate::units::split_host_port(v)
+                .ok_or_else(|| (key, format!("proxy.{key} must be host:port; found \"{v}\"")))?;
+            if !crate::units::is_loopback(&host) {
+                return Err((
+                    key,
+                    format!("proxy.{key} `{v}`: `{host}` is not a loopback address; gauntlet only sends traffic to 127.0.0.1/localhost"),
+                ));
+            }
+            Ok((host, port))
+        };
+        Ok(ProxyPlan {
+            listen: end("listen", &spec.listen)?,
+            upstream: end("upstream", &spec.upstream)?,
+        })
+    }
 }
 
 impl ServicePlan {
@@ -223,6 +306,43 @@ mod tests {
             timeout: None,
             startup: None,
         }
+    }
+
+    #[test]
+    fn ports_and_proxies_resolve_once() {
+        let p: PortMapping = "127.0.0.1:18080:80".parse().unwrap();
+        assert_eq!(
+            (
+                p.host_ip.as_str(),
+                p.host_port,
+                p.container_port,
+                p.protocol.as_str()
+            ),
+            ("127.0.0.1", 18080, 80, "tcp")
+        );
+        let p: PortMapping = "[::1]:53:5353/udp".parse().unwrap();
+        assert_eq!((p.host_ip.as_str(), p.protocol.as_str()), ("::1", "udp"));
+        for (bad, says) in [
+            ("8080:80", "write it as"),
+            ("0.0.0.0:8080:80", "not a loopback"),
+            ("127.0.0.1:x:80", "`x` is not a port"),
+            ("127.0.0.1:8080:99999", "`99999` is not a port"),
+            ("127.0.0.1:8080:80/http", "protocol"),
+        ] {
+            let e = bad.parse::<PortMapping>().unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let spec = |l: &str, u: &str| ProxySpec {
+            listen: l.into(),
+            upstream: u.into(),
+        };
+        let px = ProxyPlan::resolve(&spec("127.0.0.1:7000", "localhost:7001")).unwrap();
+        assert_eq!(px.listen, ("127.0.0.1".into(), 7000));
+        assert_eq!(px.upstream, ("localhost".into(), 7001));
+        let (k, e) = ProxyPlan::resolve(&spec("0.0.0.0:7000", "127.0.0.1:1")).unwrap_err();
+        assert!(k == "listen" && e.contains("loopback"), "{e}");
+        let (k, e) = ProxyPlan::resolve(&spec("127.0.0.1:7000", "nope")).unwrap_err();
+        assert!(k == "upstream" && e.contains("host:port"), "{e}");
     }
 
     #[test]

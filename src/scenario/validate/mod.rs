@@ -66,14 +66,6 @@ pub(super) fn is_ident(s: &str) -> bool {
         && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// "host:port" with a numeric port.
-pub(super) fn host_port_ok(s: &str) -> bool {
-    match s.rsplit_once(':') {
-        Some((h, p)) => !h.is_empty() && p.parse::<u16>().is_ok(),
-        None => false,
-    }
-}
-
 /// Where the `{{var}}` placeholders of one template string are.
 pub(super) struct VarPlace {
     pub(super) var: String,
@@ -161,7 +153,7 @@ fn check_services(
     let base_dir = scenario_dir(ctx.file);
     let mut services = Vec::with_capacity(s.services.len());
     for (i, sv) in s.services.iter_mut().enumerate() {
-        let health = check_service(ctx, i, sv, s.backend, &service_names[..i]);
+        let (health, ports, proxy) = check_service(ctx, i, sv, s.backend, &service_names[..i]);
         for p in [&mut sv.cwd, &mut sv.pid_file].into_iter().flatten() {
             if p.is_relative() {
                 *p = base_dir.join(&*p);
@@ -170,6 +162,8 @@ fn check_services(
         services.push(ServicePlan {
             spec: sv.clone(),
             health,
+            ports,
+            proxy,
         });
     }
     services

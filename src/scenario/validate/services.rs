@@ -9,7 +9,7 @@ pub(super) fn check_service(
     sv: &ServiceSpec,
     backend: BackendKind,
     earlier: &[String],
-) -> Option<HealthPlan> {
+) -> (Option<HealthPlan>, Vec<PortMapping>, Option<ProxyPlan>) {
     let p = format!("services[{i}]");
     if sv.name.trim().is_empty() {
         ctx.at_value(&format!("{p}.name"), "the service name is empty", None);
@@ -145,16 +145,19 @@ pub(super) fn check_service(
             }
         }
     }
-    if let Some(px) = &sv.proxy {
-        for (key, v) in [("listen", &px.listen), ("upstream", &px.upstream)] {
-            if !host_port_ok(v) {
-                ctx.at_value(
-                    &format!("{p}.proxy.{key}"),
-                    format!("proxy.{key} must be host:port; found \"{v}\""),
-                    None,
-                );
-            }
+    let mut ports = Vec::with_capacity(sv.ports.len());
+    for (j, text) in sv.ports.iter().enumerate() {
+        match text.parse::<PortMapping>() {
+            Ok(m) => ports.push(m),
+            Err(message) => ctx.at_value(&format!("{p}.ports[{j}]"), message, None),
         }
     }
-    health
+    let mut proxy = None;
+    if let Some(px) = &sv.proxy {
+        match ProxyPlan::resolve(px) {
+            Ok(plan) => proxy = Some(plan),
+            Err((key, message)) => ctx.at_value(&format!("{p}.proxy.{key}"), message, None),
+        }
+    }
+    (health, ports, proxy)
 }
