@@ -6,8 +6,8 @@
 //!   durations (goose counts run and hold times in whole seconds).
 //! * goose stays silent: metrics, reports, controllers and gzip are off, and the run is a
 //!   users ramp, whose "users launched" line goose prints only with metrics displayed or
-//!   `NoResetMetrics` set. (A goose test plan prints "N users launched." to stdout with
-//!   `println!` whatever the settings: `GooseAttack::reset_metrics` in goose's
+//!   `NoResetMetrics` set. (A goose test plan writes "N users launched." to stdout
+//!   whatever the settings, from `GooseAttack::reset_metrics` in goose's
 //!   metrics.rs. That is why stages are not given to goose as a test plan.)
 //! * It is stopped once with goose's killswitch, after goose started its run: goose
 //!   clears the killswitch when a run starts (before `test_start`), not after.
