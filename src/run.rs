@@ -168,7 +168,23 @@ pub async fn execute(
         .await
         .map_err(|e| Error::Environment(format!("recorder failed: {e}")))?;
 
-    let verdict = grade::grade(&plan, &record);
+    let mut verdict = grade::grade(&plan, &record);
+    // A run that did not complete never passes, in any report: part of it was not tested.
+    match &ended_by {
+        EndedBy::Completed => {}
+        EndedBy::Interrupted => {
+            verdict.passed = false;
+            verdict
+                .problems
+                .push("the run was interrupted before it completed".into());
+        }
+        EndedBy::Error(e) => {
+            verdict.passed = false;
+            verdict
+                .problems
+                .push(format!("the run ended with an error: {e}"));
+        }
+    }
     let exit_code = match &ended_by {
         EndedBy::Interrupted => exit::INTERRUPTED,
         EndedBy::Error(_) => exit::ENVIRONMENT,

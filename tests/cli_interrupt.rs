@@ -68,6 +68,9 @@ fn interrupted_by(signal: nix::sys::signal::Signal) {
     let out = child.wait_with_output().unwrap();
     assert_eq!(status.code(), Some(130), "{}", show(&out));
     let summary = read_json(&report_dir(dir.path(), "int").join("summary.json"));
+    // An interrupted run is never a pass, in any report.
+    assert_eq!(summary["verdict"]["passed"], false, "{summary}");
+    assert_eq!(summary["verdict"]["status"], "interrupted", "{summary}");
     let text = summary.to_string();
     assert!(
         text.contains("interrupted"),
