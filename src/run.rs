@@ -252,16 +252,28 @@ async fn drive(
     let deadline = tokio::time::sleep(plan.deadline);
     tokio::pin!(deadline);
     let mut capped = false;
+    // The run lasts until the load has ended AND every fault of the timeline was applied
+    // and undone (a fault scheduled after the load, or a chaos-only scenario without load,
+    // still happens), bounded by the hard cap; an interrupt or a fatal fault ends it early.
+    let mut load_result: Option<Result<(), String>> = None;
     let ended_by = loop {
+        if let Some(r) = &load_result {
+            if timeline_done || cancel.is_cancelled() || capped || fault_error.is_some() {
+                break match r {
+                    Ok(()) if cancel.is_cancelled() => EndedBy::Interrupted,
+                    Ok(()) => match fault_error.take() {
+                        Some(e) => EndedBy::Error(e),
+                        None => EndedBy::Completed,
+                    },
+                    Err(e) => EndedBy::Error(e.clone()),
+                };
+            }
+        }
         tokio::select! {
-            r = &mut load => break match r {
-                Ok(()) if cancel.is_cancelled() => EndedBy::Interrupted,
-                Ok(()) => match fault_error.take() {
-                    Some(e) => EndedBy::Error(e),
-                    None => EndedBy::Completed,
-                },
-                Err(e) => EndedBy::Error(e.to_string()),
-            },
+            r = &mut load, if load_result.is_none() => {
+                events.send(EventKind::Phase(Phase::LoadFinished));
+                load_result = Some(r.map_err(|e| e.to_string()));
+            }
             r = &mut timeline, if !timeline_done => {
                 timeline_done = true;
                 // A fault the scenario says must apply could not: end the run (exit 3).
@@ -283,7 +295,6 @@ async fn drive(
             Ok(()) = live_rx.changed() => live(*live_rx.borrow()),
         }
     };
-    events.send(EventKind::Phase(Phase::LoadFinished));
     chaos.undo_all().await;
     // Faults are undone and recoveries awaited: now the canary read-back tells what was lost.
     if matches!(ended_by, EndedBy::Interrupted) {

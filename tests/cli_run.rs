@@ -208,3 +208,49 @@ fn unsafe_or_reused_run_ids_are_refused() {
     }
     assert!(!dir.path().join("outside").exists());
 }
+
+/// A chaos-only scenario (a service, a fault and a probe, no load) is legitimate: the run
+/// lasts until its fault was applied and undone, and the report shows it.
+#[test]
+fn a_chaos_only_scenario_runs_its_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let file = write_scenario(
+        dir.path(),
+        "chaos-only.toml",
+        r#"
+name = "chaos only"
+duration = "40s"
+criteria = ["recovery.max < 20s"]
+
+[target]
+base_url = "http://127.0.0.1:{PORT}"
+allow_hosts = ["127.0.0.1"]
+
+[[services]]
+name = "api"
+command = ["gauntlet", "demo", "api", "--port", "{PORT}"]
+health = { http = "http://127.0.0.1:{PORT}/health", interval = "200ms", startup = "20s" }
+
+[[faults]]
+kind = "pause"
+target = "api"
+at = "2s"
+duration = "1s"
+"#,
+        port,
+    );
+    let t0 = std::time::Instant::now();
+    let out = run_scenario(dir.path(), &file, "chaos-only");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        t0.elapsed() >= std::time::Duration::from_secs(3),
+        "the run ended before its fault: {:?}",
+        t0.elapsed()
+    );
+    let summary = read_json(&report_dir(dir.path(), "chaos-only").join("summary.json"));
+    let faults = summary["faults"].as_array().expect("faults");
+    assert_eq!(faults.len(), 1, "{summary}");
+    assert!(faults[0]["applied_at_s"].is_number(), "{summary}");
+    assert_eq!(summary["verdict"]["passed"], true, "{summary}");
+}

@@ -62,11 +62,43 @@ pub fn grade(plan: &Plan, record: &Record) -> Verdict {
             "no requests ran".to_string()
         });
     }
+    if !record.interrupted {
+        problems.extend(faults_never_tried(plan, record));
+    }
     Verdict {
         passed: problems.is_empty() && criteria.iter().all(|c| c.passed),
         criteria,
         problems,
     }
+}
+
+/// A gate must not pass because its fault never happened: every repetition of every fault
+/// of the plan must have been applied (or have failed, as the scenario allows) in a run
+/// that was not interrupted.
+fn faults_never_tried(plan: &Plan, record: &Record) -> Vec<String> {
+    use crate::event::FaultState;
+    let mut missing = Vec::new();
+    for (i, spec) in plan.faults.iter().enumerate() {
+        let c = spec.common();
+        for rep in 0..c.times.unwrap_or(1).max(1) {
+            let tried = record.faults.iter().any(|f| {
+                f.fault == i
+                    && f.repetition == rep
+                    && matches!(f.state, FaultState::Applied | FaultState::Failed { .. })
+            });
+            if !tried {
+                let name = c
+                    .name
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{} #{i}", spec.kind().as_str()));
+                missing.push(format!(
+                    "fault `{name}` (repetition {}) was due but never applied",
+                    rep + 1
+                ));
+            }
+        }
+    }
+    missing
 }
 
 /// Which services have their recovery watched after a fault (those with a health check).
@@ -135,6 +167,60 @@ mod tests {
     use crate::metric::parse;
     use crate::record::{MetricStats, ProbeStats, RequestStats, ResourceStats};
     use crate::scenario::model::LatencyBasis;
+
+    /// A fault of the plan with no applied (or failed) event fails the verdict, each
+    /// repetition on its own; an interrupted run does not add these (it already failed).
+    #[test]
+    fn a_fault_that_never_happened_fails_the_run() {
+        let plan = crate::scenario::load_str(
+            std::path::Path::new("f.toml"),
+            r#"
+name = "f"
+duration = "1m"
+[target]
+base_url = "http://127.0.0.1:9"
+allow_hosts = ["127.0.0.1"]
+[[services]]
+name = "api"
+command = ["sleep", "60"]
+[[faults]]
+kind = "pause"
+name = "stall"
+target = "api"
+at = "1s"
+duration = "1s"
+every = "5s"
+times = 2
+"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let applied = |rep| {
+            Timed::new(
+                Duration::from_secs(1),
+                FaultEvent {
+                    fault: 0,
+                    repetition: rep,
+                    name: "stall".into(),
+                    kind: crate::scenario::model::FaultKind::Pause,
+                    target: "api".into(),
+                    state: FaultState::Applied,
+                },
+            )
+        };
+        let mut record = empty();
+        record.faults = vec![applied(0)];
+        let v = grade(&plan, &record);
+        assert!(!v.passed);
+        assert_eq!(
+            v.problems,
+            vec!["fault `stall` (repetition 2) was due but never applied".to_string()]
+        );
+        record.faults.push(applied(1));
+        assert!(grade(&plan, &record).passed);
+        record.faults.clear();
+        record.interrupted = true;
+        assert!(grade(&plan, &record).problems.is_empty());
+    }
 
     fn empty() -> Record {
         Record {
