@@ -399,7 +399,11 @@ fn semantic_rules() {
 #[test]
 fn the_base_url_must_be_http() {
     for (url, msg) in [
-        ("ftp://127.0.0.1/", "http:// or https://"),
+        ("ftp://127.0.0.1/", "must be an http:// URL"),
+        (
+            "https://127.0.0.1/",
+            "https:// targets are not supported yet",
+        ),
         ("not a url", "not a valid URL"),
     ] {
         let src = BASE.replace("http://127.0.0.1:18080/", url);
