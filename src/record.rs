@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::event::{
-    EventKind, FaultEvent, Level, Overflow, Phase, RequestDone, RunEvent, ServiceEvent, Timed,
+    EventKind, FaultEvent, FaultState, Level, Overflow, Phase, RequestDone, RunEvent, ServiceEvent,
+    Timed,
 };
-use crate::scenario::model::LatencyBasis;
+use crate::scenario::model::{FaultKind, LatencyBasis};
 use crate::scenario::Plan;
 
 pub use crate::event::{new_histogram, MAX_LATENCY_US};
@@ -86,6 +87,90 @@ pub struct Window {
 pub struct ProbeStats {
     pub ok: u64,
     pub total: u64,
+    /// Each probe as (run-clock milliseconds, healthy), stamped by the health module's
+    /// rule (a failure when sent, a success when answered); in arrival order.
+    #[serde(skip)]
+    pub points: Vec<(u32, bool)>,
+}
+
+/// Availability as time: what the probes say about the share of time a service was up.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Uptime {
+    /// From the first probe to the last.
+    pub span_s: f64,
+    pub down_s: f64,
+    /// Healthy time over the span, in percent.
+    pub percent: f64,
+    /// Up → down changes seen.
+    pub outages: u32,
+    pub longest_outage_s: f64,
+    /// The longest gap between two probes: how far a change can be misplaced (each is
+    /// put half-way between the probes either side of it), and roughly the shortest
+    /// outage that cannot slip between two probes.
+    pub resolution_s: f64,
+}
+
+impl ProbeStats {
+    /// Time to detect a fault applied at `at`: until the first failed probe sent at or
+    /// after it, and no later than `until` (its recovery or undo: a failure after that
+    /// has another cause).
+    pub fn detect(&self, at: Duration, until: Option<Duration>) -> Option<Duration> {
+        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        let (from, to) = (ms(at), until.map_or(u32::MAX, ms));
+        self.points
+            .iter()
+            .filter(|(t, ok)| !ok && *t >= from && *t <= to)
+            .map(|(t, _)| *t)
+            .min()
+            .map(|t| Duration::from_millis(u64::from(t - from)))
+    }
+
+    /// The probes as a step function of time, each change placed half-way between the
+    /// two probes that disagree. None with fewer than two probes.
+    pub fn uptime(&self) -> Option<Uptime> {
+        let mut pts = self.points.clone();
+        pts.sort_by_key(|p| p.0);
+        let (first, last) = (pts.first()?.0, pts.last()?.0);
+        if pts.len() < 2 || last <= first {
+            return None;
+        }
+        let ms = |a: u32, b: u32| f64::from(b.saturating_sub(a)) / 1000.0;
+        let (mut down, mut outages, mut longest, mut gap) = (0.0, 0u32, 0.0f64, 0.0f64);
+        let mut outage_start: Option<f64> = (!pts[0].1).then_some(0.0);
+        let mut t = 0.0;
+        for w in pts.windows(2) {
+            let ((a, up_a), (b, up_b)) = (w[0], w[1]);
+            let d = ms(a, b);
+            gap = gap.max(d);
+            match (up_a, up_b) {
+                (true, true) => {}
+                (false, false) => down += d,
+                _ => down += d / 2.0,
+            }
+            let mid = t + d / 2.0;
+            if up_a && !up_b {
+                outages += 1;
+                outage_start = Some(mid);
+            } else if !up_a && up_b {
+                if let Some(s) = outage_start.take() {
+                    longest = longest.max(mid - s);
+                }
+            }
+            t += d;
+        }
+        if let Some(s) = outage_start {
+            longest = longest.max(t - s);
+        }
+        let span = ms(first, last);
+        Some(Uptime {
+            span_s: span,
+            down_s: down,
+            percent: (span - down) / span * 100.0,
+            outages,
+            longest_outage_s: longest,
+            resolution_s: gap,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -111,6 +196,88 @@ pub struct MetricStats {
     /// Run-clock times of the first and the last sample, for rates.
     pub first_at: Duration,
     pub last_at: Duration,
+}
+
+/// One occurrence of a fault (a fault's repetition), folded from its events. Times are on
+/// the run clock.
+#[derive(Debug, Clone)]
+pub struct FaultWindow {
+    pub fault: usize,
+    pub repetition: u32,
+    pub name: String,
+    pub kind: FaultKind,
+    pub target: String,
+    pub applied_at: Option<Duration>,
+    pub undone_at: Option<Duration>,
+    pub recovered_at: Option<Duration>,
+    pub recovery_s: Option<f64>,
+    /// Could not be applied or undone: why.
+    pub failed: Option<String>,
+    pub fatal: bool,
+}
+
+impl FaultWindow {
+    /// Where the impaired window ends: the later of the undo and the recovery; `end`
+    /// when there was neither.
+    pub fn end(&self, end: Duration) -> Duration {
+        match (self.undone_at, self.recovered_at) {
+            (Some(u), Some(r)) => u.max(r),
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => end,
+        }
+    }
+
+    /// `pause api`, or `name (kind on target)` when the name does not say it.
+    pub fn label(&self) -> String {
+        if self.name == format!("{} {}", self.kind.as_str(), self.target) {
+            self.name.clone()
+        } else {
+            format!("{} ({} on {})", self.name, self.kind.as_str(), self.target)
+        }
+    }
+}
+
+/// Fault occurrences in the order they were first seen.
+pub fn fault_windows(events: &[Timed<FaultEvent>]) -> Vec<FaultWindow> {
+    let mut out: Vec<FaultWindow> = Vec::new();
+    for e in events {
+        let i = match out
+            .iter()
+            .position(|w| w.fault == e.fault && w.repetition == e.repetition)
+        {
+            Some(i) => i,
+            None => {
+                out.push(FaultWindow {
+                    fault: e.fault,
+                    repetition: e.repetition,
+                    name: e.name.clone(),
+                    kind: e.kind,
+                    target: e.target.clone(),
+                    applied_at: None,
+                    undone_at: None,
+                    recovered_at: None,
+                    recovery_s: None,
+                    failed: None,
+                    fatal: false,
+                });
+                out.len() - 1
+            }
+        };
+        let w = &mut out[i];
+        match &e.state {
+            FaultState::Applied => w.applied_at = Some(e.at),
+            FaultState::Undone => w.undone_at = Some(e.at),
+            FaultState::Recovered { recovery_s } => {
+                w.recovered_at = Some(e.at);
+                w.recovery_s = Some(*recovery_s);
+            }
+            FaultState::Failed { reason, fatal } => {
+                w.failed = Some(reason.clone());
+                w.fatal |= *fatal;
+            }
+        }
+    }
+    out
 }
 
 /// Everything the grader and the reporters read.
@@ -295,6 +462,8 @@ impl Recorder {
                 let p = self.record.probes.entry(service.clone()).or_default();
                 p.total += 1;
                 p.ok += u64::from(*ok);
+                p.points
+                    .push((u32::try_from(at.as_millis()).unwrap_or(u32::MAX), *ok));
             }
             EventKind::Resource {
                 service,
@@ -850,6 +1019,41 @@ path = "/b"
         assert!(rec.interrupted);
         // Never finished: the load lasted until the last event.
         assert_eq!(rec.load_duration, s(40));
+    }
+
+    #[test]
+    fn availability_is_time_not_probe_count() {
+        // 15 s of probes every 500 ms, down from 2 s to 12 s: 10 s of 15 s down. A failed
+        // probe is stamped when sent, so the hanging ones count as they should.
+        let p = ProbeStats {
+            points: (0..=30u32)
+                .map(|i| (i * 500, !(4..24).contains(&i)))
+                .collect(),
+            ..ProbeStats::default()
+        };
+        let u = p.uptime().unwrap();
+        assert_eq!(u.span_s, 15.0);
+        assert!((u.down_s - 10.0).abs() <= 0.5, "{u:?}");
+        assert!((u.percent - 100.0 / 3.0).abs() < 3.4, "{u:?}");
+        assert_eq!(u.outages, 1);
+        assert!((u.longest_outage_s - 10.0).abs() <= 0.5, "{u:?}");
+        assert_eq!(u.resolution_s, 0.5);
+        // Out of order arrivals are sorted; the first failure after a fault is detection.
+        let mut q = p.clone();
+        q.points.reverse();
+        assert_eq!(q.uptime(), Some(u));
+        assert_eq!(
+            p.detect(Duration::from_millis(1700), None),
+            Some(Duration::from_millis(300))
+        );
+        assert_eq!(
+            p.detect(
+                Duration::from_millis(1700),
+                Some(Duration::from_millis(1900))
+            ),
+            None
+        );
+        assert!(ProbeStats::default().uptime().is_none());
     }
 
     #[test]

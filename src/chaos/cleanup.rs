@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::Signal;
 
-use super::os::{same_process, signal_group, signal_pid};
+use super::os::{same_process, signal, signal_group, signal_pid};
 use super::state::{CleanupReport, Pending, ProcRole, RunState};
 use super::ChaosError;
 
@@ -91,11 +91,8 @@ fn undo_processes(
                 group,
             } => {
                 if same_process(*pid, *start_time) {
-                    let r = if *group {
-                        signal_group(*pid, Signal::SIGCONT)
-                    } else {
-                        signal_pid(*pid, Signal::SIGCONT)
-                    };
+                    // The same scope the pause had: group, or process tree.
+                    let r = signal(*pid, *group, Signal::SIGCONT);
                     match r {
                         Ok(()) => report
                             .actions

@@ -282,7 +282,7 @@ impl Services {
         for svc in inner.all() {
             if let Some(h) = &svc.health {
                 self.tasks.push(tokio::spawn(health::run_prober(
-                    svc.name.clone(),
+                    svc.clone(),
                     h.clone(),
                     events.clone(),
                     inner.tasks_cancel.child_token(),

@@ -32,12 +32,24 @@ pub(crate) fn signal_pid(pid: i32, sig: Signal) -> Result<(), SignalError> {
     })
 }
 
-/// Signal `pid`, or its whole group when it leads one.
+/// Signal `pid` and every descendant (a service gauntlet did not start: nginx's master
+/// and its workers). Parents first, so a stopped parent cannot respawn a child meanwhile.
+pub(crate) fn signal_tree(pid: i32, sig: Signal) -> Result<(), SignalError> {
+    signal_pid(pid, sig)?;
+    for child in tree_members(pid).into_iter().filter(|p| *p != pid) {
+        // A child may exit between the listing and the signal.
+        let _ = signal_pid(child, sig);
+    }
+    Ok(())
+}
+
+/// Signal a service: its whole group when it leads one (gauntlet started it), else the
+/// process and its descendants.
 pub(crate) fn signal(pid: i32, group: bool, sig: Signal) -> Result<(), SignalError> {
     if group {
         signal_group(pid, sig)
     } else {
-        signal_pid(pid, sig)
+        signal_tree(pid, sig)
     }
 }
 
@@ -71,8 +83,55 @@ pub(crate) fn proc_start_time(pid: i32) -> Option<u64> {
     proc_stat_fields(pid)?.get(19)?.parse().ok()
 }
 
-pub(crate) fn proc_pgid(pid: i32) -> Option<i32> {
-    proc_stat_fields(pid)?.get(2)?.parse().ok()
+/// Every live process (not a zombie) as (pid, parent pid, process group).
+fn all_processes() -> Vec<(i32, i32, i32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let f = proc_stat_fields(pid)?;
+            if f.first().map(String::as_str) == Some("Z") {
+                return None;
+            }
+            Some((pid, f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// `pid` and every live descendant, parents before children.
+pub(crate) fn tree_members(pid: i32) -> Vec<i32> {
+    service_members(pid, false)
+}
+
+/// The processes of a service: its group (when it leads one) and every descendant of
+/// `pid`, also those that left the group (a daemon's `setsid`). What resources sum and
+/// the process-state health check looks at.
+pub(crate) fn service_members(pid: i32, group: bool) -> Vec<i32> {
+    let all = all_processes();
+    let mut out: Vec<i32> = if group {
+        all.iter()
+            .filter(|(_, _, g)| *g == pid)
+            .map(|(p, _, _)| *p)
+            .collect()
+    } else {
+        vec![]
+    };
+    if !out.contains(&pid) && all.iter().any(|(p, _, _)| *p == pid) {
+        out.insert(0, pid);
+    }
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        let kids: Vec<i32> = all
+            .iter()
+            .filter(|(p, pp, _)| *pp == parent && !out.contains(p))
+            .map(|(p, _, _)| *p)
+            .collect();
+        out.extend(kids);
+        i += 1;
+    }
+    out
 }
 
 /// utime + stime in clock ticks, and resident memory in bytes.
@@ -101,16 +160,6 @@ pub(crate) fn clock_ticks() -> u64 {
     } else {
         100
     }
-}
-
-/// Every live process of a process group.
-pub(crate) fn group_members(pgid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| proc_pgid(pid) == Some(pgid) && proc_state(pid) != Some('Z'))
-        .collect()
 }
 
 /// Is `pid` alive and the same process as recorded (same start time)?

@@ -1,5 +1,6 @@
 //! Resource samples per service, once a second: CPU (percent of one core) and memory.
-//! Process backend: /proc of every process in the service's process group (RSS).
+//! Process backend: /proc of every process of the service (its process group when
+//! gauntlet started it, and every descendant of its pid either way), summed.
 //! Docker backend: the engine's stats (Δcpu / Δsystem × online CPUs × 100;
 //! memory = usage − inactive_file).
 
@@ -108,14 +109,11 @@ pub(crate) async fn run_sampler(inner: Arc<ServicesInner>) {
     }
 }
 
-/// CPU ticks and RSS of a process group (or of one process).
+/// CPU ticks and RSS of a service's processes: its group (when gauntlet started it) and
+/// every descendant, so a master/worker server counts its workers.
 fn group_sample(pid: i32, group: bool) -> (u64, u64) {
-    let pids = if group {
-        os::group_members(pid)
-    } else {
-        vec![pid]
-    };
-    pids.iter()
+    os::service_members(pid, group)
+        .iter()
         .filter_map(|p| os::proc_cpu_mem(*p))
         .fold((0, 0), |(t, m), (t2, m2)| (t + t2, m + m2))
 }

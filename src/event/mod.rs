@@ -225,6 +225,11 @@ impl EventSink {
         self.clock
     }
 
+    /// Run-clock time of an instant the sender measured (0 if before the clock started).
+    pub fn at(&self, i: std::time::Instant) -> Duration {
+        i.saturating_duration_since(self.clock)
+    }
+
     /// Send `kind`, stamped now.
     pub fn send(&self, kind: EventKind) {
         self.send_at(self.now(), kind);

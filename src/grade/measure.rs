@@ -7,8 +7,10 @@
 //! | `errors.count`, `requests.count` | counters | count |
 //! | `throughput.rps` | count / load duration (s) | per second |
 //! | `users.peak`, `iterations.dropped` | counters | count |
-//! | `availability` | ok probes / all probes × 100, of one service or all | percent |
+//! | `availability` | `ProbeStats::uptime`: healthy time / time from first to last probe × 100, changes placed half-way between probes; of one service, or the least available | percent |
+//! | `probes.success` | ok probes / all probes × 100, of one service or all | percent |
 //! | `recovery.max` | the longest `Recovered { recovery_s }` of the faults (on one service, or all); a fault that was applied, whose recovery is watched, and that never recovered fails the criterion | duration |
+//! | `detect.max` | per applied fault, the first failed probe of its target sent at or after the apply, minus the apply time; the longest | duration |
 //! | `memory.<svc>.peak` | `ResourceStats::mem_peak_bytes` | bytes |
 //! | `cpu.<svc>.avg/peak` | `ResourceStats::cpu_avg_pct / cpu_peak_pct` | percent |
 //! | `data_loss.keys` | the data canary's figure only (service `canary`, `data_loss_keys`), never a scraped series | count |
@@ -89,6 +91,8 @@ pub enum Unmeasured {
     NoFreshness,
     #[error("no `duplicate_records` metric was recorded")]
     NoDuplicates,
+    #[error("no health probe failed after {}", .0.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))]
+    NeverDetected(Vec<String>),
 }
 
 fn quoted_or(name: &Option<String>, none: &str) -> String {
@@ -254,7 +258,9 @@ pub(super) fn measure(metric: &Metric, record: &Record, watched: &Watched) -> Me
         },
         MetricId::UsersPeak => Measured::ok(Quantity::Count(record.users_peak as f64)),
         MetricId::DroppedIterations => Measured::ok(Quantity::Count(record.dropped as f64)),
-        MetricId::Availability => {
+        MetricId::Availability => availability(record, service),
+        MetricId::DetectMax => detect(record, service),
+        MetricId::ProbeSuccess => {
             let (ok, total) = match service {
                 Some(s) => record
                     .probes
@@ -430,6 +436,83 @@ struct Occurrence<'a> {
     kind: FaultKind,
     applied: bool,
     recovery_s: Option<f64>,
+}
+
+/// Availability by time, of one service or of the least available one.
+fn availability(record: &Record, service: Option<&str>) -> Measured {
+    let of = |name: &str| record.probes.get(name).and_then(|p| p.uptime());
+    let picked = match service {
+        Some(s) => of(s).map(|u| (s.to_string(), u)),
+        None => record
+            .probes
+            .keys()
+            .filter_map(|s| of(s).map(|u| (s.clone(), u)))
+            .min_by(|a, b| a.1.percent.total_cmp(&b.1.percent)),
+    };
+    match picked {
+        Some((name, u)) => Measured::with(
+            Quantity::Percent(u.percent),
+            format!(
+                "{}down {:.1}s of {:.1}s ({}), resolution {:.1}s",
+                if service.is_none() && record.probes.len() > 1 {
+                    format!("`{name}`: ")
+                } else {
+                    String::new()
+                },
+                u.down_s,
+                u.span_s,
+                plural(u64::from(u.outages), "outage", "outages"),
+                u.resolution_s
+            ),
+        ),
+        None => Measured::missing(Unmeasured::NoProbes(service.map(String::from))),
+    }
+}
+
+/// Time to detect: from each applied fault to the first failed probe of its target sent
+/// before the fault's recovery or undo (`ProbeStats::detect`).
+fn detect(record: &Record, service: Option<&str>) -> Measured {
+    let mut worst: Option<f64> = None;
+    let (mut applied, mut unseen) = (0u32, Vec::new());
+    for w in crate::record::fault_windows(&record.faults)
+        .iter()
+        .filter(|w| service.is_none_or(|s| s == w.target))
+    {
+        let (Some(at), Some(p)) = (w.applied_at, record.probes.get(&w.target)) else {
+            continue;
+        };
+        applied += 1;
+        match p.detect(at, w.recovered_at.or(w.undone_at)) {
+            Some(d) => {
+                let d = d.as_secs_f64();
+                worst = Some(worst.map_or(d, |x: f64| x.max(d)));
+            }
+            None => unseen.push(w.name.clone()),
+        }
+    }
+    unseen.dedup();
+    match worst {
+        Some(w) => Measured::with(
+            Quantity::DurationUs(w * 1e6),
+            if unseen.is_empty() {
+                format!(
+                    "{} seen down",
+                    plural(u64::from(applied), "fault", "faults")
+                )
+            } else {
+                format!(
+                    "not seen down after {}",
+                    unseen
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+        ),
+        None if applied == 0 => Measured::missing(Unmeasured::NoFault(service.map(String::from))),
+        None => Measured::missing(Unmeasured::NeverDetected(unseen)),
+    }
 }
 
 fn recovery(record: &Record, service: Option<&str>, watched: &Watched) -> Measured {

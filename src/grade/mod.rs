@@ -401,22 +401,69 @@ times = 2
         let c = eval("availability >= 99%", &r);
         assert!(!c.passed);
         assert_eq!(c.detail.unwrap(), "no health probes were recorded");
-        r.probes
-            .insert("api".into(), ProbeStats { ok: 99, total: 100 });
-        r.probes.insert(
-            "db".into(),
+        // api: 100 probes a second apart, 4 failed (11 s to 14 s): down from half-way
+        // before the first to half-way after the last, 4 s of 99 s; db: always up.
+        let probes = |down: std::ops::Range<u32>| {
+            let points: Vec<(u32, bool)> = (0..100u32)
+                .map(|i| (i * 1000, !down.contains(&i)))
+                .collect();
+            let ok = points.iter().filter(|p| p.1).count() as u64;
             ProbeStats {
-                ok: 100,
+                ok,
                 total: 100,
-            },
-        );
-        assert_eq!(measured("availability >= 99%", &r), 99.5);
-        assert_eq!(measured("availability{service=\"api\"} >= 99%", &r), 99.0);
-        assert!(eval("availability{service=\"api\"} >= 99%", &r).passed);
-        assert!(!eval("availability{service=\"api\"} >= 99.9%", &r).passed);
+                points,
+            }
+        };
+        r.probes.insert("api".into(), probes(11..15));
+        r.probes.insert("db".into(), probes(0..0));
+        let api = measured("availability{service=\"api\"} >= 99%", &r);
+        assert!((api - (99.0 - 4.0) / 99.0 * 100.0).abs() < 1e-9, "{api}");
+        // No selector: the least available service.
+        assert_eq!(measured("availability >= 99%", &r), api);
+        assert_eq!(measured("availability{service=\"db\"} >= 99%", &r), 100.0);
+        assert!(!eval("availability{service=\"api\"} >= 99%", &r).passed);
+        assert!(eval("availability{service=\"api\"} >= 95%", &r).passed);
+        // The probe count keeps its own name.
+        assert_eq!(measured("probes.success{service=\"api\"} >= 99%", &r), 96.0);
+        assert_eq!(measured("probes.success >= 99%", &r), 98.0);
         let c = eval("availability{service=\"x\"} >= 99%", &r);
         assert!(!c.passed);
         assert_eq!(c.detail.unwrap(), "no health probes were recorded for `x`");
+    }
+
+    #[test]
+    fn detect_is_apply_to_first_failed_probe() {
+        let mut r = empty();
+        r.probes.insert(
+            "api".into(),
+            ProbeStats {
+                ok: 0,
+                total: 0,
+                points: (0..20u32)
+                    .map(|i| (i * 500, !(7..10).contains(&i)))
+                    .collect(),
+            },
+        );
+        r.faults = vec![
+            fault(3, 0, "api", FaultKind::Kill, FaultState::Applied),
+            fault(
+                6,
+                0,
+                "api",
+                FaultKind::Kill,
+                FaultState::Recovered { recovery_s: 3.0 },
+            ),
+        ];
+        assert_eq!(measured("detect.max < 1s", &r), 500_000.0);
+        r.faults
+            .push(fault(8, 1, "api", FaultKind::Pause, FaultState::Applied));
+        r.faults
+            .push(fault(9, 1, "api", FaultKind::Pause, FaultState::Undone));
+        let c = eval("detect.max < 1s", &r);
+        assert!(c.passed, "{c:?}");
+        assert!(c.detail.unwrap().contains("not seen down"));
+        r.faults.truncate(0);
+        assert!(!eval("detect.max < 1s", &r).passed);
     }
 
     fn fault(

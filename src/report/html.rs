@@ -598,11 +598,13 @@ fn probes(h: &mut String, record: &Record) {
     if record.probes.is_empty() {
         return;
     }
-    h.push_str("<h2>Health probes</h2><table><tr><th>service</th><th class=n>ok</th><th class=n>total</th><th class=n>availability</th></tr>");
+    h.push_str("<h2>Health probes</h2><table><tr><th>service</th><th class=n>ok</th><th class=n>total</th><th class=n>probes ok</th><th class=n>availability (time)</th><th class=n>down</th><th class=n>outages</th><th class=n>resolution</th></tr>");
     for (s, p) in &record.probes {
+        let u = p.uptime();
+        let secs = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1}s"));
         let _ = write!(
             h,
-            "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
             esc(s),
             p.ok,
             p.total,
@@ -610,7 +612,11 @@ fn probes(h: &mut String, record: &Record) {
                 format::percent(p.ok as f64 / p.total as f64 * 100.0)
             } else {
                 "–".into()
-            }
+            },
+            u.map_or("–".into(), |u| format::percent(u.percent)),
+            secs(u.map(|u| u.down_s)),
+            u.map_or("–".into(), |u| u.outages.to_string()),
+            secs(u.map(|u| u.resolution_s)),
         );
     }
     h.push_str("</table>");

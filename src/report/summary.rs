@@ -257,8 +257,12 @@ pub struct FaultSummary {
     pub applied_at_s: Option<f64>,
     pub undone_at_s: Option<f64>,
     pub recovered_at_s: Option<f64>,
-    /// From the apply (crash) or undo (stall) to healthy again.
+    /// From the apply (crash) or undo (stall) to the answer of the first of two healthy
+    /// probes in a row; `recovered_at_s` is that answer's time.
     pub recovery_s: Option<f64>,
+    /// From the apply to the sending of the first failed health probe of the target
+    /// (before its recovery or undo); null when no probe failed.
+    pub detect_s: Option<f64>,
     /// Why it could not be applied or undone, else null.
     pub failed: Option<String>,
     /// The failure stopped the run.
@@ -280,10 +284,24 @@ pub struct ServiceEventSummary {
 #[serde(deny_unknown_fields)]
 pub struct ProbeSummary {
     pub service: String,
+    /// What the check asks (process-backend services also count a stopped or missing
+    /// process as down).
+    pub check: Option<String>,
     pub ok: u64,
     pub total: u64,
+    /// Successful probes over all probes (a count, not time).
+    #[schemars(range(min = 0, max = 100))]
+    pub probes_success_pct: Option<f64>,
+    /// Healthy time over the time from the first probe to the last.
     #[schemars(range(min = 0, max = 100))]
     pub availability_pct: Option<f64>,
+    pub span_s: Option<f64>,
+    pub down_s: Option<f64>,
+    pub outages: Option<u32>,
+    pub longest_outage_s: Option<f64>,
+    /// Longest gap between two probes: a change is placed within half of it, and an
+    /// outage shorter than it can go unseen.
+    pub resolution_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -434,18 +452,28 @@ pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) ->
         criteria: verdict.criteria.iter().map(criterion).collect(),
         faults: text::fault_windows(&record.faults)
             .into_iter()
-            .map(|w| FaultSummary {
-                fault: w.fault,
-                repetition: w.repetition,
-                name: w.name,
-                kind: w.kind.as_str().into(),
-                target: w.target,
-                applied_at_s: w.applied_at.map(|d| d.as_secs_f64()),
-                undone_at_s: w.undone_at.map(|d| d.as_secs_f64()),
-                recovered_at_s: w.recovered_at.map(|d| d.as_secs_f64()),
-                recovery_s: w.recovery_s.and_then(finite),
-                failed: w.failed,
-                fatal: w.fatal,
+            .map(|w| {
+                let detect_s = w.applied_at.and_then(|a| {
+                    record
+                        .probes
+                        .get(&w.target)?
+                        .detect(a, w.recovered_at.or(w.undone_at))
+                        .map(|d| d.as_secs_f64())
+                });
+                FaultSummary {
+                    fault: w.fault,
+                    repetition: w.repetition,
+                    name: w.name,
+                    kind: w.kind.as_str().into(),
+                    target: w.target,
+                    applied_at_s: w.applied_at.map(|d| d.as_secs_f64()),
+                    undone_at_s: w.undone_at.map(|d| d.as_secs_f64()),
+                    recovered_at_s: w.recovered_at.map(|d| d.as_secs_f64()),
+                    recovery_s: w.recovery_s.and_then(finite),
+                    detect_s,
+                    failed: w.failed,
+                    fatal: w.fatal,
+                }
             })
             .collect(),
         service_events: record
@@ -461,11 +489,26 @@ pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) ->
         probes: record
             .probes
             .iter()
-            .map(|(s, p)| ProbeSummary {
-                service: s.clone(),
-                ok: p.ok,
-                total: p.total,
-                availability_pct: (p.total > 0).then(|| p.ok as f64 / p.total as f64 * 100.0),
+            .map(|(s, p)| {
+                let u = p.uptime();
+                ProbeSummary {
+                    service: s.clone(),
+                    check: plan
+                        .services
+                        .iter()
+                        .find(|sp| sp.name() == s)
+                        .and_then(|sp| sp.health.as_ref())
+                        .map(|h| h.target.describe()),
+                    ok: p.ok,
+                    total: p.total,
+                    probes_success_pct: (p.total > 0).then(|| p.ok as f64 / p.total as f64 * 100.0),
+                    availability_pct: u.map(|u| u.percent).and_then(finite),
+                    span_s: u.map(|u| u.span_s),
+                    down_s: u.map(|u| u.down_s),
+                    outages: u.map(|u| u.outages),
+                    longest_outage_s: u.map(|u| u.longest_outage_s),
+                    resolution_s: u.map(|u| u.resolution_s),
+                }
             })
             .collect(),
         resources: record

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use crate::event::{FaultEvent, FaultState, ServiceEvent, ServiceEventKind, Timed};
+use crate::event::{ServiceEvent, ServiceEventKind};
 use crate::grade::Verdict;
 use crate::metric::format;
 use crate::record::Record;
 use crate::report::{EndedBy, RunInfo};
-use crate::scenario::model::{FaultKind, LatencyBasis};
+use crate::scenario::model::LatencyBasis;
 
 pub fn basis_name(b: LatencyBasis) -> &'static str {
     match b {
@@ -56,87 +56,7 @@ pub fn criterion_message(c: &crate::grade::CriterionResult) -> String {
     s
 }
 
-/// One occurrence of a fault (a fault's repetition), folded from its events. Times are on
-/// the run clock.
-#[derive(Debug, Clone)]
-pub struct FaultWindow {
-    pub fault: usize,
-    pub repetition: u32,
-    pub name: String,
-    pub kind: FaultKind,
-    pub target: String,
-    pub applied_at: Option<Duration>,
-    pub undone_at: Option<Duration>,
-    pub recovered_at: Option<Duration>,
-    pub recovery_s: Option<f64>,
-    /// Could not be applied or undone: why.
-    pub failed: Option<String>,
-    pub fatal: bool,
-}
-
-impl FaultWindow {
-    /// Where the impaired window ends: the later of the undo and the recovery; `end`
-    /// when there was neither.
-    pub fn end(&self, end: Duration) -> Duration {
-        match (self.undone_at, self.recovered_at) {
-            (Some(u), Some(r)) => u.max(r),
-            (Some(t), None) | (None, Some(t)) => t,
-            (None, None) => end,
-        }
-    }
-
-    /// `pause api`, or `name (kind on target)` when the name does not say it.
-    pub fn label(&self) -> String {
-        if self.name == format!("{} {}", self.kind.as_str(), self.target) {
-            self.name.clone()
-        } else {
-            format!("{} ({} on {})", self.name, self.kind.as_str(), self.target)
-        }
-    }
-}
-
-/// Fault occurrences in the order they were first seen.
-pub fn fault_windows(events: &[Timed<FaultEvent>]) -> Vec<FaultWindow> {
-    let mut out: Vec<FaultWindow> = Vec::new();
-    for e in events {
-        let i = match out
-            .iter()
-            .position(|w| w.fault == e.fault && w.repetition == e.repetition)
-        {
-            Some(i) => i,
-            None => {
-                out.push(FaultWindow {
-                    fault: e.fault,
-                    repetition: e.repetition,
-                    name: e.name.clone(),
-                    kind: e.kind,
-                    target: e.target.clone(),
-                    applied_at: None,
-                    undone_at: None,
-                    recovered_at: None,
-                    recovery_s: None,
-                    failed: None,
-                    fatal: false,
-                });
-                out.len() - 1
-            }
-        };
-        let w = &mut out[i];
-        match &e.state {
-            FaultState::Applied => w.applied_at = Some(e.at),
-            FaultState::Undone => w.undone_at = Some(e.at),
-            FaultState::Recovered { recovery_s } => {
-                w.recovered_at = Some(e.at);
-                w.recovery_s = Some(*recovery_s);
-            }
-            FaultState::Failed { reason, fatal } => {
-                w.failed = Some(reason.clone());
-                w.fatal |= *fatal;
-            }
-        }
-    }
-    out
-}
+pub use crate::record::{fault_windows, FaultWindow};
 
 /// `started`, `healthy`, ...
 pub fn service_event_name(k: &ServiceEventKind) -> &'static str {

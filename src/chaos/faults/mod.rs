@@ -21,6 +21,7 @@ mod timeline;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::event::{EventKind, EventSink, FaultEvent, FaultState};
 use crate::scenario::model::{FaultKind, FaultSpec};
@@ -112,14 +113,22 @@ pub(crate) async fn apply(spec: &FaultSpec, cx: &Cx<'_>) -> Result<Applied, Faul
 }
 
 pub(crate) fn emit(events: &EventSink, info: &FaultInfo, state: FaultState) {
-    events.send(EventKind::Fault(FaultEvent {
-        fault: info.fault,
-        repetition: info.rep,
-        name: info.name.clone(),
-        kind: info.kind,
-        target: info.target.clone(),
-        state,
-    }));
+    emit_at(events, info, state, events.now());
+}
+
+/// [`emit`] stamped with a run-clock time the caller measured.
+pub(crate) fn emit_at(events: &EventSink, info: &FaultInfo, state: FaultState, at: Duration) {
+    events.send_at(
+        at,
+        EventKind::Fault(FaultEvent {
+            fault: info.fault,
+            repetition: info.rep,
+            name: info.name.clone(),
+            kind: info.kind,
+            target: info.target.clone(),
+            state,
+        }),
+    );
 }
 
 #[cfg(test)]

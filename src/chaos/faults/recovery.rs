@@ -37,7 +37,7 @@ pub(super) async fn wait_recovered(
     let mut streak = 0u32;
     let timeout = health.timeout.min(Duration::from_secs(2));
     loop {
-        let ok = health::probe(&health.target, timeout).await.is_ok();
+        let ok = health::probe_service(svc, health, timeout).await.is_ok();
         let answered = Instant::now();
         if !ok {
             seen_down = true;

@@ -20,7 +20,7 @@ use crate::scenario::Plan;
 
 use super::ledger::{undo_all_blocking, Entry};
 use super::recovery::wait_recovered;
-use super::{apply, emit, kill, recovery, Applied, Cx, FaultError, FaultInfo, Recovery};
+use super::{apply, emit, emit_at, kill, recovery, Applied, Cx, FaultError, FaultInfo, Recovery};
 use crate::chaos::{ChaosError, Services, ServicesInner};
 
 /// At the end of a run, how long recoveries still in progress are waited for.
@@ -264,7 +264,14 @@ impl ChaosInner {
         };
         let applied = apply(spec, &cx).await?;
         let applied_at = Instant::now();
-        emit(&self.events, info, FaultState::Applied);
+        // Recovery is timed from this same instant, so recovered_at - applied_at is
+        // exactly recovery_s in every report.
+        emit_at(
+            &self.events,
+            info,
+            FaultState::Applied,
+            self.events.at(applied_at),
+        );
         let recovery = recovery(info.kind);
         Ok(match applied {
             Applied::Instant { instance_before } => {
@@ -285,9 +292,15 @@ impl ChaosInner {
         let info = e.info.clone();
         match e.undo.undo(&self.services).await {
             Ok(()) => {
-                emit(&self.events, &info, FaultState::Undone);
+                let undone_at = Instant::now();
+                emit_at(
+                    &self.events,
+                    &info,
+                    FaultState::Undone,
+                    self.events.at(undone_at),
+                );
                 if e.recover_after_undo {
-                    self.watch_recovery(&info, Instant::now(), false, None);
+                    self.watch_recovery(&info, undone_at, false, None);
                 }
                 Ok(())
             }
@@ -329,7 +342,7 @@ impl ChaosInner {
         let h = tokio::spawn(async move {
             tokio::select! {
                 d = wait_recovered(&health, from, crash, &svc, &inner, instance_before.as_deref()) => {
-                    emit(&events, &info, FaultState::Recovered { recovery_s: d.as_secs_f64() });
+                    emit_at(&events, &info, FaultState::Recovered { recovery_s: d.as_secs_f64() }, events.at(from + d));
                 }
                 _ = stop.cancelled() => {
                     events.notice(Level::Warn, format!(

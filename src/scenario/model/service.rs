@@ -55,11 +55,21 @@ pub struct ProxySpec {
     pub upstream: String,
 }
 
-/// How to tell that a service is healthy: one of `http` (2xx = healthy) or `tcp`.
-#[derive(Debug, Clone, Deserialize)]
+/// How to tell that a service is healthy: exactly one of `http` (2xx, and the body
+/// contains `body` when given), `redis` (PING answered PONG), `command` (exit code 0) or
+/// `tcp` (a connection is accepted; blind to a paused process, whose kernel still
+/// accepts). A process-backend service is also unhealthy while its process is stopped or
+/// gone, whatever the check says.
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct HealthSpec {
     pub http: Option<String>,
     pub tcp: Option<String>,
+    /// `host:port` or a `redis://` URL (a password in it is never shown).
+    pub redis: Option<String>,
+    /// argv of a command run at each probe; healthy when it exits 0 within the timeout.
+    pub command: Option<Vec<String>>,
+    /// With `http`: text the response body must contain.
+    pub body: Option<String>,
     /// Between two probes during the run (availability, recovery). Default 500ms.
     pub interval: Option<HumanDuration>,
     /// One probe's timeout. Default 2s.
@@ -214,17 +224,69 @@ pub enum ProbeTarget {
         path: String,
         /// The `Host` header: host and port as written.
         authority: String,
+        /// Text the body must contain.
+        body: Option<String>,
     },
     Tcp {
         host: String,
         port: u16,
     },
+    /// PING must be answered PONG.
+    Redis {
+        /// What the redis client opens (may hold a password).
+        url: String,
+        /// host:port, what reports show.
+        shown: String,
+    },
+    /// Healthy when it exits 0 within the timeout (killed otherwise).
+    Command {
+        argv: Vec<String>,
+    },
+}
+
+impl ProbeTarget {
+    /// What the check asks, for reports and docs.
+    pub fn describe(&self) -> String {
+        match self {
+            ProbeTarget::Http {
+                authority,
+                path,
+                body,
+                ..
+            } => match body {
+                Some(b) => format!("HTTP GET {authority}{path}, 2xx and body contains {b:?}"),
+                None => format!("HTTP GET {authority}{path}, 2xx"),
+            },
+            ProbeTarget::Tcp { host, port } => format!("TCP connect {host}:{port}"),
+            ProbeTarget::Redis { shown, .. } => format!("Redis PING {shown}"),
+            ProbeTarget::Command { argv } => format!("command `{}` exits 0", argv.join(" ")),
+        }
+    }
 }
 
 impl HealthPlan {
-    /// Resolve `health = { http | tcp, interval, timeout, startup }`. Errors name the key
-    /// (relative to `health`) and say what is wrong.
+    /// Resolve `health = { http | tcp | redis | command, body, interval, timeout, startup }`.
+    /// Errors name the key (relative to `health`) and say what is wrong.
     pub fn resolve(spec: &HealthSpec) -> Result<HealthPlan, (&'static str, String)> {
+        let given = [
+            spec.http.is_some(),
+            spec.tcp.is_some(),
+            spec.redis.is_some(),
+            spec.command.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err((
+                "",
+                "a health check gives exactly one of `http` (a URL), `redis` (host:port), `command` (argv) or `tcp` (host:port)"
+                    .into(),
+            ));
+        }
+        if spec.body.is_some() && spec.http.is_none() {
+            return Err((
+                "body",
+                "`body` applies only to an `http` health check".into(),
+            ));
+        }
         let target = match (&spec.http, &spec.tcp) {
             (Some(u), None) => {
                 let bad = |why: String| ("http", why);
@@ -259,6 +321,7 @@ impl HealthPlan {
                     port,
                     path,
                     authority,
+                    body: spec.body.clone(),
                 }
             }
             (None, Some(a)) => {
@@ -276,13 +339,19 @@ impl HealthPlan {
                 }
                 ProbeTarget::Tcp { host, port }
             }
-            _ => {
-                return Err((
-                    "",
-                    "a health check gives exactly one of `http` (a URL) or `tcp` (host:port)"
-                        .into(),
-                ))
-            }
+            _ => match (&spec.redis, &spec.command) {
+                (Some(r), _) => resolve_redis(r)?,
+                (_, Some(argv)) => {
+                    if argv.first().is_none_or(|a| a.trim().is_empty()) {
+                        return Err((
+                            "command",
+                            "health.command is an argv: a program, then its arguments".into(),
+                        ));
+                    }
+                    ProbeTarget::Command { argv: argv.clone() }
+                }
+                _ => unreachable!("exactly one check is given (checked above)"),
+            },
         };
         let or = |d: Option<HumanDuration>, default| d.map(|d| d.as_duration()).unwrap_or(default);
         Ok(HealthPlan {
@@ -294,6 +363,43 @@ impl HealthPlan {
     }
 }
 
+/// `health.redis`: `host:port` or `redis://[:password@]host:port[/db]`, loopback only.
+fn resolve_redis(r: &str) -> Result<ProbeTarget, (&'static str, String)> {
+    let bad = |why: String| ("redis", why);
+    let (url, host, port) = if r.contains("://") {
+        let u = url::Url::parse(r).map_err(|e| bad(format!("health.redis is not a URL: {e}")))?;
+        if u.scheme() != "redis" {
+            return Err(bad(format!(
+                "health.redis must be host:port or a redis:// URL; found the scheme `{}`",
+                u.scheme()
+            )));
+        }
+        let host = crate::units::bare_host(u.host_str().unwrap_or_default());
+        (r.to_string(), host, u.port().unwrap_or(6379))
+    } else {
+        let (host, port) = crate::units::split_host_port(r).ok_or_else(|| {
+            bad(format!(
+                "health.redis must be host:port or a redis:// URL; found \"{r}\""
+            ))
+        })?;
+        let url = if host.contains(':') {
+            format!("redis://[{host}]:{port}/")
+        } else {
+            format!("redis://{host}:{port}/")
+        };
+        (url, host, port)
+    };
+    if !crate::units::is_loopback(&host) {
+        return Err(bad(format!(
+            "health.redis: `{host}` is not a loopback address; gauntlet only sends traffic to 127.0.0.1/localhost"
+        )));
+    }
+    Ok(ProbeTarget::Redis {
+        url,
+        shown: format!("{host}:{port}"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,9 +408,7 @@ mod tests {
         HealthSpec {
             http: http.map(Into::into),
             tcp: tcp.map(Into::into),
-            interval: None,
-            timeout: None,
-            startup: None,
+            ..HealthSpec::default()
         }
     }
 
@@ -354,7 +458,8 @@ mod tests {
                 host: "::1".into(),
                 port: 8080,
                 path: "/health?deep=1".into(),
-                authority: "[::1]:8080".into()
+                authority: "[::1]:8080".into(),
+                body: None,
             }
         );
         assert_eq!(h.interval, DEFAULT_HEALTH_INTERVAL);
@@ -384,5 +489,43 @@ mod tests {
             assert_eq!(k, key, "{http:?} {tcp:?}");
             assert!(msg.contains(says), "{http:?} {tcp:?}: {msg}");
         }
+    }
+
+    #[test]
+    fn redis_command_and_body_checks_resolve() {
+        let r = |s: &str| {
+            HealthPlan::resolve(&HealthSpec {
+                redis: Some(s.into()),
+                ..HealthSpec::default()
+            })
+        };
+        assert_eq!(
+            r("127.0.0.1:6390").unwrap().target,
+            ProbeTarget::Redis {
+                url: "redis://127.0.0.1:6390/".into(),
+                shown: "127.0.0.1:6390".into()
+            }
+        );
+        let t = r("redis://:secret@localhost:7000/2").unwrap().target;
+        assert!(!t.describe().contains("secret"), "{}", t.describe());
+        assert!(r("10.0.0.1:6379").unwrap_err().1.contains("loopback"));
+        assert!(r("http://127.0.0.1:1").unwrap_err().1.contains("scheme"));
+        let c = HealthPlan::resolve(&HealthSpec {
+            command: Some(vec![]),
+            ..HealthSpec::default()
+        });
+        assert_eq!(c.unwrap_err().0, "command");
+        let b = HealthPlan::resolve(&HealthSpec {
+            tcp: Some("127.0.0.1:1".into()),
+            body: Some("ok".into()),
+            ..HealthSpec::default()
+        });
+        assert_eq!(b.unwrap_err().0, "body");
+        let both = HealthPlan::resolve(&HealthSpec {
+            tcp: Some("127.0.0.1:1".into()),
+            redis: Some("127.0.0.1:1".into()),
+            ..HealthSpec::default()
+        });
+        assert!(both.unwrap_err().1.contains("exactly one"));
     }
 }
