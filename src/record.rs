@@ -457,13 +457,21 @@ impl Recorder {
                 self.seen(at);
                 self.record.faults.push(Timed::new(at, f.clone()));
             }
-            EventKind::Probe { service, ok, .. } => {
+            EventKind::Probe {
+                service,
+                ok,
+                stalled_since,
+                ..
+            } => {
                 self.seen(at);
                 let p = self.record.probes.entry(service.clone()).or_default();
                 p.total += 1;
                 p.ok += u64::from(*ok);
-                p.points
-                    .push((u32::try_from(at.as_millis()).unwrap_or(u32::MAX), *ok));
+                let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+                if let Some(since) = stalled_since {
+                    p.points.push((ms(*since), false));
+                }
+                p.points.push((ms(at), *ok));
             }
             EventKind::Resource {
                 service,
@@ -973,6 +981,7 @@ path = "/b"
                     service: "api".into(),
                     ok,
                     latency_us: 5,
+                    stalled_since: None,
                 },
             ));
             r.record(&ev(

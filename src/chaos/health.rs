@@ -4,7 +4,9 @@
 //!
 //! Time stamps (one definition, used by every report): a failed probe says the service
 //! was unhealthy when the probe was *sent* (it did not answer a request sent then); a
-//! successful probe says it was healthy when the answer *came*. Probes are sent on a fixed
+//! successful probe says it was healthy when the answer *came*, and, when that answer
+//! took longer than one probe interval, that it was not answering from the send until
+//! then (a stall shorter than the timeout is still a stall). Probes are sent on a fixed
 //! cadence whatever earlier probes are still waiting for, so an outage is sampled every
 //! interval, not every timeout.
 
@@ -45,7 +47,8 @@ pub(crate) async fn probe(target: &ProbeTarget, timeout: Duration) -> Result<Dur
         Ok(Ok(())) => Ok(start.elapsed()),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(format!(
-            "timeout after {}",
+            "{}: no answer within {}",
+            target.describe(),
             humantime::format_duration(timeout)
         )),
     }
@@ -58,12 +61,13 @@ pub(crate) async fn probe_service(
     health: &Health,
     timeout: Duration,
 ) -> Result<Duration, String> {
-    if let Some(problem) = process_problem(&svc.control) {
+    let by_state = health.process_state;
+    if let Some(problem) = by_state.then(|| process_problem(&svc.control)).flatten() {
         return Err(problem);
     }
     let r = probe(&health.target, timeout).await;
     // A process stopped while the probe waited: the answer (if any) came from the kernel.
-    if r.is_ok() {
+    if r.is_ok() && by_state {
         if let Some(problem) = process_problem(&svc.control) {
             return Err(problem);
         }
@@ -78,9 +82,11 @@ pub(crate) fn process_problem(control: &Control) -> Option<String> {
             Some(p) => (p as i32, true),
             None => return Some("process not running".into()),
         },
+        // Without a pid file there is no process to look at: the check alone decides.
+        Control::Unmanaged(u) if u.pid_file.is_none() => return None,
         Control::Unmanaged(u) => match u.pid() {
             Some(p) => (p, false),
-            None => return Some("no process (pid file unreadable)".into()),
+            None => return Some("no process (its pid file cannot be read)".into()),
         },
         Control::Docker(_) => return None,
     };
@@ -259,7 +265,7 @@ pub(crate) async fn run_prober(
     let mut healthy = true; // it passed its startup check
     loop {
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => break,
             _ = tick.tick(), if pending.len() < in_flight => {
                 let (svc, health) = (svc.clone(), health.clone());
                 pending.push_back(async move {
@@ -269,35 +275,58 @@ pub(crate) async fn run_prober(
                 });
             }
             Some(o) = pending.next() => {
-                // In send order (FuturesOrdered), so state changes come in time order.
-                let ok = o.result.is_ok();
-                let at = events.at(if ok { o.answered } else { o.sent });
-                events.send_at(
-                    at,
-                    EventKind::Probe {
-                        service: svc.name.clone(),
-                        ok,
-                        latency_us: o.result.as_ref().map_or(0, |l| {
-                            u64::try_from(l.as_micros()).unwrap_or(u64::MAX)
-                        }),
-                    },
-                );
-                if ok != healthy {
-                    healthy = ok;
-                    let kind = match o.result {
-                        Ok(_) => ServiceEventKind::Healthy,
-                        Err(reason) => ServiceEventKind::Unhealthy { reason },
-                    };
-                    events.send_at(
-                        at,
-                        EventKind::Service(ServiceEvent {
-                            service: svc.name.clone(),
-                            kind,
-                        }),
-                    );
-                }
+                record_probe(&svc.name, &health, &events, &mut healthy, o);
             }
         }
+    }
+    // The probes still out say how the run's last moments went (a stall that ends with
+    // the run is answered only then): wait for them, at most one timeout.
+    let until = tokio::time::Instant::now() + health.timeout;
+    while let Ok(Some(o)) = tokio::time::timeout_at(until, pending.next()).await {
+        record_probe(&svc.name, &health, &events, &mut healthy, o);
+    }
+}
+
+/// One probe's events, in send order (FuturesOrdered), so state changes come in time
+/// order: the probe, and a service event when it changes healthy ↔ unhealthy.
+fn record_probe(
+    service: &str,
+    health: &Health,
+    events: &EventSink,
+    healthy: &mut bool,
+    o: Outcome,
+) {
+    let ok = o.result.is_ok();
+    let at = events.at(if ok { o.answered } else { o.sent });
+    // A stall (a paused process, a full backlog) holds probes until it ends and then
+    // answers them: slower than the cadence means not answering.
+    let stalled_since =
+        (ok && o.answered.duration_since(o.sent) > health.interval).then(|| events.at(o.sent));
+    events.send_at(
+        at,
+        EventKind::Probe {
+            service: service.to_string(),
+            ok,
+            latency_us: o
+                .result
+                .as_ref()
+                .map_or(0, |l| u64::try_from(l.as_micros()).unwrap_or(u64::MAX)),
+            stalled_since,
+        },
+    );
+    if ok != *healthy {
+        *healthy = ok;
+        let kind = match o.result {
+            Ok(_) => ServiceEventKind::Healthy,
+            Err(reason) => ServiceEventKind::Unhealthy { reason },
+        };
+        events.send_at(
+            at,
+            EventKind::Service(ServiceEvent {
+                service: service.to_string(),
+                kind,
+            }),
+        );
     }
 }
 

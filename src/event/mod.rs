@@ -34,11 +34,14 @@ pub enum EventKind {
     Dropped,
     Service(ServiceEvent),
     Fault(FaultEvent),
-    /// A health probe of a service.
+    /// A health probe of a service, stamped when it was sent (failed) or answered (ok).
     Probe {
         service: String,
         ok: bool,
         latency_us: u64,
+        /// An ok probe answered more than one probe interval after it was sent: the
+        /// service did not answer from then (run clock) until the stamp.
+        stalled_since: Option<Duration>,
     },
     /// CPU (percent of one core) and memory (bytes) of a service.
     Resource {

@@ -1,13 +1,19 @@
 /* A tiny service for the chaos tests, built static so it also runs in a FROM scratch
  * image. `helper serve PORT`: answers every HTTP request with 200 and a body naming its
  * pid, working folder and $GREETING; several instances may share the port (SO_REUSEPORT),
- * like a stray duplicate would. SIGTERM ends it with code 0 (it may be pid 1). */
+ * like a stray duplicate would. SIGTERM ends it with code 0 (it may be pid 1).
+ * HELPER_WORKERS=N: a master/worker server like nginx: the parent forks N workers that
+ * serve and itself only waits; HELPER_SPIN=1: workers poll a non-blocking socket, each
+ * burning a core (CPU that only the whole process tree shows); HELPER_PIDFILE=PATH: the
+ * parent writes its pid there once listening. */
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void on_term(int sig) { (void)sig; _exit(0); }
@@ -36,12 +42,29 @@ int main(int argc, char **argv) {
         return 1;
     }
     fprintf(stderr, "helper %d listening on %d\n", (int)getpid(), port);
+    int workers = getenv("HELPER_WORKERS") ? atoi(getenv("HELPER_WORKERS")) : 0;
+    for (int i = 0; i < workers; i++) {
+        if (fork() == 0) {
+            workers = 0; /* a worker serves */
+            break;
+        }
+    }
+    const char *pidfile = getenv("HELPER_PIDFILE");
+    if (workers > 0) {
+        if (pidfile) {
+            FILE *f = fopen(pidfile, "w");
+            if (f) { fprintf(f, "%d\n", (int)getpid()); fclose(f); }
+        }
+        for (;;) pause(); /* the master serves nothing */
+    }
+    if (getenv("HELPER_SPIN")) fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
     char cwd[512];
     if (!getcwd(cwd, sizeof cwd)) strcpy(cwd, "?");
     const char *greeting = getenv("GREETING");
     for (;;) {
         int c = accept(s, 0, 0);
         if (c < 0) continue;
+        fcntl(c, F_SETFL, fcntl(c, F_GETFL) & ~O_NONBLOCK);
         char buf[4096];
         ssize_t n = read(c, buf, sizeof buf);
         (void)n;

@@ -70,6 +70,9 @@ pub struct HealthSpec {
     pub command: Option<Vec<String>>,
     /// With `http`: text the response body must contain.
     pub body: Option<String>,
+    /// Process backend: a stopped (paused) or missing process makes the service
+    /// unhealthy whatever the check says. Default true; false leaves only the check.
+    pub process_state: Option<bool>,
     /// Between two probes during the run (availability, recovery). Default 500ms.
     pub interval: Option<HumanDuration>,
     /// One probe's timeout. Default 2s.
@@ -208,6 +211,8 @@ pub const DEFAULT_HEALTH_STARTUP: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthPlan {
     pub target: ProbeTarget,
+    /// Also look at the process state (process backend).
+    pub process_state: bool,
     pub interval: Duration,
     pub timeout: Duration,
     pub startup: Duration,
@@ -356,6 +361,7 @@ impl HealthPlan {
         let or = |d: Option<HumanDuration>, default| d.map(|d| d.as_duration()).unwrap_or(default);
         Ok(HealthPlan {
             target,
+            process_state: spec.process_state.unwrap_or(true),
             interval: or(spec.interval, DEFAULT_HEALTH_INTERVAL),
             timeout: or(spec.timeout, DEFAULT_HEALTH_TIMEOUT),
             startup: or(spec.startup, DEFAULT_HEALTH_STARTUP),
