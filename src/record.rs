@@ -134,20 +134,20 @@ impl ProbeStats {
         if pts.len() < 2 || last <= first {
             return None;
         }
-        let ms = |a: u32, b: u32| f64::from(b.saturating_sub(a)) / 1000.0;
-        let (mut down, mut outages, mut longest, mut gap) = (0.0, 0u32, 0.0f64, 0.0f64);
-        let mut outage_start: Option<f64> = (!pts[0].1).then_some(0.0);
-        let mut t = 0.0;
+        // In half milliseconds, whole numbers: changes sit half-way between probes.
+        let (mut down, mut outages, mut longest, mut gap) = (0u64, 0u32, 0u64, 0u64);
+        let mut outage_start: Option<u64> = (!pts[0].1).then_some(0);
+        let mut t = 0u64;
         for w in pts.windows(2) {
             let ((a, up_a), (b, up_b)) = (w[0], w[1]);
-            let d = ms(a, b);
+            let d = 2 * u64::from(b - a);
             gap = gap.max(d);
             match (up_a, up_b) {
                 (true, true) => {}
                 (false, false) => down += d,
-                _ => down += d / 2.0,
+                _ => down += d / 2,
             }
-            let mid = t + d / 2.0;
+            let mid = t + d / 2;
             if up_a && !up_b {
                 outages += 1;
                 outage_start = Some(mid);
@@ -161,7 +161,9 @@ impl ProbeStats {
         if let Some(s) = outage_start {
             longest = longest.max(t - s);
         }
-        let span = ms(first, last);
+        let secs = |half_ms: u64| half_ms as f64 / 2000.0;
+        let span = 2 * u64::from(last - first);
+        let (span, down, longest, gap) = (secs(span), secs(down), secs(longest), secs(gap));
         Some(Uptime {
             span_s: span,
             down_s: down,

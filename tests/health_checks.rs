@@ -280,9 +280,13 @@ duration = "{PAUSE_S}s"
 
 /// CPU and memory of a service gauntlet did not start are those of its whole process
 /// tree: the master of a master/worker server is idle while its workers burn CPU.
-#[tokio::test]
-async fn resources_of_a_found_service_sum_its_process_tree() {
+#[test]
+fn resources_of_a_found_service_sum_its_process_tree() {
     let _one = serial();
+    tokio::runtime::Runtime::new().unwrap().block_on(tree_cpu());
+}
+
+async fn tree_cpu() {
     let dir = RunDir::new("tree-cpu");
     let port = common::free_port();
     let pid_file = dir.reports().join("spin.pid");
