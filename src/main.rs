@@ -32,8 +32,8 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Find and remove leftovers of earlier runs: containers labelled with a run id, stray
-    /// processes, paused processes and containers recorded in reports/<run-id>/state.json.
-    /// Runs still in progress are left alone.
+    /// processes, paused processes and containers recorded in the state.json files under
+    /// --reports (at any depth). Run folders still locked by a live run are left alone.
     Cleanup {
         /// Folder holding the runs' report folders.
         #[arg(long, default_value = "reports")]
