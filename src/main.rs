@@ -165,6 +165,9 @@ fn run(args: RunArgs) -> i32 {
             if let gauntlet::report::EndedBy::Error(reason) = &o.info.ended_by {
                 eprintln!("error: {reason}");
             }
+            if let Some(e) = &o.report_errors {
+                eprintln!("error: {e}");
+            }
             o.exit_code
         }
         Err(e) => {

@@ -31,7 +31,10 @@ pub struct RunOptions {
 
 /// What a finished run produced.
 pub struct RunOutcome {
+    /// 3 when a report file could not be written, whatever the verdict.
     pub exit_code: i32,
+    /// The report files that could not be written (every other one was).
+    pub report_errors: Option<report::ReportErrors>,
     pub report_dir: PathBuf,
     pub info: RunInfo,
     pub record: Record,
@@ -218,13 +221,17 @@ pub async fn execute(
         exit_code,
         gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    // Every report that can be written is, and `latest` points at them, before a failed
-    // one ends the run with exit 3.
-    let written = report::write_all(&report_dir, &plan, &info, &record, &verdict);
+    // Every report that can be written is; a failed one makes the exit 3 but hides
+    // neither the others nor the outcome (the binary shows the verdict and each failure).
+    let report_errors = report::write_all(&report_dir, &plan, &info, &record, &verdict).err();
     point_latest(&opts.reports_root, &report_dir);
-    written?;
     Ok(RunOutcome {
-        exit_code,
+        exit_code: if report_errors.is_some() {
+            exit::ENVIRONMENT
+        } else {
+            exit_code
+        },
+        report_errors,
         report_dir,
         info,
         record,

@@ -77,6 +77,12 @@ path = "/"
         "the failed file is not named: {stderr}"
     );
     assert!(dir.join("summary.json").is_dir());
+    // The outcome is not lost with the file: the binary still names the report folder.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("report: "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     // Every other report is there, whole.
     let csv = std::fs::read_to_string(dir.join("timeseries.csv")).unwrap();

@@ -414,7 +414,7 @@ fn ms(d: Duration) -> String {
 /// The counts per ending, as a Markdown table.
 fn table(outcomes: &[Outcome]) -> String {
     let mut t = String::from(
-        "| ending | runs | complete before the signal | clean at exit | needed `gauntlet cleanup` | left after cleanup | exit codes | signal → exit mean / max | spawn → exit mean |\n\
+        "| ending | runs | complete before the signal | clean at exit | needed `gauntlet cleanup` (run's processes / stopped external) | left after cleanup | exit codes | signal → exit mean / max | spawn → exit mean |\n\
          |---|---|---|---|---|---|---|---|---|\n",
     );
     for e in ENDINGS {
@@ -444,14 +444,19 @@ fn table(outcomes: &[Outcome]) -> String {
         let s2e_mean = s2e.iter().sum::<Duration>() / (s2e.len().max(1) as u32);
         let s2e_max = s2e.iter().max().copied().unwrap_or_default();
         let wall = os.iter().map(|o| o.wall).sum::<Duration>() / n;
+        let needed = |o: &Outcome| !o.left_at_exit.is_empty() && o.left_after_cleanup.is_empty();
+        let of_run = |o: &Outcome| o.left_at_exit.iter().any(|l| l.starts_with("pid "));
+        let ext_stopped = |o: &Outcome| o.left_at_exit.iter().any(|l| l.contains("stopped"));
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} |",
+            "| {} | {} | {} | {} | {} ({} / {}) | {} | {} | {} / {} | {} |",
             e.name(),
             n,
             count(&|o| o.ended_before_signal),
             count(&|o| o.left_at_exit.is_empty()),
-            count(&|o| !o.left_at_exit.is_empty() && o.left_after_cleanup.is_empty()),
+            count(&needed),
+            count(&|o| needed(o) && of_run(o)),
+            count(&|o| needed(o) && ext_stopped(o)),
             count(&|o| !o.left_after_cleanup.is_empty()),
             codes,
             ms(s2e_mean),
@@ -506,7 +511,9 @@ fn soak_full() {
     md.push_str(
         "\n- *clean at exit*: nothing of the run left, nothing stopped, once gauntlet had exited \
          (before any cleanup).\n\
-         - *needed `gauntlet cleanup`*: something was left at exit and cleanup removed it.\n\
+         - *needed `gauntlet cleanup`*: something was left at exit and cleanup removed it; in \
+         brackets, how many of those had a process of the run still alive 3 s after the exit, \
+         and how many had the external service (not started by gauntlet) still stopped.\n\
          - *left after cleanup*: must be 0.\n\
          - *complete before the signal*: the run had ended, or the signal came once its load and \
          faults were over (while services stop and reports are written): it keeps its own verdict \
