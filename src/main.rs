@@ -33,7 +33,7 @@ enum Command {
     },
     /// Find and remove leftovers of earlier runs: containers labelled with a run id, stray
     /// processes, paused processes and containers recorded in the state.json files under
-    /// --reports (at any depth). Run folders still locked by a live run are left alone.
+    /// --reports (up to 8 folders deep). Run folders still locked by a live run are left alone.
     Cleanup {
         /// Folder holding the runs' report folders.
         #[arg(long, default_value = "reports")]

@@ -1,7 +1,7 @@
 //! The run-state file with real processes and the real binary: a fault whose undo cannot
 //! be recorded is not applied (the process is never stopped); a pause left by a SIGKILLed
 //! run is resumed by `gauntlet cleanup`; a live run's folder is locked (a second run with
-//! it exits 2, cleanup leaves it alone); cleanup finds state files at any depth.
+//! it exits 2, cleanup leaves it alone); cleanup finds state files in nested folders.
 
 mod chaos_support;
 
