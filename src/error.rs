@@ -2,7 +2,7 @@
 
 use crate::chaos::ChaosError;
 use crate::load::LoadError;
-use crate::report::ReportError;
+use crate::report::ReportErrors;
 use crate::scenario::ScenarioErrors;
 
 /// Exit codes, stable and documented in the README.
@@ -35,7 +35,7 @@ pub enum Error {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]
-    Report(#[from] ReportError),
+    Report(#[from] ReportErrors),
     #[error("{0}")]
     Environment(String),
 }

@@ -32,8 +32,8 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Find and remove leftovers of earlier runs: containers labelled with a run id, stray
-    /// processes, paused processes and containers recorded in reports/<run-id>/state.json.
-    /// Runs still in progress are left alone.
+    /// processes, paused processes and containers recorded in the state.json files under
+    /// --reports (up to 8 folders deep). Run folders still locked by a live run are left alone.
     Cleanup {
         /// Folder holding the runs' report folders.
         #[arg(long, default_value = "reports")]
@@ -164,6 +164,9 @@ fn run(args: RunArgs) -> i32 {
             // The reason for an environment failure is shown even with --quiet.
             if let gauntlet::report::EndedBy::Error(reason) = &o.info.ended_by {
                 eprintln!("error: {reason}");
+            }
+            if let Some(e) = &o.report_errors {
+                eprintln!("error: {e}");
             }
             o.exit_code
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::chaos::state::{LockError, RunLock};
 use crate::chaos::Services;
 use crate::error::{exit, Error};
 use crate::event::{EventKind, EventSink, Phase};
@@ -30,7 +31,10 @@ pub struct RunOptions {
 
 /// What a finished run produced.
 pub struct RunOutcome {
+    /// 3 when a report file could not be written, whatever the verdict.
     pub exit_code: i32,
+    /// The report files that could not be written (every other one was).
+    pub report_errors: Option<report::ReportErrors>,
     pub report_dir: PathBuf,
     pub info: RunInfo,
     pub record: Record,
@@ -80,22 +84,36 @@ pub fn check_run_id(id: &str) -> Result<(), Error> {
     }
 }
 
-/// Create the run's folder; it must not exist yet, so two runs never share (and
-/// overwrite) one folder and its state file.
-fn claim_run_dir(root: &Path, run_id: &str) -> Result<PathBuf, Error> {
+/// Create the run's folder and lock it for the run's life; it must not exist yet, so two
+/// runs never share (and overwrite) one folder and its state file, and `gauntlet cleanup`
+/// leaves a locked folder alone.
+fn claim_run_dir(root: &Path, run_id: &str) -> Result<(PathBuf, RunLock), Error> {
     std::fs::create_dir_all(root)
         .map_err(|e| Error::Environment(format!("cannot create {}: {e}", root.display())))?;
     let dir = root.join(run_id);
     match std::fs::create_dir(&dir) {
-        Ok(()) => Ok(dir),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::RunId(format!(
-            "run id `{run_id}` is already used: {} exists; pick another --run-id",
-            dir.display()
-        ))),
-        Err(e) => Err(Error::Environment(format!(
-            "cannot create {}: {e}",
-            dir.display()
-        ))),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let why = match RunLock::acquire(&dir) {
+                Err(LockError::Busy(_)) => "a live gauntlet run holds it",
+                _ => "it exists",
+            };
+            return Err(Error::RunId(format!(
+                "run id `{run_id}` is already used: {} ({why}); pick another --run-id",
+                dir.display()
+            )));
+        }
+        Err(e) => {
+            return Err(Error::Environment(format!(
+                "cannot create {}: {e}",
+                dir.display()
+            )))
+        }
+    }
+    match RunLock::acquire(&dir) {
+        Ok(lock) => Ok((dir, lock)),
+        Err(e @ LockError::Busy(_)) => Err(Error::RunId(format!("run id `{run_id}`: {e}"))),
+        Err(e) => Err(Error::Environment(e.to_string())),
     }
 }
 
@@ -125,7 +143,8 @@ pub async fn execute(
         Some(id) => check_run_id(&id).map(|()| id)?,
         None => new_run_id(&plan),
     };
-    let report_dir = claim_run_dir(&opts.reports_root, &run_id)?;
+    // Held until the reports are written: the folder is this run's alone.
+    let (report_dir, _lock) = claim_run_dir(&opts.reports_root, &run_id)?;
     let logs_dir = report_dir.join("logs");
     std::fs::create_dir_all(&logs_dir)
         .map_err(|e| Error::Environment(format!("cannot create {}: {e}", logs_dir.display())))?;
@@ -202,10 +221,17 @@ pub async fn execute(
         exit_code,
         gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    report::write_all(&report_dir, &plan, &info, &record, &verdict)?;
+    // Every report that can be written is; a failed one makes the exit 3 but hides
+    // neither the others nor the outcome (the binary shows the verdict and each failure).
+    let report_errors = report::write_all(&report_dir, &plan, &info, &record, &verdict).err();
     point_latest(&opts.reports_root, &report_dir);
     Ok(RunOutcome {
-        exit_code,
+        exit_code: if report_errors.is_some() {
+            exit::ENVIRONMENT
+        } else {
+            exit_code
+        },
+        report_errors,
         report_dir,
         info,
         record,

@@ -31,6 +31,9 @@ pub enum BackendError {
     Docker(#[from] super::docker::DockerError),
     #[error(transparent)]
     Stress(#[from] super::stress::StressError),
+    /// What it would change cannot be recorded for `cleanup`, so it was not done.
+    #[error("its undo cannot be recorded: {0}")]
+    State(#[from] super::state::StateError),
     /// A blocking step (stopping stress processes) panicked or was cancelled.
     #[error(transparent)]
     Task(#[from] tokio::task::JoinError),

@@ -6,68 +6,122 @@ use std::path::{Path, PathBuf};
 use nix::sys::signal::Signal;
 
 use super::os::{same_process, signal, signal_group, signal_pid};
-use super::state::{CleanupReport, Pending, ProcRole, RunState};
+use super::state::{write_state, CleanupReport, LockError, Pending, ProcRole, RunLock, RunState};
 use super::ChaosError;
 
 fn owner_alive(st: &RunState) -> bool {
     same_process(st.gauntlet_pid as i32, st.gauntlet_start_time)
 }
 
+/// How deep under `--reports` state files are looked for (runs grouped in folders).
+const MAX_DEPTH: usize = 8;
+
 /// Find and remove leftovers of earlier runs under `reports_root`: stray processes and
-/// paused ones recorded in their state files, containers labelled with a run id whose run
-/// is no longer going, paused or stopped containers. Runs still in progress (their
-/// gauntlet process alive) are left alone.
+/// paused ones recorded in their state files (every `state.json` below it, at any depth
+/// up to 8 folders, symlinks not followed), containers labelled with a run id whose run
+/// is no longer going, paused or stopped containers. A run folder still locked by its
+/// run (or whose gauntlet process is alive) is left alone and named in `skipped`.
 pub async fn cleanup(reports_root: &Path) -> Result<CleanupReport, ChaosError> {
     let mut report = CleanupReport::default();
     let mut live_runs: Vec<String> = vec![];
-    let mut states = read_states(reports_root, &mut report)?;
+    let found = read_states(reports_root, &mut report)?;
 
+    // Each folder's lock is held while its state is undone and rewritten.
+    let mut states: Vec<(PathBuf, RunState, Option<RunLock>)> = vec![];
     let mut docker_work: Vec<(String, Pending)> = vec![];
-    for (_, st) in &mut states {
-        if owner_alive(st) {
+    for (path, st) in found {
+        let done = st.processes.is_empty() && st.pending.is_empty() && st.containers.is_empty();
+        if st.finished && done {
+            continue;
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let lock = match RunLock::acquire(dir) {
+            Ok(l) => Some(l),
+            Err(LockError::Busy(_)) => {
+                live_runs.push(st.run_id.clone());
+                report.skipped.push(format!(
+                    "run {} ({}): its folder is locked by a live gauntlet run",
+                    st.run_id,
+                    dir.display()
+                ));
+                continue;
+            }
+            // A folder that cannot hold a lock file: the owner's pid decides below.
+            Err(LockError::Io { .. }) => None,
+        };
+        if owner_alive(&st) {
             live_runs.push(st.run_id.clone());
             if !st.finished {
                 report.skipped.push(format!(
-                    "run {} is still in progress (gauntlet pid {})",
-                    st.run_id, st.gauntlet_pid
+                    "run {} ({}) is still in progress (gauntlet pid {})",
+                    st.run_id,
+                    dir.display(),
+                    st.gauntlet_pid
                 ));
             }
             continue;
         }
-        *st = undo_processes(st, &mut report, &mut docker_work);
+        let left = undo_processes(&st, &mut report, &mut docker_work);
+        states.push((path, left, lock));
     }
     undo_docker(&mut states, &live_runs, &docker_work, &mut report).await;
-    write_states(&mut states, &live_runs, &report);
+    write_states(&mut states, &mut report);
     Ok(report)
 }
 
-/// Every run's state file under `reports_root`, oldest run first.
+/// Every run's state file under `reports_root`, sorted by run id then path.
 fn read_states(
     reports_root: &Path,
     report: &mut CleanupReport,
 ) -> Result<Vec<(PathBuf, RunState)>, ChaosError> {
-    let mut states: Vec<(PathBuf, RunState)> = vec![];
-    if let Ok(dir) = std::fs::read_dir(reports_root) {
-        for e in dir.flatten() {
-            let p = e.path().join("state.json");
-            let Ok(text) = std::fs::read_to_string(&p) else {
-                continue;
-            };
-            match serde_json::from_str::<RunState>(&text) {
-                Ok(st) => states.push((p, st)),
-                Err(err) => report
-                    .errors
-                    .push(format!("cannot read {}: {err}", p.display())),
-            }
+    if let Err(e) = std::fs::read_dir(reports_root) {
+        if !reports_root.exists() {
+            return Ok(vec![]);
         }
-    } else if reports_root.exists() {
         return Err(ChaosError::Cleanup(format!(
-            "cannot read {}",
+            "cannot read {}: {e}",
             reports_root.display()
         )));
     }
-    states.sort_by(|a, b| a.1.run_id.cmp(&b.1.run_id));
+    let mut files = vec![];
+    find_state_files(reports_root, 0, &mut files, report);
+    let mut states: Vec<(PathBuf, RunState)> = vec![];
+    for p in files {
+        match std::fs::read_to_string(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<RunState>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(st) => states.push((p, st)),
+            Err(err) => report
+                .errors
+                .push(format!("cannot read {}: {err}", p.display())),
+        }
+    }
+    states.sort_by(|a, b| a.1.run_id.cmp(&b.1.run_id).then(a.0.cmp(&b.0)));
     Ok(states)
+}
+
+/// Collect `state.json` files under `dir`; symlinks (e.g. `latest`) are not followed, so
+/// no run is counted twice and nothing outside `--reports` is touched.
+fn find_state_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, report: &mut CleanupReport) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            report
+                .errors
+                .push(format!("cannot read {}: {e}", dir.display()));
+            return;
+        }
+    };
+    for e in entries.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        let p = e.path();
+        if ft.is_dir() && depth < MAX_DEPTH {
+            find_state_files(&p, depth + 1, out, report);
+        } else if ft.is_file() && e.file_name() == "state.json" {
+            out.push(p);
+        }
+    }
 }
 
 /// Resume the paused processes and kill the stray ones of a dead run; the docker part
@@ -147,22 +201,21 @@ fn undo_processes(
 
 /// Docker: labelled containers of runs no longer going, and recorded paused/stopped ones.
 async fn undo_docker(
-    states: &mut [(PathBuf, RunState)],
+    states: &mut [(PathBuf, RunState, Option<RunLock>)],
     live_runs: &[String],
     docker_work: &[(String, Pending)],
     report: &mut CleanupReport,
 ) {
     let need_docker =
-        !docker_work.is_empty() || states.iter().any(|(_, s)| !s.containers.is_empty());
+        !docker_work.is_empty() || states.iter().any(|(_, s, _)| !s.containers.is_empty());
     match super::docker::connect().await {
         Ok(docker) => {
             super::docker::cleanup(&docker, live_runs, docker_work, report).await;
-            for (_, st) in states.iter_mut() {
-                if !live_runs.contains(&st.run_id) {
-                    st.containers.clear();
-                    st.pending
-                        .retain(|p| matches!(p, Pending::PausedProcess { .. }));
-                }
+            // `states` holds only runs that are not live.
+            for (_, st, _) in states.iter_mut() {
+                st.containers.clear();
+                st.pending
+                    .retain(|p| matches!(p, Pending::PausedProcess { .. }));
             }
         }
         Err(e) => {
@@ -175,12 +228,10 @@ async fn undo_docker(
     }
 }
 
-/// Rewrite the state files: a run with nothing left is finished.
-fn write_states(states: &mut [(PathBuf, RunState)], live_runs: &[String], report: &CleanupReport) {
-    for (path, st) in states.iter_mut() {
-        if live_runs.contains(&st.run_id) {
-            continue;
-        }
+/// Rewrite the state files of the runs handled (durably, as the run does): a run with
+/// nothing left is finished.
+fn write_states(states: &mut [(PathBuf, RunState, Option<RunLock>)], report: &mut CleanupReport) {
+    for (path, st, _lock) in states.iter_mut() {
         let docker_left = report
             .errors
             .iter()
@@ -190,11 +241,8 @@ fn write_states(states: &mut [(PathBuf, RunState)], live_runs: &[String], report
             st.containers.clear();
             st.pending.clear();
         }
-        if let Ok(text) = serde_json::to_vec_pretty(st) {
-            let tmp = path.with_extension("json.tmp");
-            if std::fs::write(&tmp, text).is_ok() {
-                let _ = std::fs::rename(&tmp, &*path);
-            }
+        if let Err(e) = write_state(path, st) {
+            report.errors.push(e.to_string());
         }
     }
 }

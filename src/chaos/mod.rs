@@ -68,6 +68,8 @@ pub enum ChaosError {
     NoSuchFault(usize),
     #[error("cleanup: {0}")]
     Cleanup(String),
+    #[error(transparent)]
+    State(#[from] state::StateError),
 }
 
 /// Is `host` a loopback name or address? gauntlet only talks to those.
@@ -188,7 +190,11 @@ impl Services {
         let report_dir = folder.dir.clone();
         let logs_dir = &folder.logs();
         let _ = std::fs::create_dir_all(logs_dir);
-        let state = Arc::new(StateFile::new(Some(report_dir.join("state.json")), &run_id));
+        // Nothing starts when what it starts cannot be recorded.
+        let state = Arc::new(StateFile::new(
+            Some(report_dir.join("state.json")),
+            &run_id,
+        )?);
         let backend = plan.backend;
         let docker = if backend == BackendKind::Docker {
             Some(docker::connect().await.map_err(ChaosError::Docker)?)

@@ -56,6 +56,23 @@ pub struct ReportError {
     pub source: std::io::Error,
 }
 
+/// Report files that could not be written; every other one was.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", describe_failures(.0))]
+pub struct ReportErrors(pub Vec<ReportError>);
+
+fn describe_failures(failures: &[ReportError]) -> String {
+    let mut out = format!(
+        "{} report file{} could not be written (the others were):",
+        failures.len(),
+        if failures.len() == 1 { "" } else { "s" }
+    );
+    for f in failures {
+        out.push_str(&format!("\n  {}: {}", f.path.display(), f.source));
+    }
+    out
+}
+
 /// The files [`write_all`] writes, in order.
 pub const FILES: &[&str] = &[
     "summary.json",
@@ -65,43 +82,51 @@ pub const FILES: &[&str] = &[
     "report.html",
 ];
 
-/// Write every report file into `dir` (created if needed).
+/// Write every report file into `dir` (created if needed). Each file is written on its
+/// own: one that fails does not keep the others from being written; every failure is
+/// returned.
 pub fn write_all(
     dir: &Path,
     plan: &Plan,
     info: &RunInfo,
     record: &Record,
     verdict: &Verdict,
-) -> Result<(), ReportError> {
-    std::fs::create_dir_all(dir).map_err(|source| ReportError {
-        path: dir.to_path_buf(),
-        source,
+) -> Result<(), ReportErrors> {
+    std::fs::create_dir_all(dir).map_err(|source| {
+        ReportErrors(vec![ReportError {
+            path: dir.to_path_buf(),
+            source,
+        }])
     })?;
-    let other = |path: &Path, e: String| ReportError {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e),
-    };
-
-    let s = summary::build(plan, info, record, verdict);
-    write_atomic(&dir.join("summary.json"), summary::to_json(&s).as_bytes())?;
-
-    let p = dir.join("timeseries.csv");
-    let csv = timeseries::to_csv(record).map_err(|e| other(&p, e.to_string()))?;
-    write_atomic(&p, &csv)?;
-
-    let p = dir.join("junit.xml");
-    let xml = junit::to_xml(info, record, verdict).map_err(|e| other(&p, e))?;
-    write_atomic(&p, xml.as_bytes())?;
-
-    write_atomic(
-        &dir.join("events.jsonl"),
-        events::to_jsonl(record).as_bytes(),
-    )?;
-    write_atomic(
-        &dir.join("report.html"),
-        html::render(plan, info, record, verdict).as_bytes(),
-    )?;
-    Ok(())
+    let other = |e: String| std::io::Error::other(e);
+    let mut failures = vec![];
+    for name in FILES {
+        let path = dir.join(name);
+        let bytes: Result<Vec<u8>, std::io::Error> = match *name {
+            "summary.json" => {
+                Ok(summary::to_json(&summary::build(plan, info, record, verdict)).into_bytes())
+            }
+            "timeseries.csv" => timeseries::to_csv(record).map_err(|e| other(e.to_string())),
+            "junit.xml" => junit::to_xml(info, record, verdict)
+                .map(String::into_bytes)
+                .map_err(other),
+            "events.jsonl" => Ok(events::to_jsonl(record).into_bytes()),
+            "report.html" => Ok(html::render(plan, info, record, verdict).into_bytes()),
+            unknown => Err(other(format!("no writer for {unknown}"))),
+        };
+        let written = match bytes {
+            Ok(b) => write_atomic(&path, &b),
+            Err(source) => Err(ReportError { path, source }),
+        };
+        if let Err(e) = written {
+            failures.push(e);
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(ReportErrors(failures))
+    }
 }
 
 /// Write `bytes` to `path` so that readers see the old file or the whole new one, never

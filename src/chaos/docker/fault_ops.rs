@@ -47,6 +47,9 @@ pub enum DockerError {
     Signal(#[from] crate::chaos::os::SignalError),
     #[error(transparent)]
     Stress(#[from] crate::chaos::stress::StressError),
+    /// What it would change cannot be recorded for `cleanup`: not done.
+    #[error("its undo cannot be recorded: {0}")]
+    State(#[from] crate::chaos::state::StateError),
     /// Every step of a batch was tried; these failed.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Several(Vec<DockerError>),
@@ -110,7 +113,10 @@ impl DockerService {
         let mut done = vec![];
         for c in &self.containers {
             let p = Pending::StoppedContainer { id: c.id.clone() };
-            inner.state.add_pending(p.clone());
+            if let Err(e) = inner.state.add_pending(p.clone()) {
+                let _ = start_containers(docker, &inner.state, &done).await;
+                return Err(e.into());
+            }
             if sig != Signal::SIGTERM {
                 // Engines before API 1.42 take no stop signal: send it, give it the stop
                 // timeout to exit, then the stop below finishes the job.
@@ -158,7 +164,10 @@ impl DockerService {
         let mut done = vec![];
         for c in &self.containers {
             let p = Pending::PausedContainer { id: c.id.clone() };
-            inner.state.add_pending(p.clone());
+            if let Err(e) = inner.state.add_pending(p.clone()) {
+                let _ = unpause_containers(docker, &inner.state, &done).await;
+                return Err(e.into());
+            }
             if let Err(e) = docker.pause_container(&c.id).await {
                 inner.state.remove_pending(&p);
                 let _ = unpause_containers(docker, &inner.state, &done).await;
@@ -219,9 +228,16 @@ impl DockerService {
             )
             .await
             .map_err(engine("create the duplicate of", &c.name))?;
-        inner
-            .state
-            .add_container(&created.id, &name, ContainerRole::Duplicate, &self.name);
+        // Created but not started: removed again when it cannot be recorded.
+        if let Err(e) =
+            inner
+                .state
+                .add_container(&created.id, &name, ContainerRole::Duplicate, &self.name)
+        {
+            let _ =
+                remove_containers(docker, &inner.state, std::slice::from_ref(&created.id)).await;
+            return Err(e.into());
+        }
         if let Err(e) = docker.start_container(&created.id, None).await {
             let _ =
                 remove_containers(docker, &inner.state, std::slice::from_ref(&created.id)).await;

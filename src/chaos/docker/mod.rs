@@ -489,10 +489,19 @@ async fn create_from_image(
                 format!("create a container from `{image}`: {e}")
             }
         })?;
-    inner
-        .state
-        .add_container(&created.id, &name, ContainerRole::Service, &spec.name);
-    if let Err(e) = docker.start_container(&created.id, None).await {
+    let recorded =
+        inner
+            .state
+            .add_container(&created.id, &name, ContainerRole::Service, &spec.name);
+    let started = match recorded {
+        Ok(()) => docker
+            .start_container(&created.id, None)
+            .await
+            .map_err(|e| format!("start container `{name}`: {e}")),
+        // Never started when cleanup could not find it.
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = started {
         let _ = docker
             .remove_container(
                 &created.id,
@@ -500,7 +509,7 @@ async fn create_from_image(
             )
             .await;
         inner.state.remove_container(&created.id);
-        return Err(format!("start container `{name}`: {e}"));
+        return Err(e);
     }
     inner.events.send(EventKind::Service(ServiceEvent {
         service: spec.name.clone(),

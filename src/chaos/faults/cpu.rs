@@ -26,9 +26,15 @@ pub(super) async fn under_stress(
 ) -> Result<Applied, FaultError> {
     let svc = cx.service()?;
     let cgroup = svc.backend().cgroup(cx.inner).await?;
+    // Their pids are known only once they run: prove first that they can be recorded.
+    cx.inner.state.check().map_err(BackendError::State)?;
     let procs = start(cgroup.as_ref()).map_err(BackendError::Stress)?;
     for p in procs.pids() {
-        cx.inner.state.add_process(*p, ProcRole::Stress, &svc.name);
+        if let Err(e) = cx.inner.state.add_process(*p, ProcRole::Stress, &svc.name) {
+            let undo = StopStress(procs);
+            Box::new(undo).undo(cx.inner).await?;
+            return Err(BackendError::State(e).into());
+        }
     }
     Ok(Applied::InForce(Box::new(StopStress(procs))))
 }

@@ -225,8 +225,9 @@ async fn pause_pid(
         start_time: proc_start_time(pid),
         group,
     };
-    // Recorded before the signal: a crash right after still gets undone.
-    inner.state.add_pending(pending.clone());
+    // Recorded before the signal: a crash right after still gets undone; unrecorded, it
+    // does not happen.
+    inner.state.add_pending(pending.clone())?;
     if let Err(e) = signal(pid, group, Signal::SIGSTOP) {
         inner.state.remove_pending(&pending);
         return Err(e.into());
@@ -332,10 +333,15 @@ fn spawn_duplicate(
     let log = inner
         .logs_dir
         .join(format!("{}.duplicate-{tag}.log", svc.name));
+    // Its pid is known only once it runs: prove first that it can be recorded.
+    inner.state.check()?;
     let mut child =
         spawn_logged(argv, &svc.spec.env, cwd, &log, "duplicate").map_err(BackendError::Process)?;
     let pid = child.id().ok_or(ProcessError::ExitedAtOnce("duplicate"))? as i32;
-    inner.state.add_process(pid, ProcRole::Duplicate, &svc.name);
+    if let Err(e) = inner.state.add_process(pid, ProcRole::Duplicate, &svc.name) {
+        let _ = signal_group(pid, Signal::SIGKILL);
+        return Err(e.into());
+    }
     let (tx, rx) = watch::channel(false);
     let events = inner.events.clone();
     let name = svc.name.clone();

@@ -69,6 +69,9 @@ pub enum ProcessError {
     PidFileBadPid { path: PathBuf, pid: i32 },
     #[error("the process {pid} named by {} is not running", path.display())]
     PidFileStale { path: PathBuf, pid: i32 },
+    /// Started, but it could not be recorded for `cleanup`: killed again.
+    #[error("not started: {0}")]
+    State(#[from] super::state::StateError),
 }
 
 /// Grace between SIGTERM and SIGKILL when gauntlet stops a process.
@@ -273,6 +276,8 @@ impl ManagedProc {
             return Err(ProcessError::ShuttingDown(self.name.clone()));
         }
         let argv = self.spec.command.as_ref().ok_or(ProcessError::NoCommand)?;
+        // Its pid is known only once it runs: prove first that it can be recorded.
+        self.state.check()?;
         let child = spawn_logged(
             argv,
             &self.spec.env,
@@ -281,11 +286,17 @@ impl ManagedProc {
             what,
         )?;
         let pid = child.id();
-        self.set_pid(pid);
         if let Some(pid) = pid {
-            self.state
-                .add_process(pid as i32, ProcRole::Service, &self.name);
+            if let Err(e) = self
+                .state
+                .add_process(pid as i32, ProcRole::Service, &self.name)
+            {
+                // Unrecorded, a killed run would leave it behind: it does not run at all.
+                let _ = signal_group(pid as i32, Signal::SIGKILL);
+                return Err(e.into());
+            }
         }
+        self.set_pid(pid);
         self.emit(ServiceEventKind::Started { pid });
         Ok(child)
     }
