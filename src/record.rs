@@ -39,9 +39,11 @@ pub struct RequestStats {
     /// Most frequent error reasons with counts (bounded to the top few dozen).
     pub error_reasons: Vec<(String, u64)>,
     pub statuses: BTreeMap<u16, u64>,
-    /// Latency as measured (µs).
+    /// Service time (µs): from the actual send to the end of the response.
     pub raw: Histogram<u64>,
-    /// Coordinated-omission corrected latency (µs).
+    /// Coordinated-omission corrected latency (µs): closed model, the raw times with the
+    /// missing samples added (HdrHistogram's correction); open model, from the intended
+    /// start of each iteration's request.
     pub corrected: Histogram<u64>,
     pub clamped: u64,
 }
@@ -182,6 +184,80 @@ pub struct ResourceStats {
     pub cpu_peak_pct: f64,
     pub mem_peak_bytes: u64,
     pub mem_last_bytes: u64,
+    /// Every memory sample as (run-clock milliseconds, bytes): one a second, so a day is
+    /// 86,400 rows of 16 bytes.
+    #[serde(skip)]
+    pub mem_series: Vec<(u32, u64)>,
+}
+
+/// The most samples the growth fit uses (evenly picked): its cost is quadratic.
+const GROWTH_FIT_SAMPLES: usize = 600;
+
+impl ResourceStats {
+    /// Theil–Sen slope of memory over [from, to], in bytes per minute: the median of the
+    /// slopes between every two samples. None with fewer than 3 samples.
+    pub fn growth(&self, from: Duration, to: Duration) -> Option<f64> {
+        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        let pts: Vec<(u32, u64)> = self
+            .mem_series
+            .iter()
+            .copied()
+            .filter(|(t, _)| *t >= ms(from) && *t <= ms(to))
+            .collect();
+        if pts.len() < 3 {
+            return None;
+        }
+        let step = pts.len().div_ceil(GROWTH_FIT_SAMPLES);
+        let pts: Vec<(u32, u64)> = pts.into_iter().step_by(step).collect();
+        let mut slopes = Vec::with_capacity(pts.len() * (pts.len() - 1) / 2);
+        for (i, a) in pts.iter().enumerate() {
+            for b in &pts[i + 1..] {
+                if b.0 > a.0 {
+                    let dt_min = f64::from(b.0 - a.0) / 60_000.0;
+                    slopes.push((b.1 as f64 - a.1 as f64) / dt_min);
+                }
+            }
+        }
+        median(&mut slopes)
+    }
+
+    /// Memory after `end` (the median of the samples from one second after it) minus
+    /// memory before `start` (the median of the samples before it, else the first
+    /// sample): (retained, before, after). None without samples after `end`.
+    pub fn retained(&self, start: Duration, end: Duration) -> Option<(f64, f64, f64)> {
+        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        let settle = ms(end).saturating_add(1000);
+        let mut after: Vec<f64> = self
+            .mem_series
+            .iter()
+            .filter(|(t, _)| *t >= settle)
+            .map(|(_, m)| *m as f64)
+            .collect();
+        let mut before: Vec<f64> = self
+            .mem_series
+            .iter()
+            .filter(|(t, _)| *t < ms(start))
+            .map(|(_, m)| *m as f64)
+            .collect();
+        if before.is_empty() {
+            before.extend(self.mem_series.first().map(|(_, m)| *m as f64));
+        }
+        let (b, a) = (median(&mut before)?, median(&mut after)?);
+        Some((a - b, b, a))
+    }
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -280,6 +356,37 @@ pub fn fault_windows(events: &[Timed<FaultEvent>]) -> Vec<FaultWindow> {
         }
     }
     out
+}
+
+impl Record {
+    /// When the load and the faults ran: from the first of the load's start and the first
+    /// fault's apply to the last of the load's end and the last fault's undo (or apply).
+    /// None when neither happened.
+    pub fn stress_window(&self) -> Option<(Duration, Duration)> {
+        let load = self
+            .load_started
+            .filter(|_| self.load_duration > Duration::ZERO)
+            .map(|s| (s, s + self.load_duration));
+        let faults = self
+            .faults
+            .iter()
+            .filter(|f| matches!(f.state, FaultState::Applied | FaultState::Undone))
+            .map(|f| f.at);
+        let (fmin, fmax) = faults.fold(
+            (None, None),
+            |(lo, hi): (Option<Duration>, Option<Duration>), t| {
+                (
+                    Some(lo.map_or(t, |l| l.min(t))),
+                    Some(hi.map_or(t, |h| h.max(t))),
+                )
+            },
+        );
+        match (load, fmin.zip(fmax)) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (Some(w), None) | (None, Some(w)) => Some(w),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Everything the grader and the reporters read.
@@ -487,6 +594,10 @@ impl Recorder {
                 r.cpu_peak_pct = r.cpu_peak_pct.max(*cpu_pct);
                 r.mem_peak_bytes = r.mem_peak_bytes.max(*mem_bytes);
                 r.mem_last_bytes = *mem_bytes;
+                r.mem_series.push((
+                    u32::try_from(at.as_millis()).unwrap_or(u32::MAX),
+                    *mem_bytes,
+                ));
             }
             EventKind::Metric {
                 service,
@@ -584,6 +695,9 @@ impl Recorder {
         } else {
             (d.latency_us, false)
         };
+        // Raw is the service time, from the actual send; in the open model `latency_us`
+        // counts from the intended start and goes to the corrected histogram.
+        let service = d.service_us.min(MAX_LATENCY_US);
         let interval = self.record.expected_interval_us;
         let i = d.request as usize;
         for (stats, acc) in [
@@ -596,7 +710,7 @@ impl Recorder {
             stats.count += 1;
             stats.clamped += u64::from(clamped);
             // In bounds by construction (clamped to the histogram's highest value).
-            let _ = stats.raw.record(v);
+            let _ = stats.raw.record(service);
             match interval {
                 Some(iv) => {
                     let _ = stats.corrected.record_correct(v, iv);
@@ -1065,6 +1179,46 @@ path = "/b"
             None
         );
         assert!(ProbeStats::default().uptime().is_none());
+    }
+
+    #[test]
+    fn memory_growth_is_robust_and_retained_is_after_minus_before() {
+        const MIB: u64 = 1 << 20;
+        // A leak: +1 MiB a second from 100 MiB for 60 s, with two 500 MiB spikes.
+        let mut leak = ResourceStats::default();
+        for i in 0..60u32 {
+            let spike = if i == 10 || i == 40 { 500 * MIB } else { 0 };
+            leak.mem_series
+                .push((i * 1000, 100 * MIB + u64::from(i) * MIB + spike));
+        }
+        let g = leak
+            .growth(Duration::ZERO, Duration::from_secs(60))
+            .unwrap();
+        assert!((g / MIB as f64 - 60.0).abs() < 1.0, "{}", g / MIB as f64);
+        // A burst: up by 200 MiB in two seconds, then flat: little growth.
+        let mut burst = ResourceStats::default();
+        for i in 0..60u32 {
+            let m = if i < 5 { 100 * MIB } else { 300 * MIB };
+            burst.mem_series.push((i * 1000, m));
+        }
+        let g = burst
+            .growth(Duration::ZERO, Duration::from_secs(60))
+            .unwrap();
+        assert!(g.abs() < 1.0, "{g}");
+        // Retained: load from 5 s to 50 s; before = 100 MiB, after (from 51 s) = 300 MiB.
+        let (r, before, after) = burst
+            .retained(Duration::from_secs(5), Duration::from_secs(50))
+            .unwrap();
+        assert_eq!(
+            (r, before, after),
+            ((200 * MIB) as f64, (100 * MIB) as f64, (300 * MIB) as f64)
+        );
+        assert!(burst
+            .retained(Duration::from_secs(5), Duration::from_secs(59))
+            .is_none());
+        assert!(ResourceStats::default()
+            .growth(Duration::ZERO, Duration::MAX)
+            .is_none());
     }
 
     #[test]

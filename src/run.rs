@@ -322,6 +322,19 @@ async fn drive(
         }
     };
     chaos.undo_all().await;
+    // The cooldown: services still watched (health, memory) after the load and faults,
+    // for `memory.<svc>.retained`. An interrupt cuts it short and the run is interrupted.
+    let ended_by = if matches!(ended_by, EndedBy::Completed) && !plan.cooldown.is_zero() {
+        tokio::select! {
+            _ = tokio::time::sleep(plan.cooldown) => ended_by,
+            _ = cancel.cancelled() => {
+                events.send(EventKind::Phase(Phase::Interrupted));
+                EndedBy::Interrupted
+            }
+        }
+    } else {
+        ended_by
+    };
     // Faults are undone and recoveries awaited: now the canary read-back tells what was lost.
     if matches!(ended_by, EndedBy::Interrupted) {
         observers.stop().await;

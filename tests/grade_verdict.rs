@@ -34,7 +34,11 @@ fn fixture_verdict() {
     assert!(!v.passed);
     assert!(v.problems.is_empty());
     assert_eq!(v.criteria[3].measured, Some(Quantity::PerSecond(110.0)));
-    assert_eq!(v.criteria[4].measured, Some(Quantity::Percent(99.0)));
+    // By time: 0.2 s down of 39.9 s between the first and the last probe.
+    assert_eq!(
+        v.criteria[4].measured,
+        Some(Quantity::Percent((39.9 - 0.2) / 39.9 * 100.0))
+    );
     assert_eq!(
         v.criteria[5].measured,
         Some(Quantity::DurationUs(400_000.0))

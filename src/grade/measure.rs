@@ -12,6 +12,8 @@
 //! | `recovery.max` | the longest `Recovered { recovery_s }` of the faults (on one service, or all); a fault that was applied, whose recovery is watched, and that never recovered fails the criterion | duration |
 //! | `detect.max` | per applied fault, the first failed probe of its target sent at or after the apply, minus the apply time; the longest | duration |
 //! | `memory.<svc>.peak` | `ResourceStats::mem_peak_bytes` | bytes |
+//! | `memory.<svc>.growth` | `ResourceStats::growth` over `Record::stress_window` (Theil–Sen) | bytes/min |
+//! | `memory.<svc>.retained` | `ResourceStats::retained`: after the window (cooldown) minus before it | bytes |
 //! | `cpu.<svc>.avg/peak` | `ResourceStats::cpu_avg_pct / cpu_peak_pct` | percent |
 //! | `data_loss.keys` | the data canary's figure only (service `canary`, `data_loss_keys`), never a scraped series | count |
 //! | `metric.<stat>` | one scraped series of one service: `max`, `min`, `last`, `avg` (sum / samples), `rate` (its increase, counter resets counted, over the time between its first and last sample) | seconds or bytes by the name's suffix, else a number; rate per second |
@@ -91,6 +93,12 @@ pub enum Unmeasured {
     NoFreshness,
     #[error("no `duplicate_records` metric was recorded")]
     NoDuplicates,
+    #[error("neither load nor a fault ran: no window to measure memory over")]
+    NoStress,
+    #[error("fewer than 3 memory samples of `{0}` while the load and faults ran")]
+    TooFewMemorySamples(String),
+    #[error("no memory sample of `{0}` after the load and faults ended; set a longer `cooldown`")]
+    NoCooldown(String),
     #[error("no health probe failed after {}", .0.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))]
     NeverDetected(Vec<String>),
 }
@@ -281,6 +289,41 @@ pub(super) fn measure(metric: &Metric, record: &Record, watched: &Watched) -> Me
             )
         }
         MetricId::RecoveryMax => recovery(record, service, watched),
+        MetricId::MemoryGrowth | MetricId::MemoryRetained => {
+            let svc = service.unwrap_or_default();
+            let Some(r) = record.resources.get(svc).filter(|r| r.samples > 0) else {
+                return Measured::missing(Unmeasured::NoResources(svc.into()));
+            };
+            let Some((start, end)) = record.stress_window() else {
+                return Measured::missing(Unmeasured::NoStress);
+            };
+            if metric.id == MetricId::MemoryGrowth {
+                match r.growth(start, end) {
+                    Some(g) => Measured::with(
+                        Quantity::BytesPerMinute(g),
+                        format!(
+                            "fit over {:.0}s of samples, {:.1}s to {:.1}s",
+                            (end - start).as_secs_f64(),
+                            start.as_secs_f64(),
+                            end.as_secs_f64()
+                        ),
+                    ),
+                    None => Measured::missing(Unmeasured::TooFewMemorySamples(svc.into())),
+                }
+            } else {
+                match r.retained(start, end) {
+                    Some((retained, before, after)) => Measured::with(
+                        Quantity::Bytes(retained),
+                        format!(
+                            "{} after, {} before",
+                            crate::metric::format::bytes(after),
+                            crate::metric::format::bytes(before)
+                        ),
+                    ),
+                    None => Measured::missing(Unmeasured::NoCooldown(svc.into())),
+                }
+            }
+        }
         MetricId::MemoryPeak | MetricId::CpuAvg | MetricId::CpuPeak => {
             let svc = service.unwrap_or_default();
             match record.resources.get(svc) {

@@ -571,6 +571,7 @@ times = 2
                 cpu_peak_pct: 120.0,
                 mem_peak_bytes: 512 * 1024 * 1024,
                 mem_last_bytes: 1,
+                mem_series: vec![],
             },
         );
         assert_eq!(

@@ -3,9 +3,13 @@
 //! from `start_rate` through each stage's `rate`). A due iteration starts at once if one
 //! of the `max_in_flight` slots is free; otherwise it is dropped and counted
 //! (`EventKind::Dropped`). Latency counts from the intended start, so a late start shows
-//! (no coordinated omission); `service_us` counts from the real send.
+//! (no coordinated omission; the `corrected` histogram); `service_us` counts from the
+//! real send (the `raw` histogram). The in-flight figure is counted, not inferred from
+//! free slots, and each sample is the peak since the previous one, so `users.peak` is
+//! the exact peak of iterations in flight.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,6 +81,36 @@ impl Arrivals {
     }
 }
 
+/// Iterations in flight, and the most since the sampler last looked.
+#[derive(Default)]
+struct InFlight {
+    now: AtomicU32,
+    peak: AtomicU32,
+}
+
+impl InFlight {
+    fn start(self: &Arc<Self>) -> Started {
+        let n = self.now.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        self.peak.fetch_max(n, Ordering::Relaxed);
+        Started(self.clone())
+    }
+
+    /// The peak since the last call; the next window starts from the current count.
+    fn take_peak(&self) -> u32 {
+        self.peak
+            .swap(self.now.load(Ordering::Relaxed), Ordering::Relaxed)
+    }
+}
+
+/// One iteration in flight; it ends when this is dropped (finished, or abandoned).
+struct Started(Arc<InFlight>);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Start iterations as the stages say, each on a connection of `pool` (one per slot).
 pub(crate) async fn run(
     engine: Engine,
@@ -93,10 +127,11 @@ pub(crate) async fn run(
     let events = engine.events.clone();
     let start = Instant::now();
     let t_start = tokio::time::Instant::from_std(start);
+    let in_flight = Arc::new(InFlight::default());
 
     // In-flight sampler.
     let sampler = {
-        let slots = slots.clone();
+        let in_flight = in_flight.clone();
         let events = events.clone();
         let stop = engine.ending.clone();
         tokio::spawn(async move {
@@ -107,7 +142,7 @@ pub(crate) async fn run(
                     _ = tick.tick() => false,
                     _ = stop.cancelled() => true,
                 };
-                let n = (max_in_flight - slots.available_permits()) as u32;
+                let n = in_flight.take_peak();
                 if n != last {
                     last = n;
                     events.send(EventKind::Users { count: n });
@@ -139,8 +174,10 @@ pub(crate) async fn run(
                 let engine = engine.clone();
                 let pool = pool.clone();
                 let intended = due.into_std();
+                let started = in_flight.start();
                 tokio::spawn(async move {
                     let _slot = permit;
+                    let _started = started;
                     let mut flow = Flow {
                         rng: super::rng_for(engine.plan.seed, OPEN_STREAM | k),
                         vars: HashMap::new(),

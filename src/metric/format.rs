@@ -40,7 +40,10 @@ pub fn percent(p: f64) -> String {
 /// Bytes in the largest binary unit that keeps the number at least 1: `512MiB`.
 pub fn bytes(b: f64) -> String {
     const K: f64 = 1024.0;
-    if b >= K * K * K {
+    if b < 0.0 {
+        // Memory retained or grown can be negative: it went down.
+        format!("-{}", bytes(-b))
+    } else if b >= K * K * K {
         format!("{}GiB", trim(b / (K * K * K), 2))
     } else if b >= K * K {
         format!("{}MiB", trim(b / (K * K), 2))
@@ -49,6 +52,11 @@ pub fn bytes(b: f64) -> String {
     } else {
         format!("{}B", trim(b, 0))
     }
+}
+
+/// A memory growth rate in bytes per minute: `12MiB/min`.
+pub fn bytes_per_minute(b: f64) -> String {
+    format!("{}/min", bytes(b))
 }
 
 /// A count: `5000`.

@@ -46,6 +46,8 @@ pub enum MetricId {
     DetectMax,
     DataLossKeys,
     MemoryPeak,
+    MemoryGrowth,
+    MemoryRetained,
     CpuAvg,
     CpuPeak,
     /// Any scraped Prometheus series: `metric.<stat>{service=..., name=...}`.
@@ -63,6 +65,8 @@ pub enum Kind {
     /// A percentage that may exceed 100 (CPU over several cores).
     Percent,
     Bytes,
+    /// Bytes per minute (memory growth).
+    BytesPerMinute,
     /// A whole number.
     Count,
     /// Any number, as a scraped gauge holds.
@@ -78,6 +82,7 @@ impl Kind {
             Kind::Duration => "a duration like 200ms",
             Kind::Share | Kind::Percent => "a percentage like 0.1%",
             Kind::Bytes => "a size like 512MiB",
+            Kind::BytesPerMinute => "a growth like 10MiB/min",
             Kind::Count => "a plain count like 0 or 1000",
             Kind::Number | Kind::OfSeries => "a plain number like 0 or 2.5",
             Kind::PerSecond => "a rate like 100 or 100/s",
@@ -89,6 +94,7 @@ impl Kind {
             Kind::Duration => "units: us, ms, s, m, h",
             Kind::Share | Kind::Percent => "write the number followed by %",
             Kind::Bytes => "units: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB",
+            Kind::BytesPerMinute => "a size per time: 10MiB/min, 1MiB/s or 100MiB/h",
             Kind::Count => "a count has no unit",
             Kind::Number | Kind::OfSeries => "a series' value has no unit (in seconds or bytes when its name ends in _seconds or _bytes)",
             Kind::PerSecond => "a rate is a plain number or a number followed by /s",
@@ -373,6 +379,24 @@ pub const REGISTRY: &[MetricDef] = &[
         description: "highest memory (RSS) of a service's processes",
     },
     MetricDef {
+        id: MetricId::MemoryGrowth,
+        pattern: "memory.<service>.growth",
+        kind: Kind::BytesPerMinute,
+        selectors: &[],
+        stats: &[],
+        example: "memory.api.growth < 10MiB/min",
+        description: "slope of a service's memory while the load and faults run (Theil–Sen: the median of the slopes between every two samples, so a burst or a few outliers do not move it)",
+    },
+    MetricDef {
+        id: MetricId::MemoryRetained,
+        pattern: "memory.<service>.retained",
+        kind: Kind::Bytes,
+        selectors: &[],
+        stats: &[],
+        example: "memory.api.retained < 64MiB",
+        description: "a service's memory after the load and faults ended (median of the cooldown's samples, its first second skipped) minus its memory before them (median of the samples before, else the first sample)",
+    },
+    MetricDef {
         id: MetricId::CpuAvg,
         pattern: "cpu.<service>.avg",
         kind: Kind::Percent,
@@ -590,6 +614,7 @@ pub enum Quantity {
     Count(f64),
     Number(f64),
     PerSecond(f64),
+    BytesPerMinute(f64),
 }
 
 impl Quantity {
@@ -600,7 +625,8 @@ impl Quantity {
             | Quantity::Bytes(v)
             | Quantity::Count(v)
             | Quantity::Number(v)
-            | Quantity::PerSecond(v) => v,
+            | Quantity::PerSecond(v)
+            | Quantity::BytesPerMinute(v) => v,
         }
     }
 
@@ -613,6 +639,7 @@ impl Quantity {
             Quantity::Count(_) => "count",
             Quantity::Number(_) => "number",
             Quantity::PerSecond(_) => "per_second",
+            Quantity::BytesPerMinute(_) => "bytes_per_minute",
         }
     }
 }
@@ -627,6 +654,7 @@ impl fmt::Display for Quantity {
             Quantity::Count(c) => format::count(c),
             Quantity::Number(v) => format::number(v),
             Quantity::PerSecond(r) => format::rate(r),
+            Quantity::BytesPerMinute(b) => format::bytes_per_minute(b),
         })
     }
 }

@@ -321,6 +321,23 @@ fn threshold(c: &Cursor, mname: &str, kind: Kind, v: &Value) -> Result<Quantity,
             Some(f) => Quantity::Bytes(number * f),
             None => return Err(wrong()),
         },
+        Kind::BytesPerMinute => {
+            let per = unit.rsplit_once('/').and_then(|(size, per)| {
+                let per_min = match per {
+                    "s" => 60.0,
+                    "min" | "m" => 1.0,
+                    "h" => 1.0 / 60.0,
+                    _ => return None,
+                };
+                ByteSize::unit(size)
+                    .filter(|_| !size.is_empty())
+                    .map(|f| f * per_min)
+            });
+            match per {
+                Some(f) => Quantity::BytesPerMinute(number * f),
+                None => return Err(wrong()),
+            }
+        }
         Kind::Count => {
             if !unit.is_empty() {
                 return Err(wrong());
@@ -1035,5 +1052,27 @@ mod tests {
     fn columns_count_chars_not_bytes() {
         let e = err("latency.max < 5µs xx");
         assert_eq!(e.column, 18);
+    }
+
+    #[test]
+    fn memory_growth_takes_a_size_per_time() {
+        use crate::metric::Quantity;
+        let mib = 1024.0 * 1024.0;
+        for (text, per_min) in [
+            ("memory.api.growth < 10MiB/min", 10.0 * mib),
+            ("memory.api.growth < 1MiB/s", 60.0 * mib),
+            ("memory.api.growth < 60MiB/h", mib),
+        ] {
+            let c = parse(text).unwrap();
+            assert_eq!(c.threshold, Quantity::BytesPerMinute(per_min), "{text}");
+        }
+        for bad in ["memory.api.growth < 10MiB", "memory.api.growth < 10/min"] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.message.contains("10MiB/min"), "{bad}: {e}");
+        }
+        assert_eq!(
+            parse("memory.api.retained < 64MiB").unwrap().threshold,
+            Quantity::Bytes(64.0 * mib)
+        );
     }
 }

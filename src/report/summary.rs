@@ -314,6 +314,12 @@ pub struct ResourceSummary {
     pub cpu_peak_pct: f64,
     pub mem_peak_bytes: u64,
     pub mem_last_bytes: u64,
+    /// What was measured: which processes or which cgroup.
+    pub scope: String,
+    /// Memory slope while the load and faults ran (Theil–Sen), bytes per minute.
+    pub mem_growth_bytes_per_min: Option<f64>,
+    /// Memory after the load and faults (cooldown) minus memory before them.
+    pub mem_retained_bytes: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -393,6 +399,21 @@ pub(crate) fn level(l: crate::event::Level) -> &'static str {
 }
 
 /// Build the summary.
+/// Which processes (or cgroup) a service's CPU and memory are of.
+fn resource_scope(plan: &Plan, service: &str) -> String {
+    use crate::scenario::model::BackendKind;
+    let Some(sp) = plan.services.iter().find(|s| s.name() == service) else {
+        return String::new();
+    };
+    match plan.backend {
+        BackendKind::Docker => "the containers' cgroups (every process in them)".into(),
+        BackendKind::Process if sp.spec.managed => {
+            "the process group gauntlet started, and every descendant".into()
+        }
+        BackendKind::Process => "the pid file's process and every descendant".into(),
+    }
+}
+
 pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -> Summary {
     let secs = record.load_duration.as_secs_f64();
     let passed = verdict.criteria.iter().filter(|c| c.passed).count();
@@ -514,13 +535,24 @@ pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) ->
         resources: record
             .resources
             .iter()
-            .map(|(s, r)| ResourceSummary {
-                service: s.clone(),
-                samples: r.samples,
-                cpu_avg_pct: finite(r.cpu_avg_pct).unwrap_or(0.0),
-                cpu_peak_pct: finite(r.cpu_peak_pct).unwrap_or(0.0),
-                mem_peak_bytes: r.mem_peak_bytes,
-                mem_last_bytes: r.mem_last_bytes,
+            .map(|(s, r)| {
+                let window = record.stress_window();
+                ResourceSummary {
+                    service: s.clone(),
+                    samples: r.samples,
+                    cpu_avg_pct: finite(r.cpu_avg_pct).unwrap_or(0.0),
+                    cpu_peak_pct: finite(r.cpu_peak_pct).unwrap_or(0.0),
+                    mem_peak_bytes: r.mem_peak_bytes,
+                    mem_last_bytes: r.mem_last_bytes,
+                    scope: resource_scope(plan, s),
+                    mem_growth_bytes_per_min: window
+                        .and_then(|(a, b)| r.growth(a, b))
+                        .and_then(finite),
+                    mem_retained_bytes: window
+                        .and_then(|(a, b)| r.retained(a, b))
+                        .map(|x| x.0)
+                        .and_then(finite),
+                }
             })
             .collect(),
         metrics: record

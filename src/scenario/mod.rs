@@ -120,6 +120,8 @@ pub struct Plan {
     pub seed: u64,
     /// Hard upper bound on the run.
     pub deadline: Duration,
+    /// Watched after the load and faults end (not counted in `deadline`).
+    pub cooldown: Duration,
     /// Sum of the load stages.
     pub load_duration: Duration,
     /// The load, typed; `None` without `[load]` (then there are no requests either).

@@ -228,6 +228,10 @@ pub fn record() -> Record {
             cpu_peak_pct: 88.25,
             mem_peak_bytes: 48 * 1024 * 1024,
             mem_last_bytes: 40 * 1024 * 1024,
+            // 12 samples a second apart from 0.5 s: 36 MiB, +1 MiB each to 47 MiB.
+            mem_series: (0..12u32)
+                .map(|i| (500 + i * 1000, (36 + u64::from(i)) * 1024 * 1024))
+                .collect(),
         },
     );
     let mut metrics = BTreeMap::new();

@@ -72,6 +72,10 @@ pub struct Scenario {
     /// Hard upper bound on the whole run (load, faults, observation). Absent: the sum of
     /// the load stages plus 30s. Load stops by itself at the end of its stages anyway.
     pub duration: Option<HumanDuration>,
+    /// After the load and the faults have ended, how long the services are still watched
+    /// (health, CPU, memory) before they stop: what `memory.<svc>.retained` reads.
+    /// Default 5s when a `retained` criterion is given, else 0. At most 1h.
+    pub cooldown: Option<HumanDuration>,
     /// Success criteria, e.g. `"latency.p95 < 200ms"`; see `grade::criteria`.
     #[serde(default)]
     pub criteria: Vec<String>,

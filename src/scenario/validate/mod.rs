@@ -113,6 +113,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     let requests = check_requests(ctx, &s.requests, &request_names);
     let parsed = check_criteria(ctx, &s.criteria, &request_names, &service_names);
     let deadline = check_duration(ctx, s.duration, load_duration);
+    let cooldown = check_cooldown(ctx, s.cooldown, &parsed);
 
     // --- faults ---------------------------------------------------------------------
     for (i, f) in s.faults.iter().enumerate() {
@@ -134,6 +135,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         faults: s.faults.clone(),
         seed: s.seed.unwrap_or_else(rand::random),
         deadline,
+        cooldown,
         load_duration,
         load,
         criteria: parsed,
@@ -220,6 +222,37 @@ fn check_duration(
     duration
         .map(|d| d.0)
         .unwrap_or(load_duration + DEFAULT_GRACE)
+}
+
+/// Longest `cooldown`: it is watched time, not load, but still a bound on the run.
+const MAX_COOLDOWN: Duration = Duration::from_secs(3600);
+/// `cooldown` when a `retained` criterion needs samples after the load and faults.
+const DEFAULT_RETAINED_COOLDOWN: Duration = Duration::from_secs(5);
+
+fn check_cooldown(
+    ctx: &mut Ctx<'_>,
+    cooldown: Option<HumanDuration>,
+    criteria: &[crate::metric::Criterion],
+) -> Duration {
+    if let Some(d) = cooldown {
+        if d.0 > MAX_COOLDOWN {
+            ctx.at_value(
+                "cooldown",
+                format!("cooldown ({}) is longer than 1h", human(d.0)),
+                None,
+            );
+            return MAX_COOLDOWN;
+        }
+        return d.0;
+    }
+    let retained = criteria
+        .iter()
+        .any(|c| c.metric.id == crate::metric::MetricId::MemoryRetained);
+    if retained {
+        DEFAULT_RETAINED_COOLDOWN
+    } else {
+        Duration::ZERO
+    }
 }
 
 fn scenario_dir(file: &Path) -> PathBuf {
