@@ -14,7 +14,7 @@ use crate::event::{
 use crate::scenario::model::LatencyBasis;
 use crate::scenario::Plan;
 
-pub use crate::event::{new_histogram, MAX_LATENCY_US};
+pub use crate::event::{digits_for_names, histogram, new_histogram, MAX_LATENCY_US};
 
 /// Live figures for the progress bar, cheap to copy.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,15 +46,22 @@ pub struct RequestStats {
 }
 
 impl RequestStats {
+    /// Histograms at full precision (3 significant digits).
     pub fn new(name: impl Into<String>) -> Self {
+        Self::with_digits(name, 3)
+    }
+
+    /// Histograms with `digits` significant digits; they grow with the largest latency
+    /// recorded, so a name that never ran costs a few KiB.
+    pub fn with_digits(name: impl Into<String>, digits: u8) -> Self {
         RequestStats {
             name: name.into(),
             count: 0,
             errors: 0,
             error_reasons: Vec::new(),
             statuses: BTreeMap::new(),
-            raw: new_histogram(),
-            corrected: new_histogram(),
+            raw: histogram(digits),
+            corrected: histogram(digits),
             clamped: 0,
         }
     }
@@ -144,6 +151,9 @@ pub struct Record {
     pub requests_folded: u64,
     /// Events dropped because the recorder lagged too far (see `event::overflow`).
     pub events_shed: u64,
+    /// Virtual users (or open-model iterations) that panicked, and the first one's reason.
+    pub users_died: u64,
+    pub first_death: Option<String>,
 }
 
 /// Error reasons reported per request (most frequent first); the rest are summed
@@ -155,6 +165,8 @@ const MAX_TRACKED: usize = 200;
 /// Notices kept (a run has a handful; this bounds a misbehaving source).
 const MAX_NOTICES: usize = 1000;
 const OTHER_REASON: &str = "other";
+/// Users' deaths written as notices (the count is in `users_died`).
+const DEATH_NOTICES: u64 = 5;
 
 /// Counters and histograms of one request name (or of all), while recording.
 struct Acc {
@@ -203,6 +215,7 @@ impl Recorder {
             .filter(|l| !l.is_open())
             .map(|l| l.think.mean().as_micros() as u64)
             .filter(|us| *us > 0);
+        let digits = digits_for_names(plan.requests.len());
         Recorder {
             record: Record {
                 load_started: None,
@@ -212,7 +225,7 @@ impl Recorder {
                 requests: plan
                     .requests
                     .iter()
-                    .map(|r| RequestStats::new(r.name.clone()))
+                    .map(|r| RequestStats::with_digits(r.name.clone(), digits))
                     .collect(),
                 total: RequestStats::new("all"),
                 windows: Vec::new(),
@@ -227,6 +240,8 @@ impl Recorder {
                 interrupted: false,
                 requests_folded: 0,
                 events_shed: 0,
+                users_died: 0,
+                first_death: None,
             },
             accs: plan.requests.iter().map(|_| Acc::new()).collect(),
             total_acc: Acc::new(),
@@ -281,6 +296,23 @@ impl Recorder {
             EventKind::Dropped => {
                 self.advance(at);
                 self.record.dropped += 1;
+            }
+            EventKind::UserDied { user, reason } => {
+                self.seen(at);
+                self.record.users_died += 1;
+                if self.record.first_death.is_none() {
+                    self.record.first_death = Some(format!("user {user}: {reason}"));
+                }
+                // The first few in the notices; the count says the rest.
+                if self.record.users_died <= DEATH_NOTICES
+                    && self.record.notices.len() < MAX_NOTICES
+                {
+                    self.record.notices.push((
+                        at,
+                        Level::Error,
+                        format!("user {user} died: {reason}"),
+                    ));
+                }
             }
             EventKind::Service(s) => {
                 self.seen(at);

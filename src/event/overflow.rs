@@ -28,9 +28,33 @@ const MAX_REASONS: usize = 200;
 /// values are clamped to it and counted.
 pub const MAX_LATENCY_US: u64 = 3_600_000_000;
 
-/// A histogram for µs latencies: 1µs .. 1h, 3 significant digits.
+/// Request names up to which each name's histograms keep 3 significant digits (0.1 %);
+/// with more names they keep 2 (1 %), so 1,000 names cost tens of MiB, not hundreds.
+pub const PRECISE_NAMES: usize = 64;
+
+/// Significant digits of the per-name latency histograms for a plan of `names` requests.
+pub fn digits_for_names(names: usize) -> u8 {
+    if names <= PRECISE_NAMES {
+        3
+    } else {
+        2
+    }
+}
+
+/// A histogram for µs latencies, 1µs up to [`MAX_LATENCY_US`] (callers clamp), with
+/// `digits` significant digits. It starts at its smallest (16 KiB at 3 digits, 2 KiB at
+/// 2) and grows with the largest value recorded: a fixed 1h range costs 180 KiB at 3
+/// digits, whatever the name saw.
+pub fn histogram(digits: u8) -> Histogram<u64> {
+    let mut h =
+        Histogram::new_with_bounds(1, 2, digits).expect("static histogram bounds are valid");
+    h.auto(true);
+    h
+}
+
+/// A latency histogram at full precision (3 significant digits).
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds are valid")
+    histogram(3)
 }
 
 /// What the senders kept aside while the channel was full.
@@ -42,6 +66,9 @@ pub struct Overflow {
     pub side: VecDeque<RunEvent>,
     /// Events dropped because the side queue was full too.
     pub shed: u64,
+    /// Significant digits of the aggregates' histograms (the recorder's per-name
+    /// precision); 3 until told.
+    pub digits: Option<u8>,
 }
 
 /// Request results of one request name, folded.
@@ -78,7 +105,7 @@ impl Overflow {
                 clamped: 0,
                 statuses: BTreeMap::new(),
                 reasons: HashMap::new(),
-                raw: new_histogram(),
+                raw: histogram(self.digits.unwrap_or(3)),
             });
         a.count += 1;
         a.clamped += u64::from(d.latency_us > MAX_LATENCY_US);

@@ -66,6 +66,8 @@ pub enum ScrapeError {
         path: String,
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("GET {path}: the body is larger than {}", crate::units::ByteSize(MAX_BODY as u64))]
+    TooLarge { path: String },
     #[error("GET {path}: the body is not UTF-8 text")]
     NotText { path: String },
 }
@@ -116,9 +118,15 @@ async fn fetch_inner(scrape: &ScrapePlan) -> Result<String, ScrapeError> {
         let body = Limited::new(res.into_body(), MAX_BODY)
             .collect()
             .await
-            .map_err(|source| ScrapeError::Body {
-                path: path(),
-                source,
+            .map_err(|source| {
+                if source.is::<http_body_util::LengthLimitError>() {
+                    ScrapeError::TooLarge { path: path() }
+                } else {
+                    ScrapeError::Body {
+                        path: path(),
+                        source,
+                    }
+                }
             })?
             .to_bytes();
         String::from_utf8(body.to_vec()).map_err(|_| ScrapeError::NotText { path: path() })
