@@ -672,6 +672,44 @@ path = "/b"
         RunEvent { at: s(at_ms), kind }
     }
 
+    /// 1,000 request names cost bounded memory: histograms grow only with what a name saw
+    /// (one that never ran stays at its smallest) and keep 2 digits past 64 names. The
+    /// former fixed 1µs..1h, 3-digit pair cost 360 KiB a name (352 MiB for 1,000).
+    #[test]
+    fn a_thousand_names_cost_little() {
+        let mut src = String::from(
+            "name = \"n\"\n[target]\nbase_url = \"http://127.0.0.1:9\"\nallow_hosts = [\"127.0.0.1\"]\n[load]\nstages = [{ duration = \"1s\", users = 1 }]\n",
+        );
+        for i in 0..1000 {
+            src.push_str(&format!("[[requests]]\nname = \"r{i}\"\npath = \"/\"\n"));
+        }
+        let plan = crate::scenario::load_str(std::path::Path::new("n.toml"), &src)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut rec = Recorder::new(&plan);
+        rec.record(&phase(0, Phase::LoadStarted));
+        // Half the names see a 1s latency, the other half nothing.
+        for i in 0..500u16 {
+            rec.record(&req(10, i, 1_000_000, None));
+        }
+        let r = rec.finish();
+        let bytes =
+            |s: &RequestStats| (s.raw.distinct_values() + s.corrected.distinct_values()) * 8;
+        let used: usize = r.requests[..500].iter().map(bytes).sum();
+        let unused: usize = r.requests[500..].iter().map(bytes).sum();
+        assert!(used < 16 << 20, "{used} bytes for 500 names");
+        assert!(
+            unused <= 500 * 4096,
+            "{unused} bytes for 500 names never run"
+        );
+        // The total keeps full precision.
+        assert_eq!(r.total.raw.sigfig(), 3);
+        assert_eq!(r.requests[0].raw.sigfig(), 2);
+        assert_eq!(
+            r.requests[0].raw.max(),
+            r.requests[0].raw.highest_equivalent(1_000_000)
+        );
+    }
+
     /// A lagging recorder: the channel holds 8 events, 1000 requests and 20 notices are
     /// sent before it reads. Every request is counted and graded, the notices that did
     /// not fit the side queue are counted as shed, and nothing else is lost.
