@@ -710,6 +710,27 @@ path = "/b"
         );
     }
 
+    /// Dead users are counted, the first reason kept, and only the first few written
+    /// as notices.
+    #[test]
+    fn dead_users_are_counted() {
+        let mut rec = Recorder::new(&closed("\"0s\""));
+        for user in 1..=20 {
+            rec.record(&ev(
+                5,
+                EventKind::UserDied {
+                    user,
+                    reason: format!("panicked: boom {user}"),
+                },
+            ));
+        }
+        let r = rec.finish();
+        assert_eq!(r.users_died, 20);
+        assert_eq!(r.first_death.as_deref(), Some("user 1: panicked: boom 1"));
+        assert_eq!(r.notices.len(), DEATH_NOTICES as usize);
+        assert_eq!(r.notices[0].2, "user 1 died: panicked: boom 1");
+    }
+
     /// A lagging recorder: the channel holds 8 events, 1000 requests and 20 notices are
     /// sent before it reads. Every request is counted and graded, the notices that did
     /// not fit the side queue are counted as shed, and nothing else is lost.

@@ -34,6 +34,8 @@ enum Hostile {
     EndlessChunked,
     /// Headers at one byte per second, never finished.
     Slowloris,
+    /// Header lines as fast as they go, never finished.
+    EndlessHeaders,
     /// Bytes that are not HTTP, then close.
     Garbage,
     /// Read the request, then reset the connection (RST).
@@ -123,6 +125,13 @@ async fn connection(mut sock: TcpStream, how: Hostile) -> std::io::Result<()> {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         sock.write_all(b"a").await?;
                     }
+                }
+            }
+            Hostile::EndlessHeaders => {
+                sock.write_all(b"HTTP/1.1 200 OK\r\n").await?;
+                let line = format!("X-Flood: {}\r\n", "z".repeat(1000));
+                loop {
+                    sock.write_all(line.as_bytes()).await?;
                 }
             }
             Hostile::Garbage => {
@@ -398,6 +407,11 @@ fn an_endless_chunked_body_is_cut_at_the_limit() {
 #[test]
 fn headers_at_one_byte_a_second_time_out() {
     hostile_case(Hostile::Slowloris, "timeout after 2s");
+}
+
+#[test]
+fn endless_headers_are_cut_by_the_head_limit() {
+    hostile_case(Hostile::EndlessHeaders, "message head is too large");
 }
 
 #[test]
