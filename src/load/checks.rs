@@ -266,6 +266,7 @@ mod tests {
             headers,
             body: Bytes::from(body.to_string()),
             close: false,
+            _held: Default::default(),
         }
     }
 

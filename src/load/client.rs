@@ -2,13 +2,13 @@
 //! logic, no redirects, no cookies. Every request goes to the plan's one target (the
 //! host validation allowed); the URL is never taken from a response.
 //!
-//! Memory per request is bounded whatever the server sends: the head by hyper's read
-//! buffer (400 KiB), the body by `max_body` (read as it streams, kept only when a check
+//! Memory per request is bounded whatever the server sends: the head by the read buffer
+//! ([`READ_BUFFER`]), the body by `max_body` (read as it streams, kept only when a check
 //! or an extractor reads it), the time by the request timeout around all of it. A
 //! connection dropped mid-response is closed at once (its driver task is aborted).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -60,6 +60,12 @@ pub(crate) enum Failure {
     /// The body went past `max_body` (and the scenario does not accept it cut).
     #[error("body larger than {0}")]
     TooLarge(crate::units::ByteSize),
+    /// The requests in flight already hold [`BODY_BUDGET`] of bodies for their checks.
+    #[error(
+        "body not read: requests in flight already hold {} of bodies (lower [load] max_body or the users)",
+        crate::units::ByteSize(BODY_BUDGET)
+    )]
+    OverBudget,
     #[error(transparent)]
     Check(#[from] CheckFailure),
 }
@@ -85,6 +91,35 @@ impl Conn {
     }
 }
 
+/// Body bytes all requests in flight may keep together: `max_body` bounds one request,
+/// this bounds thousands of users that all check a large body.
+pub(crate) const BODY_BUDGET: u64 = 128 << 20;
+
+/// Body bytes kept by the requests in flight, across the process.
+static KEPT: AtomicU64 = AtomicU64::new(0);
+
+/// A reply's share of [`KEPT`], given back when the reply is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Held(u64);
+
+impl Held {
+    /// Count `n` more bytes; false (nothing counted) past the budget.
+    fn take(&mut self, n: u64) -> bool {
+        if KEPT.fetch_add(n, Ordering::Relaxed) + n > BODY_BUDGET {
+            KEPT.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        self.0 += n;
+        true
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        KEPT.fetch_sub(self.0, Ordering::Relaxed);
+    }
+}
+
 /// A response, its body read up to the limit.
 pub(crate) struct Reply {
     pub status: StatusCode,
@@ -94,6 +129,8 @@ pub(crate) struct Reply {
     /// The connection cannot carry another request: the server asked to close it
     /// (`Connection: close`), or the body was cut.
     pub close: bool,
+    /// The body's share of [`BODY_BUDGET`], given back with the reply.
+    pub _held: Held,
 }
 
 /// How much of a body to read, and what to do with it.
@@ -118,6 +155,10 @@ pub(crate) struct Target {
     pub max_body: u64,
     pub truncate_body: bool,
 }
+
+/// A connection's read buffer: the largest response head, and what a connection holds
+/// while a body streams (hyper's default, 400 KiB, times thousands of users is too much).
+const READ_BUFFER: usize = 64 << 10;
 
 const UA: HeaderValue = HeaderValue::from_static(concat!("gauntlet/", env!("CARGO_PKG_VERSION")));
 
@@ -176,6 +217,7 @@ impl Target {
                     }
                     let _ = stream.set_nodelay(true);
                     let (tx, conn) = hyper::client::conn::http1::Builder::new()
+                        .max_buf_size(READ_BUFFER)
                         .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
                         .await
                         .map_err(|e| Failure::Connect(e.to_string()))?;
@@ -217,7 +259,7 @@ pub(crate) async fn send(
         }
     };
     let (parts, body) = resp.into_parts();
-    let (body, cut) = read_body(body, limit).await.map_err(|f| (f, None))?;
+    let (body, cut, held) = read_body(body, limit).await.map_err(|f| (f, None))?;
     let close = cut
         || parts
             .headers
@@ -228,6 +270,7 @@ pub(crate) async fn send(
         headers: parts.headers,
         body,
         close,
+        _held: held,
     })
 }
 
@@ -237,30 +280,46 @@ pub(crate) async fn send(
 async fn read_body(
     mut body: hyper::body::Incoming,
     limit: BodyLimit,
-) -> Result<(Bytes, bool), Failure> {
+) -> Result<(Bytes, bool, Held), Failure> {
     use hyper::body::Body as _;
     let too_large = || Failure::TooLarge(crate::units::ByteSize(limit.max));
     let announced = body.size_hint().exact();
     if !limit.truncate && announced.is_some_and(|n| n > limit.max) {
         return Err(too_large());
     }
-    // One chunk (the usual small body) is kept as is; more are copied together.
+    // One chunk (the usual small body) is kept as is; more are copied together, in a
+    // buffer that doubles but never past the limit (the announced length when known).
+    let cap = announced.unwrap_or(limit.max).min(limit.max) as usize;
     let mut first: Option<Bytes> = None;
-    let mut joined = bytes::BytesMut::new();
-    let mut keep = |data: Bytes| {
+    let mut joined: Vec<u8> = Vec::new();
+    let mut held = Held::default();
+    let mut keep = |data: Bytes| -> Result<(), Failure> {
         if !limit.keep {
-            return;
+            return Ok(());
         }
-        match first.take() {
-            None if joined.is_empty() => first = Some(data),
-            f => {
-                if let Some(f) = f {
-                    joined.reserve(f.len() + data.len());
-                    joined.extend_from_slice(&f);
-                }
-                joined.extend_from_slice(&data);
+        if first.is_none() && joined.is_empty() {
+            if !held.take(data.len() as u64) {
+                return Err(Failure::OverBudget);
             }
+            first = Some(data);
+            return Ok(());
         }
+        // Counted by what is allocated: the first chunk, then the buffer's capacity.
+        let head = first.take();
+        let need = joined.len() + head.as_ref().map_or(0, Bytes::len) + data.len();
+        if need > joined.capacity() {
+            let grown = need.max(joined.capacity() * 2).min(cap.max(need));
+            let counted = head.as_ref().map_or(joined.capacity(), Bytes::len);
+            if !held.take((grown - counted.min(grown)) as u64) {
+                return Err(Failure::OverBudget);
+            }
+            joined.reserve_exact(grown - joined.len());
+        }
+        if let Some(h) = head {
+            joined.extend_from_slice(&h);
+        }
+        joined.extend_from_slice(&data);
+        Ok(())
     };
     let mut seen: u64 = 0;
     let mut cut = false;
@@ -274,18 +333,18 @@ async fn read_body(
             if !limit.truncate {
                 return Err(too_large());
             }
-            keep(data.slice(..room as usize));
+            keep(data.slice(..room as usize))?;
             cut = true;
             break;
         }
         seen += data.len() as u64;
-        keep(data);
+        keep(data)?;
     }
     let bytes = match first {
         Some(b) => b,
-        None => joined.freeze(),
+        None => Bytes::from(joined),
     };
-    Ok((bytes, cut))
+    Ok((bytes, cut, held))
 }
 
 fn http_reason(e: &hyper::Error) -> String {
@@ -364,6 +423,20 @@ mod tests {
         let mut s = "/api/users/Ava Smith\"é".to_string();
         encode_target(&mut s);
         assert_eq!(s, "/api/users/Ava%20Smith%22%C3%A9");
+    }
+
+    /// The budget counts what replies hold and gets it back when they go.
+    #[test]
+    fn kept_bodies_share_a_budget() {
+        let before = KEPT.load(Ordering::Relaxed);
+        let mut a = Held::default();
+        assert!(a.take(BODY_BUDGET / 2));
+        let mut b = Held::default();
+        assert!(!b.take(BODY_BUDGET), "over the budget");
+        assert!(b.take(1000));
+        drop(a);
+        drop(b);
+        assert_eq!(KEPT.load(Ordering::Relaxed), before);
     }
 
     #[test]
