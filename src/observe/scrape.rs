@@ -89,7 +89,10 @@ async fn fetch_inner(scrape: &ScrapePlan) -> Result<String, ScrapeError> {
         })?;
     let _ = stream.set_nodelay(true);
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+        // The head within 64 KiB; the body is limited below.
+        hyper::client::conn::http1::Builder::new()
+            .max_buf_size(64 << 10)
+            .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
             .await
             .map_err(ScrapeError::Handshake)?;
     let conn = tokio::spawn(conn);
