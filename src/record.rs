@@ -421,6 +421,10 @@ impl Recorder {
         }
         self.record.requests_folded += o.folded();
         self.record.events_shed += o.shed;
+        self.record.users_died += o.deaths;
+        if self.record.first_death.is_none() {
+            self.record.first_death.clone_from(&o.first_death);
+        }
         for ev in &o.side {
             self.record(ev);
         }
@@ -729,6 +733,30 @@ path = "/b"
         assert_eq!(r.first_death.as_deref(), Some("user 1: panicked: boom 1"));
         assert_eq!(r.notices.len(), DEATH_NOTICES as usize);
         assert_eq!(r.notices[0].2, "user 1 died: panicked: boom 1");
+    }
+
+    /// Deaths are never shed, even past a full side queue: they fail the verdict.
+    #[test]
+    fn deaths_survive_a_full_side_queue() {
+        let (sink, mut rx) = crate::event::EventSink::with_capacity(std::time::Instant::now(), 1);
+        for _ in 0..crate::event::overflow::SIDE_CAPACITY + 10 {
+            sink.notice(Level::Info, "n");
+        }
+        for user in 1..=3 {
+            sink.send(EventKind::UserDied {
+                user,
+                reason: "panicked: boom".into(),
+            });
+        }
+        drop(sink);
+        let mut r = Recorder::new(&closed("\"0s\""));
+        while let Ok(ev) = rx.try_recv() {
+            r.record(&ev);
+        }
+        let rec = r.finish();
+        assert_eq!(rec.users_died, 3);
+        assert_eq!(rec.first_death.as_deref(), Some("user 1: panicked: boom"));
+        assert_eq!(rec.events_shed, 9);
     }
 
     /// A lagging recorder: the channel holds 8 events, 1000 requests and 20 notices are

@@ -66,6 +66,9 @@ pub struct Overflow {
     pub side: VecDeque<RunEvent>,
     /// Events dropped because the side queue was full too.
     pub shed: u64,
+    /// Users' deaths that did not fit the side queue, and the first one's reason.
+    pub deaths: u64,
+    pub first_death: Option<String>,
     /// Significant digits of the aggregates' histograms (the recorder's per-name
     /// precision); 3 until told.
     pub digits: Option<u8>,
@@ -90,6 +93,11 @@ impl Overflow {
             self.fold(d);
         } else if self.side.len() < SIDE_CAPACITY {
             self.side.push_back(ev);
+        } else if let EventKind::UserDied { user, reason } = &ev.kind {
+            // Never shed: a death fails the verdict. Counted, the first reason kept.
+            self.deaths += 1;
+            self.first_death
+                .get_or_insert_with(|| format!("user {user}: {reason}"));
         } else {
             self.shed += 1;
         }
@@ -132,6 +140,6 @@ impl Overflow {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.requests.is_empty() && self.side.is_empty() && self.shed == 0
+        self.requests.is_empty() && self.side.is_empty() && self.shed == 0 && self.deaths == 0
     }
 }
