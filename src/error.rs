@@ -36,6 +36,9 @@ pub enum Error {
     Load(#[from] LoadError),
     #[error(transparent)]
     Report(#[from] ReportErrors),
+    /// A resource limit (open files) is too low for the scenario; nothing was started.
+    #[error(transparent)]
+    Limit(#[from] crate::limits::LimitError),
     #[error("{0}")]
     Environment(String),
 }
@@ -44,9 +47,11 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Scenario(_) | Error::Refused(_) | Error::RunId(_) => exit::INVALID,
-            Error::Service(_) | Error::Load(_) | Error::Report(_) | Error::Environment(_) => {
-                exit::ENVIRONMENT
-            }
+            Error::Service(_)
+            | Error::Load(_)
+            | Error::Report(_)
+            | Error::Limit(_)
+            | Error::Environment(_) => exit::ENVIRONMENT,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod chaos;
 pub mod error;
 pub mod event;
 pub mod grade;
+pub mod limits;
 pub mod load;
 pub mod metric;
 pub mod observe;

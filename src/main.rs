@@ -125,6 +125,11 @@ fn run(args: RunArgs) -> i32 {
     if let Some(seed) = args.seed {
         plan.seed = seed;
     }
+    // Before the runtime, which needs descriptors of its own.
+    if let Err(e) = gauntlet::limits::ensure_open_files(&plan) {
+        eprintln!("error: {e}");
+        return exit::ENVIRONMENT;
+    }
     let cancel = CancellationToken::new();
     install_signal_handler(cancel.clone());
     let progress = (!args.quiet && std::io::stderr().is_terminal())

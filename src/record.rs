@@ -15,7 +15,7 @@ use crate::event::{
 use crate::scenario::model::{FaultKind, LatencyBasis};
 use crate::scenario::Plan;
 
-pub use crate::event::{new_histogram, MAX_LATENCY_US};
+pub use crate::event::{digits_for_names, histogram, new_histogram, MAX_LATENCY_US};
 
 /// Live figures for the progress bar, cheap to copy.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,15 +49,22 @@ pub struct RequestStats {
 }
 
 impl RequestStats {
+    /// Histograms at full precision (3 significant digits).
     pub fn new(name: impl Into<String>) -> Self {
+        Self::with_digits(name, 3)
+    }
+
+    /// Histograms with `digits` significant digits; they grow with the largest latency
+    /// recorded, so a name that never ran costs a few KiB.
+    pub fn with_digits(name: impl Into<String>, digits: u8) -> Self {
         RequestStats {
             name: name.into(),
             count: 0,
             errors: 0,
             error_reasons: Vec::new(),
             statuses: BTreeMap::new(),
-            raw: new_histogram(),
-            corrected: new_histogram(),
+            raw: histogram(digits),
+            corrected: histogram(digits),
             clamped: 0,
         }
     }
@@ -420,6 +427,9 @@ pub struct Record {
     pub requests_folded: u64,
     /// Events dropped because the recorder lagged too far (see `event::overflow`).
     pub events_shed: u64,
+    /// Virtual users (or open-model iterations) that panicked, and the first one's reason.
+    pub users_died: u64,
+    pub first_death: Option<String>,
 }
 
 /// Error reasons reported per request (most frequent first); the rest are summed
@@ -431,6 +441,8 @@ const MAX_TRACKED: usize = 200;
 /// Notices kept (a run has a handful; this bounds a misbehaving source).
 const MAX_NOTICES: usize = 1000;
 const OTHER_REASON: &str = "other";
+/// Users' deaths written as notices (the count is in `users_died`).
+const DEATH_NOTICES: u64 = 5;
 
 /// Counters and histograms of one request name (or of all), while recording.
 struct Acc {
@@ -479,6 +491,7 @@ impl Recorder {
             .filter(|l| !l.is_open())
             .map(|l| l.think.mean().as_micros() as u64)
             .filter(|us| *us > 0);
+        let digits = digits_for_names(plan.requests.len());
         Recorder {
             record: Record {
                 load_started: None,
@@ -488,7 +501,7 @@ impl Recorder {
                 requests: plan
                     .requests
                     .iter()
-                    .map(|r| RequestStats::new(r.name.clone()))
+                    .map(|r| RequestStats::with_digits(r.name.clone(), digits))
                     .collect(),
                 total: RequestStats::new("all"),
                 windows: Vec::new(),
@@ -503,6 +516,8 @@ impl Recorder {
                 interrupted: false,
                 requests_folded: 0,
                 events_shed: 0,
+                users_died: 0,
+                first_death: None,
             },
             accs: plan.requests.iter().map(|_| Acc::new()).collect(),
             total_acc: Acc::new(),
@@ -557,6 +572,23 @@ impl Recorder {
             EventKind::Dropped => {
                 self.advance(at);
                 self.record.dropped += 1;
+            }
+            EventKind::UserDied { user, reason } => {
+                self.seen(at);
+                self.record.users_died += 1;
+                if self.record.first_death.is_none() {
+                    self.record.first_death = Some(format!("user {user}: {reason}"));
+                }
+                // The first few in the notices; the count says the rest.
+                if self.record.users_died <= DEATH_NOTICES
+                    && self.record.notices.len() < MAX_NOTICES
+                {
+                    self.record.notices.push((
+                        at,
+                        Level::Error,
+                        format!("user {user} died: {reason}"),
+                    ));
+                }
             }
             EventKind::Service(s) => {
                 self.seen(at);
@@ -660,13 +692,13 @@ impl Recorder {
                 stats.errors += a.errors;
                 stats.clamped += a.clamped;
                 // Same bounds on both sides: adding cannot fail.
-                let _ = stats.raw.add(&a.raw);
+                let _ = stats.raw.add(&a.service);
                 match interval {
                     Some(iv) => {
-                        let _ = stats.corrected.add_correct(&a.raw, iv);
+                        let _ = stats.corrected.add_correct(&a.latency, iv);
                     }
                     None => {
-                        let _ = stats.corrected.add(&a.raw);
+                        let _ = stats.corrected.add(&a.latency);
                     }
                 }
                 for (status, n) in &a.statuses {
@@ -679,6 +711,10 @@ impl Recorder {
         }
         self.record.requests_folded += o.folded();
         self.record.events_shed += o.shed;
+        self.record.users_died += o.deaths;
+        if self.record.first_death.is_none() {
+            self.record.first_death.clone_from(&o.first_death);
+        }
         for ev in &o.side {
             self.record(ev);
         }
@@ -933,6 +969,89 @@ path = "/b"
         RunEvent { at: s(at_ms), kind }
     }
 
+    /// 1,000 request names cost bounded memory: histograms grow only with what a name saw
+    /// (one that never ran stays at its smallest) and keep 2 digits past 64 names. The
+    /// former fixed 1µs..1h, 3-digit pair cost 360 KiB a name (352 MiB for 1,000).
+    #[test]
+    fn a_thousand_names_cost_little() {
+        let mut src = String::from(
+            "name = \"n\"\n[target]\nbase_url = \"http://127.0.0.1:9\"\nallow_hosts = [\"127.0.0.1\"]\n[load]\nstages = [{ duration = \"1s\", users = 1 }]\n",
+        );
+        for i in 0..1000 {
+            src.push_str(&format!("[[requests]]\nname = \"r{i}\"\npath = \"/\"\n"));
+        }
+        let plan = crate::scenario::load_str(std::path::Path::new("n.toml"), &src)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut rec = Recorder::new(&plan);
+        rec.record(&phase(0, Phase::LoadStarted));
+        // Half the names see a 1s latency, the other half nothing.
+        for i in 0..500u16 {
+            rec.record(&req(10, i, 1_000_000, None));
+        }
+        let r = rec.finish();
+        let bytes =
+            |s: &RequestStats| (s.raw.distinct_values() + s.corrected.distinct_values()) * 8;
+        let used: usize = r.requests[..500].iter().map(bytes).sum();
+        let unused: usize = r.requests[500..].iter().map(bytes).sum();
+        assert!(used < 16 << 20, "{used} bytes for 500 names");
+        assert!(
+            unused <= 500 * 4096,
+            "{unused} bytes for 500 names never run"
+        );
+        // The total keeps full precision.
+        assert_eq!(r.total.raw.sigfig(), 3);
+        assert_eq!(r.requests[0].raw.sigfig(), 2);
+        assert_eq!(
+            r.requests[0].raw.max(),
+            r.requests[0].raw.highest_equivalent(1_000_000)
+        );
+    }
+
+    /// Dead users are counted, the first reason kept, and only the first few written
+    /// as notices.
+    #[test]
+    fn dead_users_are_counted() {
+        let mut rec = Recorder::new(&closed("\"0s\""));
+        for user in 1..=20 {
+            rec.record(&ev(
+                5,
+                EventKind::UserDied {
+                    user,
+                    reason: format!("panicked: boom {user}"),
+                },
+            ));
+        }
+        let r = rec.finish();
+        assert_eq!(r.users_died, 20);
+        assert_eq!(r.first_death.as_deref(), Some("user 1: panicked: boom 1"));
+        assert_eq!(r.notices.len(), DEATH_NOTICES as usize);
+        assert_eq!(r.notices[0].2, "user 1 died: panicked: boom 1");
+    }
+
+    /// Deaths are never shed, even past a full side queue: they fail the verdict.
+    #[test]
+    fn deaths_survive_a_full_side_queue() {
+        let (sink, mut rx) = crate::event::EventSink::with_capacity(std::time::Instant::now(), 1);
+        for _ in 0..crate::event::overflow::SIDE_CAPACITY + 10 {
+            sink.notice(Level::Info, "n");
+        }
+        for user in 1..=3 {
+            sink.send(EventKind::UserDied {
+                user,
+                reason: "panicked: boom".into(),
+            });
+        }
+        drop(sink);
+        let mut r = Recorder::new(&closed("\"0s\""));
+        while let Ok(ev) = rx.try_recv() {
+            r.record(&ev);
+        }
+        let rec = r.finish();
+        assert_eq!(rec.users_died, 3);
+        assert_eq!(rec.first_death.as_deref(), Some("user 1: panicked: boom"));
+        assert_eq!(rec.events_shed, 9);
+    }
+
     /// A lagging recorder: the channel holds 8 events, 1000 requests and 20 notices are
     /// sent before it reads. Every request is counted and graded, the notices that did
     /// not fit the side queue are counted as shed, and nothing else is lost.
@@ -978,7 +1097,7 @@ path = "/b"
         let rec = r.finish();
         assert_eq!(rec.expected_interval_us, Some(100_000));
         let a = &rec.requests[0];
-        assert_eq!(a.raw.len(), 1);
+        assert_eq!(a.latency.len(), 1);
         assert_eq!(a.corrected.len(), 10);
         assert!(a.corrected.min() >= 99_000 && a.corrected.min() <= 101_000);
         assert_eq!(rec.total.corrected.len(), 10);

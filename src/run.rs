@@ -138,6 +138,7 @@ pub async fn execute(
     mut live: impl FnMut(LiveStats) + Send,
 ) -> Result<RunOutcome, Error> {
     check_allowed(&plan)?;
+    let fds = crate::limits::ensure_open_files(&plan)?;
     let plan = Arc::new(plan);
     let run_id = match opts.run_id.clone() {
         Some(id) => check_run_id(&id).map(|()| id)?,
@@ -152,6 +153,13 @@ pub async fn execute(
 
     let clock = std::time::Instant::now();
     let (events, mut rx) = EventSink::new(clock);
+    events.set_histogram_digits(crate::event::digits_for_names(plan.requests.len()));
+    if let Some(from) = fds.raised_from {
+        events.notice(
+            crate::event::Level::Info,
+            format!("open-files limit raised from {from} to {}", fds.limit),
+        );
+    }
     let (live_tx, mut live_rx) = watch::channel(LiveStats::default());
 
     // The recorder owns its state; it hands it back when every sender is gone.

@@ -161,6 +161,21 @@ pub fn split_host_port(s: &str) -> Option<(String, u16)> {
     Some((h, port))
 }
 
+/// A URL as it may be shown (reports, notices, errors): its user-info (`user:password@`)
+/// replaced by `***@`. Works on text that is not a valid URL too, so nothing slips
+/// through a parse error.
+pub fn redact_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.into();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..scheme_end], &rest[at..]).into(),
+        None => url.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +227,22 @@ mod tests {
         assert_eq!(split_host_port("[::1]:80"), Some(("::1".into(), 80)));
         assert_eq!(split_host_port(":80"), None);
         assert_eq!(split_host_port("h:x"), None);
+    }
+
+    #[test]
+    fn user_info_is_redacted() {
+        for (url, shown) in [
+            (
+                "redis://:s3cret@127.0.0.1:6379/0",
+                "redis://***@127.0.0.1:6379/0",
+            ),
+            ("http://u:p@h:1/a@b?c=d@e", "http://***@h:1/a@b?c=d@e"),
+            ("ws://user@h", "ws://***@h"),
+            ("http://h:1/x@y", "http://h:1/x@y"),
+            ("not a url", "not a url"),
+            ("http://a:b@[bad", "http://***@[bad"),
+        ] {
+            assert_eq!(redact_userinfo(url), shown, "{url}");
+        }
     }
 }

@@ -155,7 +155,11 @@ extract = [{ var = "nothing", json = "/missing" }]
     );
     assert_eq!(reason("server error"), "status 500 (expected 2xx/3xx)");
     assert_eq!(reason("body"), "check failed: body lacks \"abc\"");
-    assert_eq!(reason("json"), "check failed: /name == \"x\", found \"y\"");
+    // The value found is hidden unless [report] show_values says otherwise.
+    assert_eq!(
+        reason("json"),
+        "check failed: /name == \"x\", found a string (value hidden)"
+    );
     assert_eq!(reason("extract"), "extract nothing: /missing not found");
     let allowed = out.stats("not found allowed");
     assert!(allowed.count > 0);

@@ -120,7 +120,10 @@ async fn probe_inner(target: &ProbeTarget) -> Result<(), String> {
                 .map_err(|e| format!("connect {host}:{port}: {e}"))?;
             let _ = stream.set_nodelay(true);
             let (mut sender, conn) =
-                hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+                // Only the status is read; a head past 64 KiB is an error, not memory.
+                hyper::client::conn::http1::Builder::new()
+                    .max_buf_size(64 << 10)
+                    .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
                     .await
                     .map_err(|e| format!("http handshake: {e}"))?;
             let conn = tokio::spawn(conn);

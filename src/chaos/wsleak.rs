@@ -57,6 +57,11 @@ pub enum WsLeakError {
     },
 }
 
+/// A URL for an error message: no user-info.
+fn shown(url: &str) -> String {
+    crate::units::redact_userinfo(url).into_owned()
+}
+
 async fn open_one(
     url: &str,
     host: &str,
@@ -78,11 +83,9 @@ async fn open_one(
         tokio_tungstenite::client_async(url, tcp),
     )
     .await
-    .map_err(|_| WsLeakError::HandshakeTimeout {
-        url: url.to_string(),
-    })?
+    .map_err(|_| WsLeakError::HandshakeTimeout { url: shown(url) })?
     .map_err(|e| WsLeakError::Handshake {
-        url: url.to_string(),
+        url: shown(url),
         source: Box::new(e),
     })?;
     Ok(ws)
@@ -98,7 +101,7 @@ pub(crate) async fn start(
     name: String,
 ) -> Result<WsLeak, WsLeakError> {
     let bad_url = |why: String| WsLeakError::Url {
-        url: url.to_string(),
+        url: shown(url),
         why,
     };
     let u = url::Url::parse(url).map_err(|e| bad_url(e.to_string()))?;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub mod overflow;
-pub use overflow::{new_histogram, Overflow, EVENT_CAPACITY, MAX_LATENCY_US};
+pub use overflow::{
+    digits_for_names, histogram, new_histogram, Overflow, EVENT_CAPACITY, MAX_LATENCY_US,
+};
 
 use crate::scenario::model::FaultKind;
 
@@ -32,6 +34,12 @@ pub enum EventKind {
     Request(RequestDone),
     /// Open model: an iteration was due but could not start (all `max_in_flight` busy).
     Dropped,
+    /// A virtual user (closed model) or an iteration (open) panicked: it sends nothing
+    /// more. `user` is 1-based (open model: the iteration number).
+    UserDied {
+        user: u64,
+        reason: String,
+    },
     Service(ServiceEvent),
     Fault(FaultEvent),
     /// A health probe of a service, stamped when it was sent (failed) or answered (ok).
@@ -249,6 +257,15 @@ impl EventSink {
             let mut o = self.overflow.lock().unwrap_or_else(|p| p.into_inner());
             o.keep(ev);
         }
+    }
+
+    /// Significant digits of the histograms folded on overflow: the recorder's per-name
+    /// precision ([`digits_for_names`]).
+    pub fn set_histogram_digits(&self, digits: u8) {
+        self.overflow
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .digits = Some(digits);
     }
 
     pub fn notice(&self, level: Level, message: impl Into<String>) {

@@ -28,9 +28,33 @@ const MAX_REASONS: usize = 200;
 /// values are clamped to it and counted.
 pub const MAX_LATENCY_US: u64 = 3_600_000_000;
 
-/// A histogram for µs latencies: 1µs .. 1h, 3 significant digits.
+/// Request names up to which each name's histograms keep 3 significant digits (0.1 %);
+/// with more names they keep 2 (1 %), so 1,000 names cost tens of MiB, not hundreds.
+pub const PRECISE_NAMES: usize = 64;
+
+/// Significant digits of the per-name latency histograms for a plan of `names` requests.
+pub fn digits_for_names(names: usize) -> u8 {
+    if names <= PRECISE_NAMES {
+        3
+    } else {
+        2
+    }
+}
+
+/// A histogram for µs latencies, 1µs up to [`MAX_LATENCY_US`] (callers clamp), with
+/// `digits` significant digits. It starts at its smallest (16 KiB at 3 digits, 2 KiB at
+/// 2) and grows with the largest value recorded: a fixed 1h range costs 180 KiB at 3
+/// digits, whatever the name saw.
+pub fn histogram(digits: u8) -> Histogram<u64> {
+    let mut h =
+        Histogram::new_with_bounds(1, 2, digits).expect("static histogram bounds are valid");
+    h.auto(true);
+    h
+}
+
+/// A latency histogram at full precision (3 significant digits).
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds are valid")
+    histogram(3)
 }
 
 /// What the senders kept aside while the channel was full.
@@ -42,6 +66,12 @@ pub struct Overflow {
     pub side: VecDeque<RunEvent>,
     /// Events dropped because the side queue was full too.
     pub shed: u64,
+    /// Users' deaths that did not fit the side queue, and the first one's reason.
+    pub deaths: u64,
+    pub first_death: Option<String>,
+    /// Significant digits of the aggregates' histograms (the recorder's per-name
+    /// precision); 3 until told.
+    pub digits: Option<u8>,
 }
 
 /// Request results of one request name, folded.
@@ -53,8 +83,11 @@ pub struct RequestAggregate {
     pub clamped: u64,
     pub statuses: BTreeMap<u16, u64>,
     pub reasons: HashMap<Box<str>, u64>,
-    /// Latency as measured (µs); the recorder derives the corrected one.
-    pub raw: Histogram<u64>,
+    /// Latency as reported (µs; open model: from the intended start); the recorder
+    /// derives the corrected one from it.
+    pub latency: Histogram<u64>,
+    /// Service time (µs, from the actual send): the raw histogram.
+    pub service: Histogram<u64>,
 }
 
 impl Overflow {
@@ -63,6 +96,11 @@ impl Overflow {
             self.fold(d);
         } else if self.side.len() < SIDE_CAPACITY {
             self.side.push_back(ev);
+        } else if let EventKind::UserDied { user, reason } = &ev.kind {
+            // Never shed: a death fails the verdict. Counted, the first reason kept.
+            self.deaths += 1;
+            self.first_death
+                .get_or_insert_with(|| format!("user {user}: {reason}"));
         } else {
             self.shed += 1;
         }
@@ -78,12 +116,14 @@ impl Overflow {
                 clamped: 0,
                 statuses: BTreeMap::new(),
                 reasons: HashMap::new(),
-                raw: new_histogram(),
+                latency: histogram(self.digits.unwrap_or(3)),
+                service: histogram(self.digits.unwrap_or(3)),
             });
         a.count += 1;
         a.clamped += u64::from(d.latency_us > MAX_LATENCY_US);
         // In bounds by construction (clamped to the histogram's highest value).
-        let _ = a.raw.record(d.latency_us.min(MAX_LATENCY_US));
+        let _ = a.latency.record(d.latency_us.min(MAX_LATENCY_US));
+        let _ = a.service.record(d.service_us.min(MAX_LATENCY_US));
         if d.status != 0 {
             *a.statuses.entry(d.status).or_insert(0) += 1;
         }
@@ -105,6 +145,6 @@ impl Overflow {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.requests.is_empty() && self.side.is_empty() && self.shed == 0
+        self.requests.is_empty() && self.side.is_empty() && self.shed == 0 && self.deaths == 0
     }
 }

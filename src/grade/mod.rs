@@ -65,11 +65,40 @@ pub fn grade(plan: &Plan, record: &Record) -> Verdict {
     if !record.interrupted {
         problems.extend(faults_never_tried(plan, record));
     }
+    problems.extend(load_problems(load_planned, record));
     Verdict {
         passed: problems.is_empty() && criteria.iter().all(|c| c.passed),
         criteria,
         problems,
     }
+}
+
+/// A run never passes on load that did not happen: every request failed (a latency
+/// criterion alone would pass on fast refusals), or users died (their requests were never
+/// attempted, so nothing measured them).
+fn load_problems(load_planned: bool, record: &Record) -> Vec<String> {
+    let mut problems = Vec::new();
+    let t = &record.total;
+    if load_planned && t.count > 0 && t.errors >= t.count {
+        let why = t
+            .error_reasons
+            .first()
+            .map(|(r, _)| format!(" (most often: {r})"))
+            .unwrap_or_default();
+        problems.push(format!("no request succeeded: all {} failed{why}", t.count));
+    }
+    if record.users_died > 0 {
+        let first = record
+            .first_death
+            .as_deref()
+            .map(|r| format!("; first: {r}"))
+            .unwrap_or_default();
+        problems.push(format!(
+            "{} virtual user(s) died (panicked) and sent nothing more{first}",
+            record.users_died
+        ));
+    }
+    problems
 }
 
 /// A gate must not pass because its fault never happened: every repetition of every fault
@@ -242,7 +271,53 @@ times = 2
             interrupted: false,
             requests_folded: 0,
             events_shed: 0,
+            users_died: 0,
+            first_death: None,
         }
+    }
+
+    /// Every request failed, or a user died: the verdict fails with a problem saying so,
+    /// whatever the criteria (here: none).
+    #[test]
+    fn load_that_did_not_happen_never_passes() {
+        let plan = crate::scenario::load_str(
+            std::path::Path::new("f.toml"),
+            r#"
+name = "f"
+[target]
+base_url = "http://127.0.0.1:9"
+allow_hosts = ["127.0.0.1"]
+[load]
+stages = [{ duration = "1s", users = 1 }]
+[[requests]]
+name = "list"
+path = "/"
+"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut record = empty();
+        record.total.count = 20042;
+        record.total.errors = 20042;
+        record.total.error_reasons = vec![("connect: connection refused".into(), 20042)];
+        let v = grade(&plan, &record);
+        assert!(!v.passed);
+        assert_eq!(
+            v.problems,
+            vec![
+                "no request succeeded: all 20042 failed (most often: connect: connection refused)"
+                    .to_string()
+            ]
+        );
+        record.total.errors = 20041;
+        assert!(grade(&plan, &record).passed);
+        record.users_died = 3;
+        record.first_death = Some("user 1: panicked: boom".into());
+        let v = grade(&plan, &record);
+        assert!(!v.passed);
+        assert_eq!(
+            v.problems,
+            vec!["3 virtual user(s) died (panicked) and sent nothing more; first: user 1: panicked: boom".to_string()]
+        );
     }
 
     /// Requests 1..=100 ms for `list` (raw) and the same +50ms corrected; `create` has 10

@@ -29,11 +29,11 @@ pub(crate) enum CheckFailure {
     Missing(JsonPointer),
     #[error("check failed: {0} present, expected absent")]
     Present(JsonPointer),
-    #[error("check failed: {pointer} == {}, found {}", short_json(.expected), short_json(.found))]
+    #[error("check failed: {pointer} == {}, found {found}", short_json(.expected))]
     NotEqual {
         pointer: JsonPointer,
         expected: serde_json::Value,
-        found: serde_json::Value,
+        found: Found,
     },
     #[error("extract {0}: body is not JSON")]
     ExtractNotJson(String),
@@ -41,6 +41,38 @@ pub(crate) enum CheckFailure {
     ExtractMissing { var: String, pointer: JsonPointer },
     #[error("extract {var}: header {name} not found")]
     ExtractHeader { var: String, name: HeaderName },
+}
+
+/// A value of the response as a reason shows it: itself with `[report] show_values`,
+/// else only its JSON type (a response value may be a token or personal data).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Found {
+    Value(serde_json::Value),
+    Hidden(&'static str),
+}
+
+impl Found {
+    fn new(v: &serde_json::Value, show: bool) -> Found {
+        use serde_json::Value as V;
+        match v {
+            _ if show => Found::Value(v.clone()),
+            // Nothing to hide in these.
+            V::Null | V::Bool(_) => Found::Value(v.clone()),
+            V::Number(_) => Found::Hidden("a number"),
+            V::String(_) => Found::Hidden("a string"),
+            V::Array(_) => Found::Hidden("an array"),
+            V::Object(_) => Found::Hidden("an object"),
+        }
+    }
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Found::Value(v) => f.write_str(&short_json(v)),
+            Found::Hidden(kind) => write!(f, "{kind} (value hidden)"),
+        }
+    }
 }
 
 /// The body parsed as JSON at most once, on first use.
@@ -58,19 +90,28 @@ impl JsonBody {
 }
 
 /// The first failed check, or the implicit status rule when no check names a status.
+/// `show_values`: a reason may quote a value of the response.
 pub(crate) fn evaluate(
     checks: &[Check],
     has_status_check: bool,
     reply: &Reply,
     json: &mut JsonBody,
+    show_values: bool,
 ) -> Result<(), CheckFailure> {
     if !has_status_check && !(200..=399).contains(&reply.status.as_u16()) {
         return Err(CheckFailure::Unexpected(reply.status));
     }
-    checks.iter().try_for_each(|c| check(c, reply, json))
+    checks
+        .iter()
+        .try_for_each(|c| check(c, reply, json, show_values))
 }
 
-fn check(c: &Check, reply: &Reply, json: &mut JsonBody) -> Result<(), CheckFailure> {
+fn check(
+    c: &Check,
+    reply: &Reply,
+    json: &mut JsonBody,
+    show_values: bool,
+) -> Result<(), CheckFailure> {
     match c {
         Check::Status(set) if !set.contains(reply.status) => Err(CheckFailure::Status {
             status: reply.status,
@@ -88,7 +129,7 @@ fn check(c: &Check, reply: &Reply, json: &mut JsonBody) -> Result<(), CheckFailu
                 Some(found) if !json_eq(found, expected) => Err(CheckFailure::NotEqual {
                     pointer: pointer.clone(),
                     expected: expected.clone(),
-                    found: found.clone(),
+                    found: Found::new(found, show_values),
                 }),
                 Some(_) => Ok(()),
             }
@@ -225,6 +266,7 @@ mod tests {
             headers,
             body: Bytes::from(body.to_string()),
             close: false,
+            _held: Default::default(),
         }
     }
 
@@ -237,10 +279,44 @@ mod tests {
     }
 
     fn run(checks: &[Check], r: &Reply) -> Option<String> {
+        run_showing(checks, r, true)
+    }
+
+    fn run_showing(checks: &[Check], r: &Reply, show: bool) -> Option<String> {
         let has = checks.iter().any(|c| matches!(c, Check::Status(_)));
-        evaluate(checks, has, r, &mut JsonBody::default())
+        evaluate(checks, has, r, &mut JsonBody::default(), show)
             .err()
             .map(|e| e.to_string())
+    }
+
+    /// Without `show_values`, a reason names what was found, never its value.
+    #[test]
+    fn response_values_are_hidden_unless_shown() {
+        let r = reply(200, r#"{"auth": "Bearer s3cret", "n": 5, "ok": false}"#);
+        let eq = |p: &str, v: serde_json::Value| Check::JsonEquals {
+            pointer: ptr(p),
+            expected: v,
+        };
+        let cases = [
+            (
+                eq("/auth", json!("Bearer x")),
+                "check failed: /auth == \"Bearer x\", found a string (value hidden)",
+            ),
+            (
+                eq("/n", json!(4)),
+                "check failed: /n == 4, found a number (value hidden)",
+            ),
+            (
+                eq("/ok", json!(true)),
+                "check failed: /ok == true, found false",
+            ),
+        ];
+        for (c, want) in cases {
+            let got = run_showing(std::slice::from_ref(&c), &r, false);
+            assert_eq!(got.as_deref(), Some(want));
+        }
+        let shown = run_showing(&[eq("/auth", json!("Bearer x"))], &r, true).unwrap();
+        assert!(shown.ends_with("found \"Bearer s3cret\""), "{shown}");
     }
 
     #[test]

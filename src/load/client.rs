@@ -1,9 +1,14 @@
 //! The lean HTTP/1.1 client: one hyper `SendRequest` per keep-alive connection, no pool
 //! logic, no redirects, no cookies. Every request goes to the plan's one target (the
 //! host validation allowed); the URL is never taken from a response.
+//!
+//! Memory per request is bounded whatever the server sends: the head by the read buffer
+//! ([`READ_BUFFER`]), the body by `max_body` (read as it streams, kept only when a check
+//! or an extractor reads it), the time by the request timeout around all of it. A
+//! connection dropped mid-response is closed at once (its driver task is aborted).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,13 +22,15 @@ use tokio::net::TcpStream;
 use super::checks::CheckFailure;
 
 /// Why the target cannot be used at all (the load does not start).
+/// URLs are shown without user-info.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error(
-        "target {0}: only http:// targets are supported by the load engine (no TLS client yet)"
+        "target {}: only http:// targets are supported by the load engine (no TLS client yet)",
+        crate::units::redact_userinfo(.0.as_str())
     )]
     NotHttp(url::Url),
-    #[error("target {0} has no host")]
+    #[error("target {} has no host", crate::units::redact_userinfo(.0.as_str()))]
     NoHost(url::Url),
     #[error("cannot resolve {host}: {source}")]
     Resolve {
@@ -32,7 +39,7 @@ pub enum TargetError {
     },
     #[error("cannot resolve {0}: no address")]
     NoAddress(String),
-    #[error("target {0}: host is not a valid header value")]
+    #[error("target {}: host is not a valid header value", crate::units::redact_userinfo(.0.as_str()))]
     BadHost(url::Url),
 }
 
@@ -50,6 +57,15 @@ pub(crate) enum Failure {
     Body(String),
     #[error("timeout after {}", humantime::format_duration(*.0))]
     Timeout(Duration),
+    /// The body went past `max_body` (and the scenario does not accept it cut).
+    #[error("body larger than {0}")]
+    TooLarge(crate::units::ByteSize),
+    /// The requests in flight already hold [`BODY_BUDGET`] of bodies for their checks.
+    #[error(
+        "body not read: requests in flight already hold {} of bodies (lower [load] max_body or the users)",
+        crate::units::ByteSize(BODY_BUDGET)
+    )]
+    OverBudget,
     #[error(transparent)]
     Check(#[from] CheckFailure),
 }
@@ -57,6 +73,15 @@ pub(crate) enum Failure {
 /// One keep-alive connection to the target.
 pub(crate) struct Conn {
     tx: SendRequest<Full<Bytes>>,
+    /// The connection's driver; aborted on drop, so a connection given up on (timeout,
+    /// body too large) is closed now, not when the server finishes.
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
 }
 
 impl Conn {
@@ -66,13 +91,56 @@ impl Conn {
     }
 }
 
-/// A response, read in full.
+/// Body bytes all requests in flight may keep together: `max_body` bounds one request,
+/// this bounds thousands of users that all check a large body.
+pub(crate) const BODY_BUDGET: u64 = 128 << 20;
+
+/// Body bytes kept by the requests in flight, across the process.
+static KEPT: AtomicU64 = AtomicU64::new(0);
+
+/// A reply's share of [`KEPT`], given back when the reply is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Held(u64);
+
+impl Held {
+    /// Count `n` more bytes; false (nothing counted) past the budget.
+    fn take(&mut self, n: u64) -> bool {
+        if KEPT.fetch_add(n, Ordering::Relaxed) + n > BODY_BUDGET {
+            KEPT.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        self.0 += n;
+        true
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        KEPT.fetch_sub(self.0, Ordering::Relaxed);
+    }
+}
+
+/// A response, its body read up to the limit.
 pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// Empty unless the body was asked for; at most `max_body` bytes.
     pub body: Bytes,
-    /// The server asked to close the connection (`Connection: close`).
+    /// The connection cannot carry another request: the server asked to close it
+    /// (`Connection: close`), or the body was cut.
     pub close: bool,
+    /// The body's share of [`BODY_BUDGET`], given back with the reply.
+    pub _held: Held,
+}
+
+/// How much of a body to read, and what to do with it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit {
+    pub max: u64,
+    /// Past `max`: cut (true) or fail (false).
+    pub truncate: bool,
+    /// Keep the bytes (a check or an extractor reads them); otherwise only count them.
+    pub keep: bool,
 }
 
 /// Where requests go, and how long they may take.
@@ -84,13 +152,22 @@ pub(crate) struct Target {
     /// The base URL's path without its trailing `/` ("" for the root).
     pub base_path: String,
     pub timeout: Duration,
+    pub max_body: u64,
+    pub truncate_body: bool,
 }
+
+/// A connection's read buffer: the largest response head, and what a connection holds
+/// while a body streams (hyper's default, 400 KiB, times thousands of users is too much).
+const READ_BUFFER: usize = 64 << 10;
 
 const UA: HeaderValue = HeaderValue::from_static(concat!("gauntlet/", env!("CARGO_PKG_VERSION")));
 
 impl Target {
     /// Resolve the base URL once. Only `http://` is supported.
-    pub(crate) async fn resolve(base: &url::Url, timeout: Duration) -> Result<Target, TargetError> {
+    pub(crate) async fn resolve(
+        base: &url::Url,
+        load: &crate::scenario::load_plan::LoadPlan,
+    ) -> Result<Target, TargetError> {
         if base.scheme() != "http" {
             return Err(TargetError::NotHttp(base.clone()));
         }
@@ -120,7 +197,9 @@ impl Target {
             preferred: AtomicUsize::new(0),
             authority,
             base_path,
-            timeout,
+            timeout: load.timeout,
+            max_body: load.max_body,
+            truncate_body: load.truncate_body,
         })
     }
 
@@ -138,13 +217,14 @@ impl Target {
                     }
                     let _ = stream.set_nodelay(true);
                     let (tx, conn) = hyper::client::conn::http1::Builder::new()
+                        .max_buf_size(READ_BUFFER)
                         .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
                         .await
                         .map_err(|e| Failure::Connect(e.to_string()))?;
-                    tokio::spawn(async move {
+                    let driver = tokio::spawn(async move {
                         let _ = conn.await;
                     });
-                    return Ok(Conn { tx });
+                    return Ok(Conn { tx, driver });
                 }
                 Err(e) => last_err = io_reason(&e),
             }
@@ -162,12 +242,14 @@ impl Target {
     }
 }
 
-/// Send on `conn` and read the whole response. `Err((reason, sent_back))`: when the
-/// connection turned out closed before the request was written, the request comes back
-/// so it can be retried on a fresh connection (never a request the server may have seen).
+/// Send on `conn` and read the response, its body up to `limit`. `Err((reason,
+/// sent_back))`: when the connection turned out closed before the request was written,
+/// the request comes back so it can be retried on a fresh connection (never a request the
+/// server may have seen).
 pub(crate) async fn send(
     conn: &mut Conn,
     req: Request<Full<Bytes>>,
+    limit: BodyLimit,
 ) -> Result<Reply, (Failure, Option<Request<Full<Bytes>>>)> {
     let resp = match conn.tx.try_send_request(req).await {
         Ok(r) => r,
@@ -177,20 +259,92 @@ pub(crate) async fn send(
         }
     };
     let (parts, body) = resp.into_parts();
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => return Err((Failure::Body(http_reason(&e)), None)),
-    };
-    let close = parts
-        .headers
-        .get(CONNECTION)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    let (body, cut, held) = read_body(body, limit).await.map_err(|f| (f, None))?;
+    let close = cut
+        || parts
+            .headers
+            .get(CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
     Ok(Reply {
         status: parts.status,
         headers: parts.headers,
         body,
         close,
+        _held: held,
     })
+}
+
+/// Read a body as it streams, at most `limit.max` bytes; true when it was cut there. An
+/// announced length above the limit fails before a byte is read. The caller drops the
+/// connection of a failed or cut body, which closes it (nothing more is read).
+async fn read_body(
+    mut body: hyper::body::Incoming,
+    limit: BodyLimit,
+) -> Result<(Bytes, bool, Held), Failure> {
+    use hyper::body::Body as _;
+    let too_large = || Failure::TooLarge(crate::units::ByteSize(limit.max));
+    let announced = body.size_hint().exact();
+    if !limit.truncate && announced.is_some_and(|n| n > limit.max) {
+        return Err(too_large());
+    }
+    // One chunk (the usual small body) is kept as is; more are copied together, in a
+    // buffer that doubles but never past the limit (the announced length when known).
+    let cap = announced.unwrap_or(limit.max).min(limit.max) as usize;
+    let mut first: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    let mut held = Held::default();
+    let mut keep = |data: Bytes| -> Result<(), Failure> {
+        if !limit.keep {
+            return Ok(());
+        }
+        if first.is_none() && joined.is_empty() {
+            if !held.take(data.len() as u64) {
+                return Err(Failure::OverBudget);
+            }
+            first = Some(data);
+            return Ok(());
+        }
+        // Counted by what is allocated: the first chunk, then the buffer's capacity.
+        let head = first.take();
+        let need = joined.len() + head.as_ref().map_or(0, Bytes::len) + data.len();
+        if need > joined.capacity() {
+            let grown = need.max(joined.capacity() * 2).min(cap.max(need));
+            let counted = head.as_ref().map_or(joined.capacity(), Bytes::len);
+            if !held.take((grown - counted.min(grown)) as u64) {
+                return Err(Failure::OverBudget);
+            }
+            joined.reserve_exact(grown - joined.len());
+        }
+        if let Some(h) = head {
+            joined.extend_from_slice(&h);
+        }
+        joined.extend_from_slice(&data);
+        Ok(())
+    };
+    let mut seen: u64 = 0;
+    let mut cut = false;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Failure::Body(http_reason(&e)))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let room = limit.max - seen;
+        if data.len() as u64 > room {
+            if !limit.truncate {
+                return Err(too_large());
+            }
+            keep(data.slice(..room as usize))?;
+            cut = true;
+            break;
+        }
+        seen += data.len() as u64;
+        keep(data)?;
+    }
+    let bytes = match first {
+        Some(b) => b,
+        None => Bytes::from(joined),
+    };
+    Ok((bytes, cut, held))
 }
 
 fn http_reason(e: &hyper::Error) -> String {
@@ -269,6 +423,20 @@ mod tests {
         let mut s = "/api/users/Ava Smith\"é".to_string();
         encode_target(&mut s);
         assert_eq!(s, "/api/users/Ava%20Smith%22%C3%A9");
+    }
+
+    /// The budget counts what replies hold and gets it back when they go.
+    #[test]
+    fn kept_bodies_share_a_budget() {
+        let before = KEPT.load(Ordering::Relaxed);
+        let mut a = Held::default();
+        assert!(a.take(BODY_BUDGET / 2));
+        let mut b = Held::default();
+        assert!(!b.take(BODY_BUDGET), "over the budget");
+        assert!(b.take(1000));
+        drop(a);
+        drop(b);
+        assert_eq!(KEPT.load(Ordering::Relaxed), before);
     }
 
     #[test]

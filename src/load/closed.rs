@@ -108,6 +108,13 @@ impl UserLoop for Users {
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         Box::pin(self.step(index, state))
     }
+
+    fn died(&self, index: usize, reason: String) {
+        self.engine.events.send(EventKind::UserDied {
+            user: index as u64 + 1,
+            reason,
+        });
+    }
 }
 
 impl Users {

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::checks::{self, JsonBody};
 use super::client::{self, Conn, Failure, Target};
-use super::{LoadError, RequestError};
+use super::{LoadError, RequestError, Shown};
 use crate::event::{EventKind, EventSink, Level, RequestDone};
 use crate::scenario::load_plan::{Check, Extractor, Think};
 use crate::scenario::template::{BodyTemplate, RenderCtx, Template};
@@ -36,6 +36,8 @@ pub(crate) struct Compiled {
     /// Set unless the request's own headers give a content type.
     content_type: bool,
     has_status_check: bool,
+    /// A check or an extractor reads the body: keep it (up to `max_body`).
+    reads_body: bool,
     checks: Vec<Check>,
     extracts: Vec<Extractor>,
     needs: Vec<(String, usize)>,
@@ -147,7 +149,7 @@ impl Engine {
     ) -> Result<Engine, LoadError> {
         let mut reqs = Vec::with_capacity(plan.requests.len());
         for (i, r) in plan.requests.iter().enumerate() {
-            reqs.push(compile(i, r, &target)?);
+            reqs.push(compile(i, r, &target, plan.show_values)?);
         }
         let mut cumulative = Vec::with_capacity(reqs.len());
         let mut total: u64 = 0;
@@ -242,8 +244,10 @@ impl Engine {
                     p.insert(at, '/');
                 }
                 client::encode_target(&mut p);
-                Uri::try_from(p.as_str())
-                    .map_err(|source| RequestError::Path { path: p, source })?
+                Uri::try_from(p.as_str()).map_err(|source| RequestError::Path {
+                    path: Shown::new(p, self.plan.show_values),
+                    source,
+                })?
             }
         };
         let mut buf = String::new();
@@ -266,7 +270,7 @@ impl Engine {
                     t.render(&mut ctx, &mut buf);
                     HeaderValue::from_str(&buf).map_err(|_| RequestError::HeaderValue {
                         name: name.clone(),
-                        value: std::mem::take(&mut buf),
+                        value: Shown::new(std::mem::take(&mut buf), self.plan.show_values),
                     })?
                 }
             };
@@ -302,7 +306,7 @@ impl Engine {
                 self.abandoned.fetch_add(1, Ordering::Relaxed);
                 return Sent::Aborted;
             }
-            o = tokio::time::timeout(self.target.timeout, self.exchange(conns, req)) => o,
+            o = tokio::time::timeout(self.target.timeout, self.exchange(conns, req, r.reads_body)) => o,
         };
         let done = Instant::now();
         let service_us = micros(done - t0);
@@ -315,7 +319,7 @@ impl Engine {
             Ok(Err(failure)) => (0, Some(failure)),
             Ok(Ok(reply)) => (
                 reply.status.as_u16(),
-                Self::verify(r, &reply, &mut flow.vars).err(),
+                Self::verify(r, &reply, &mut flow.vars, self.plan.show_values).err(),
             ),
         };
         let sent = if error.is_none() {
@@ -333,7 +337,13 @@ impl Engine {
         &self,
         conns: &mut Conns<'_>,
         req: Request<Full<Bytes>>,
+        keep_body: bool,
     ) -> Result<client::Reply, Failure> {
+        let limit = client::BodyLimit {
+            max: self.target.max_body,
+            truncate: self.target.truncate_body,
+            keep: keep_body,
+        };
         let (lease, cached) = match conns {
             Conns::Own(slot) => (None, slot.take()),
             Conns::Pool(p) => {
@@ -345,13 +355,15 @@ impl Engine {
             Some(c) if c.usable() => c,
             _ => self.target.connect().await?,
         };
-        let reply = match client::send(&mut conn, req).await {
+        let reply = match client::send(&mut conn, req, limit).await {
             Ok(reply) => reply,
             // The kept-alive connection was already closed: the request was never
             // written, so it is safe to send it once more on a fresh connection.
             Err((_, Some(req))) => {
                 conn = self.target.connect().await?;
-                client::send(&mut conn, req).await.map_err(|(e, _)| e)?
+                client::send(&mut conn, req, limit)
+                    .await
+                    .map_err(|(e, _)| e)?
             }
             Err((failure, None)) => return Err(failure),
         };
@@ -370,9 +382,10 @@ impl Engine {
         r: &Compiled,
         reply: &client::Reply,
         vars: &mut HashMap<String, String>,
+        show_values: bool,
     ) -> Result<(), Failure> {
         let mut json = JsonBody::default();
-        checks::evaluate(&r.checks, r.has_status_check, reply, &mut json)?;
+        checks::evaluate(&r.checks, r.has_status_check, reply, &mut json, show_values)?;
         checks::extract(&r.extracts, reply, &mut json, vars)?;
         Ok(())
     }
@@ -425,7 +438,7 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, LoadError> {
+fn compile(i: usize, r: &RequestPlan, target: &Target, show: bool) -> Result<Compiled, LoadError> {
     let idx = u16::try_from(i).map_err(|_| LoadError::TooManyRequests)?;
     let invalid = |source| LoadError::Request {
         name: r.name.clone(),
@@ -441,7 +454,12 @@ fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, LoadE
             client::encode_target(&mut s);
             match Uri::try_from(s.as_str()) {
                 Ok(u) => Some(u),
-                Err(source) => return Err(invalid(RequestError::Path { path: s, source })),
+                Err(source) => {
+                    return Err(invalid(RequestError::Path {
+                        path: Shown::new(s, show),
+                        source,
+                    }))
+                }
             }
         }
         None => None,
@@ -456,7 +474,7 @@ fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, LoadE
             Some(v) => HeaderPart::Literal(HeaderValue::from_str(v).map_err(|_| {
                 invalid(RequestError::HeaderValue {
                     name: name.clone(),
-                    value: v.to_string(),
+                    value: Shown::new(v.to_string(), show),
                 })
             })?),
             None => HeaderPart::Template(t.clone()),
@@ -472,6 +490,10 @@ fn compile(i: usize, r: &RequestPlan, target: &Target) -> Result<Compiled, LoadE
         body: r.body.clone(),
         content_type,
         has_status_check: r.checks.iter().any(|c| matches!(c, Check::Status(_))),
+        reads_body: r.checks.iter().any(|c| !matches!(c, Check::Status(_)))
+            || r.extract
+                .iter()
+                .any(|e| matches!(e, Extractor::Json { .. })),
         checks: r.checks.clone(),
         extracts: r.extract.clone(),
         needs: r.needs.clone(),

@@ -49,20 +49,42 @@ pub enum LoadError {
 /// A request of the plan that cannot be sent as rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
-    #[error("invalid path {path:?}: {source}")]
+    #[error("invalid path {path}: {source}")]
     Path {
-        path: String,
+        path: Shown,
         source: http::uri::InvalidUri,
     },
-    #[error("invalid value for header {name}: {value:?}")]
+    #[error("invalid value for header {name}: {value}")]
     HeaderValue {
         name: http::HeaderName,
-        value: String,
+        value: Shown,
     },
 }
 
-/// File descriptors kept aside for everything that is not a load connection.
-const FD_MARGIN: u64 = 256;
+/// A value from the exchange (a rendered header or path, a value of a response) as an
+/// error reason shows it: quoted only when the scenario says so (`[report] show_values`),
+/// since it may be a token, a cookie or personal data; otherwise "(value hidden)".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown(Option<String>);
+
+impl Shown {
+    pub fn new(value: String, show: bool) -> Shown {
+        Shown(show.then_some(value))
+    }
+}
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => write!(f, "{v:?}"),
+            None => f.write_str("(value hidden)"),
+        }
+    }
+}
+
+/// File descriptors kept aside for everything that is not a load connection (the same
+/// base `limits` checks before the run).
+const FD_MARGIN: u64 = crate::limits::BASE_FDS;
 
 /// Run the plan's load to the end of its stages (or until `cancel`), sending a
 /// `RunEvent` per request and per user-count change. Bounded in time by the plan: the
@@ -83,7 +105,7 @@ pub async fn run(
     if plan.requests.is_empty() || load.duration().is_zero() {
         return Ok(());
     }
-    let target = client::Target::resolve(&plan.base_url, load.timeout).await?;
+    let target = client::Target::resolve(&plan.base_url, &load).await?;
     // Our own token: cancelling it (at the hard stop) must not cancel the run's.
     let abort = cancel.child_token();
     match load.model {

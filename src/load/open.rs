@@ -176,6 +176,7 @@ pub(crate) async fn run(
                 let intended = due.into_std();
                 let started = in_flight.start();
                 tokio::spawn(async move {
+                    use futures::FutureExt;
                     let _slot = permit;
                     let _started = started;
                     let mut flow = Flow {
@@ -184,9 +185,15 @@ pub(crate) async fn run(
                         user: (k + 1) as usize,
                         iteration: 0,
                     };
-                    engine
-                        .iteration(&mut flow, &mut Conns::Pool(&pool), Some(intended))
-                        .await;
+                    let mut conns = Conns::Pool(&pool);
+                    let run = engine.iteration(&mut flow, &mut conns, Some(intended));
+                    // A panicking iteration must show in the verdict, not vanish.
+                    if let Err(payload) = std::panic::AssertUnwindSafe(run).catch_unwind().await {
+                        engine.events.send(EventKind::UserDied {
+                            user: k + 1,
+                            reason: super::goose_users::panic_reason(payload.as_ref()),
+                        });
+                    }
                 });
             }
             Err(_) => events.send(EventKind::Dropped),

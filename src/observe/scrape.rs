@@ -66,6 +66,8 @@ pub enum ScrapeError {
         path: String,
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("GET {path}: the body is larger than {}", crate::units::ByteSize(MAX_BODY as u64))]
+    TooLarge { path: String },
     #[error("GET {path}: the body is not UTF-8 text")]
     NotText { path: String },
 }
@@ -87,7 +89,10 @@ async fn fetch_inner(scrape: &ScrapePlan) -> Result<String, ScrapeError> {
         })?;
     let _ = stream.set_nodelay(true);
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+        // The head within 64 KiB; the body is limited below.
+        hyper::client::conn::http1::Builder::new()
+            .max_buf_size(64 << 10)
+            .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
             .await
             .map_err(ScrapeError::Handshake)?;
     let conn = tokio::spawn(conn);
@@ -116,9 +121,15 @@ async fn fetch_inner(scrape: &ScrapePlan) -> Result<String, ScrapeError> {
         let body = Limited::new(res.into_body(), MAX_BODY)
             .collect()
             .await
-            .map_err(|source| ScrapeError::Body {
-                path: path(),
-                source,
+            .map_err(|source| {
+                if source.is::<http_body_util::LengthLimitError>() {
+                    ScrapeError::TooLarge { path: path() }
+                } else {
+                    ScrapeError::Body {
+                        path: path(),
+                        source,
+                    }
+                }
             })?
             .to_bytes();
         String::from_utf8(body.to_vec()).map_err(|_| ScrapeError::NotText { path: path() })

@@ -163,7 +163,7 @@ pub struct LatencyPair {
 }
 
 /// Latency statistics in microseconds, exact from the HDR histogram (3 significant
-/// digits).
+/// digits; 2 for each request of a plan with more than 64 requests).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Latency {

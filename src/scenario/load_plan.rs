@@ -13,6 +13,10 @@ use rand_chacha::ChaCha8Rng;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default size of the shared pool (`connections = "shared"`).
 pub const DEFAULT_POOL_SIZE: NonZeroU32 = NonZeroU32::new(100).unwrap();
+/// Default `max_body`: the most of a response body read per request.
+pub const DEFAULT_MAX_BODY: u64 = 1 << 20;
+/// The largest `max_body` a scenario may set: every request in flight may hold this much.
+pub const MAX_MAX_BODY: u64 = 1 << 30;
 /// Default `max_in_flight` of the open model.
 pub const DEFAULT_MAX_IN_FLIGHT: NonZeroU32 = NonZeroU32::new(1000).unwrap();
 
@@ -22,8 +26,12 @@ pub struct LoadPlan {
     pub model: Model,
     /// Pause between two iterations of a closed-model user.
     pub think: Think,
-    /// One request's timeout (never zero).
+    /// One request's timeout (never zero); it covers connect, headers and body.
     pub timeout: Duration,
+    /// The most of a response body read per request (at least 1 byte).
+    pub max_body: u64,
+    /// A larger body is cut at `max_body` (checks see the start) instead of failing.
+    pub truncate_body: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

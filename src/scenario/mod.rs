@@ -128,6 +128,9 @@ pub struct Plan {
     pub load: Option<LoadPlan>,
     pub criteria: Vec<Criterion>,
     pub base_url: url::Url,
+    /// `[report] show_values`: error reasons may quote values from the exchange (header
+    /// values, response values, rendered paths). Off by default: they may be secrets.
+    pub show_values: bool,
     /// In the order of the file; `RequestDone::request` indexes this.
     pub requests: Vec<RequestPlan>,
     /// Metrics scrapes and the data canary, resolved (what `observe` runs).

@@ -278,6 +278,8 @@ pub fn record() -> Record {
         interrupted: false,
         requests_folded: 0,
         events_shed: 0,
+        users_died: 0,
+        first_death: None,
     }
 }
 

@@ -242,7 +242,12 @@ impl ChaosInner {
             return c.targets.choose(&mut rng).cloned().unwrap_or_default();
         }
         match spec {
-            FaultSpec::LeakWebsockets(l) => l.url.clone().unwrap_or_default(),
+            // Shown in reports: without user-info.
+            FaultSpec::LeakWebsockets(l) => l
+                .url
+                .as_deref()
+                .map(|u| crate::units::redact_userinfo(u).into_owned())
+                .unwrap_or_default(),
             _ => String::new(),
         }
     }

@@ -38,6 +38,13 @@ pub struct LoadSpec {
     #[serde(default)]
     pub connections: ConnectionMode,
     pub pool_size: Option<u32>,
+    /// The most of a response body read per request. Default 1MiB. A larger body fails
+    /// the request ("body larger than 1MiB") and its connection is closed, unless
+    /// `truncate_body` is set.
+    pub max_body: Option<crate::units::ByteSize>,
+    /// A body larger than `max_body` is fine: checks see its first `max_body` bytes, the
+    /// rest is not read (the connection is closed). Default false.
+    pub truncate_body: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -99,6 +99,16 @@ pub struct Scenario {
     /// A data canary: keys written to a Redis before the load and faults, read back at the
     /// end; the missing ones are the `data_loss.keys` criterion's figure.
     pub canary: Option<CanarySpec>,
+    /// What reports may show.
+    pub report: Option<ReportSpec>,
+}
+
+/// `[report]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReportSpec {
+    /// Quote values from the exchange (header values, response values, rendered paths) in
+    /// error reasons. Default false: they may hold secrets (tokens, cookies).
+    pub show_values: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

@@ -88,7 +88,7 @@ pub struct ScrapePlan {
 /// `[canary]`, resolved.
 #[derive(Debug, Clone)]
 pub struct CanaryPlan {
-    /// The URL as written, for messages.
+    /// The URL as written, its user-info (a password) redacted: for messages.
     pub url: String,
     /// As [`crate::units::bare_host`] gives it.
     pub host: String,

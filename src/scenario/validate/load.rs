@@ -5,8 +5,8 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use super::super::load_plan::{
-    Connections, LoadPlan, Model, RateStage, Think, UserStage, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT,
+    Connections, LoadPlan, Model, RateStage, Think, UserStage, DEFAULT_MAX_BODY,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, MAX_MAX_BODY,
 };
 use super::super::source::Ctx;
 use super::*;
@@ -37,6 +37,8 @@ pub(super) fn check_load(ctx: &mut Ctx<'_>, l: &LoadSpec) -> (LoadPlan, Duration
         model,
         think: think_time(ctx, l),
         timeout: timeout(ctx, l),
+        max_body: max_body(ctx, l),
+        truncate_body: l.truncate_body.unwrap_or(false),
     };
     (plan, total)
 }
@@ -221,6 +223,34 @@ fn timeout(ctx: &mut Ctx<'_>, l: &LoadSpec) -> Duration {
     }
 }
 
+fn max_body(ctx: &mut Ctx<'_>, l: &LoadSpec) -> u64 {
+    use crate::units::ByteSize;
+    match l.max_body.map(ByteSize::bytes) {
+        None => DEFAULT_MAX_BODY,
+        Some(0) => {
+            ctx.at_value(
+                "load.max_body",
+                "max_body must be at least 1 byte",
+                Some("e.g. max_body = \"1MiB\" (the default)".into()),
+            );
+            DEFAULT_MAX_BODY
+        }
+        Some(n) if n > MAX_MAX_BODY => {
+            ctx.at_value(
+                "load.max_body",
+                format!(
+                    "max_body is at most {} (every request in flight may hold that much); found {}",
+                    ByteSize(MAX_MAX_BODY),
+                    ByteSize(n)
+                ),
+                Some("to accept larger bodies cut at max_body, set truncate_body = true".into()),
+            );
+            DEFAULT_MAX_BODY
+        }
+        Some(n) => n,
+    }
+}
+
 fn think_time(ctx: &mut Ctx<'_>, l: &LoadSpec) -> Think {
     match &l.think_time {
         None => Think::None,
@@ -286,6 +316,8 @@ stages = [{ duration = "500ms", users = 2 }, { duration = "1s", users = 0 }]"#,
                 },
                 think: Think::Range(ms(10), ms(30)),
                 timeout: ms(1500),
+                max_body: DEFAULT_MAX_BODY,
+                truncate_body: false,
             }
         );
     }
@@ -301,6 +333,8 @@ stages = [{ duration = "500ms", users = 2 }, { duration = "1s", users = 0 }]"#,
             (format!("{st}\nconnections = \"shared\"\npool_size = 0"), "load.pool_size: pool_size must be at least 1"),
             (format!("{st}\npool_size = 3"), "load.pool_size: `pool_size` applies only with connections = \"shared\""),
             (format!("{st}\ntimeout = \"0s\""), "load.timeout: the request timeout must be more than 0"),
+            (format!("{st}\nmax_body = \"0B\""), "load.max_body: max_body must be at least 1 byte"),
+            (format!("{st}\nmax_body = \"2GiB\""), "load.max_body: max_body is at most 1GiB (every request in flight may hold that much); found 2GiB"),
             (format!("{st}\nthink_time = {{ min = \"2s\", max = \"1s\" }}"), "load.think_time: think_time min (2s) is above max (1s)"),
             ("stages = []".into(), "load.stages: load.stages is empty: give at least one stage"),
             ("stages = [{ duration = \"0s\", users = 1 }]".into(), "load.stages: the stages add up to 0s, so no load would run"),

@@ -140,6 +140,11 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         load,
         criteria: parsed,
         base_url,
+        show_values: s
+            .report
+            .as_ref()
+            .and_then(|r| r.show_values)
+            .unwrap_or(false),
         requests,
         observers,
     })

@@ -224,7 +224,7 @@ pub(super) fn resolve_canary(
     }
     match (target, keys) {
         (Some((host, port, connection)), Some(keys)) if problems.is_empty() => Ok(CanaryPlan {
-            url: c.redis.clone(),
+            url: crate::units::redact_userinfo(&c.redis).into_owned(),
             host,
             port,
             connection,
