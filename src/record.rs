@@ -1097,7 +1097,7 @@ path = "/b"
         let rec = r.finish();
         assert_eq!(rec.expected_interval_us, Some(100_000));
         let a = &rec.requests[0];
-        assert_eq!(a.latency.len(), 1);
+        assert_eq!(a.raw.len(), 1);
         assert_eq!(a.corrected.len(), 10);
         assert!(a.corrected.min() >= 99_000 && a.corrected.min() <= 101_000);
         assert_eq!(rec.total.corrected.len(), 10);
