@@ -145,6 +145,32 @@ async fn drop_times_out_new_connections() {
     n.finish().await;
 }
 
+/// A drop also loses requests on connections opened before it (keep-alive users would
+/// never see it otherwise): the request is held, unanswered, and the connection closed
+/// when the drop ends.
+#[tokio::test]
+async fn drop_loses_requests_on_established_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let n = setup("drop-established", &fault("drop = 100.0")).await;
+    let mut c = tokio::net::TcpStream::connect(("127.0.0.1", n.proxy))
+        .await
+        .unwrap();
+    let id = n.chaos.apply_now(0, 0).await.unwrap().unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let r = tokio::time::timeout(Duration::from_millis(700), c.read(&mut buf)).await;
+    assert!(r.is_err(), "answered through a drop: {r:?}");
+    n.chaos.undo_now(id).await.unwrap();
+    // Closed (EOF or reset) once the drop is over, never answered.
+    let r = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+        .await
+        .expect("closed after the drop");
+    assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+    n.finish().await;
+}
+
 #[tokio::test]
 async fn reset_aborts_connections() {
     let n = setup("reset", &fault("reset = true")).await;

@@ -1,8 +1,10 @@
 //! A TCP chaos proxy, Toxiproxy style: clients connect to `listen` (loopback only), the
 //! proxy forwards to `upstream` (loopback only), and `network` faults add toxics:
-//! latency with jitter (server to client), dropped connections (held open, never
-//! forwarded: the client times out), resets (RST), a bandwidth limit, a full partition
-//! (nothing flows either way until it is lifted).
+//! latency with jitter (server to client), drops (a new connection, or a chunk a client
+//! sends on an established one, with the given probability: the connection is then held
+//! open and silent, never forwarded, so the request times out; it is closed when the
+//! drop ends), resets (RST), a bandwidth limit, a full partition (nothing flows either
+//! way until it is lifted).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -28,7 +30,8 @@ pub struct Toxic {
     pub latency: Duration,
     /// Uniform in [-jitter, +jitter] around `latency`.
     pub jitter: Duration,
-    /// Share of new connections dropped (held open, never forwarded), 0..=100.
+    /// Share of new connections, and of chunks clients send on established ones, dropped
+    /// (the connection held open and silent until the drop ends), 0..=100.
     pub drop_pct: f64,
     /// Reset new connections, and existing ones at their next chunk.
     pub reset: bool,
@@ -257,6 +260,19 @@ async fn pipe(
             let t = rx_r.borrow_and_update().clone();
             if t.reset {
                 conn.reset();
+                break;
+            }
+            // A request on a kept-alive connection is dropped too: this chunk and all
+            // that follow vanish (the stream cannot resume mid-way), the client waits.
+            if !downstream && t.drop_pct > 0.0 && rand::rng().random_range(0.0..100.0) < t.drop_pct
+            {
+                tokio::select! {
+                    _ = conn.cancel.cancelled() => {}
+                    _ = wait_while(&mut rx_r, |t| t.drop_pct > 0.0) => conn.reset(),
+                    _ = async {
+                        while matches!(r.read(&mut buf).await, Ok(n) if n > 0) {}
+                    } => {}
+                }
                 break;
             }
             let mut at = Instant::now();
