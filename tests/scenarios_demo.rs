@@ -38,7 +38,7 @@ const CASES: &[Case] = &[
     Case {
         file: "ws-leak.toml",
         defect: "ws-leak",
-        fails: "memory.api.peak < 128MiB",
+        fails: "memory.api.growth < 60MiB/min",
     },
 ];
 
