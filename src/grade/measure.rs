@@ -10,6 +10,9 @@
 //! | `availability` | `ProbeStats::uptime`: healthy time / time from first to last probe × 100, changes placed half-way between probes; of one service, or the least available | percent |
 //! | `probes.success` | ok probes / all probes × 100, of one service or all | percent |
 //! | `recovery.max` | the longest `Recovered { recovery_s }` of the faults (on one service, or all); a fault that was applied, whose recovery is watched, and that never recovered fails the criterion | duration |
+//! | `recovery.avg` | the mean of the same recoveries (MTTR) | duration |
+//! | `pipeline.throughput` | Σ over services of the rate of `*_records_synced_total` (increase over first→last sample) | per second |
+//! | `pipeline.success.rate` | Σ increase of `*_syncs_total` / (that + Σ increase of `*_sync_failures_total`) × 100 | percent |
 //! | `detect.max` | per applied fault, the first failed probe of its target sent at or after the apply, minus the apply time; the longest | duration |
 //! | `memory.<svc>.peak` | `ResourceStats::mem_peak_bytes` | bytes |
 //! | `memory.<svc>.growth` | `ResourceStats::growth` over `Record::stress_window` (Theil–Sen) | bytes/min |
@@ -93,6 +96,8 @@ pub enum Unmeasured {
     NoFreshness,
     #[error("no `duplicate_records` metric was recorded")]
     NoDuplicates,
+    #[error("no scraped `*{0}` counter moved (keep it in a service's `metrics` scrape)")]
+    NoPipelineSeries(&'static str),
     #[error("neither load nor a fault ran: no window to measure memory over")]
     NoStress,
     #[error("fewer than 3 memory samples of `{0}` while the load and faults ran")]
@@ -288,7 +293,48 @@ pub(super) fn measure(metric: &Metric, record: &Record, watched: &Watched) -> Me
                 format!("{ok} of {} ok", plural(total, "probe", "probes")),
             )
         }
-        MetricId::RecoveryMax => recovery(record, service, watched),
+        MetricId::RecoveryMax => recovery(record, service, watched, false),
+        MetricId::RecoveryAvg => recovery(record, service, watched, true),
+        MetricId::PipelineThroughput => {
+            let rates: Vec<(f64, String)> = series_ending(record, "records_synced_total")
+                .filter(|(_, _, m)| m.samples >= 2 && m.last_at > m.first_at)
+                .map(|(svc, name, m)| {
+                    (
+                        m.increase / (m.last_at - m.first_at).as_secs_f64(),
+                        format!("`{name}` of `{svc}`"),
+                    )
+                })
+                .collect();
+            if rates.is_empty() {
+                return Measured::missing(Unmeasured::NoPipelineSeries("records_synced_total"));
+            }
+            Measured::with(
+                Quantity::PerSecond(rates.iter().map(|r| r.0).sum()),
+                format!(
+                    "rate of {}",
+                    rates
+                        .iter()
+                        .map(|r| r.1.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                ),
+            )
+        }
+        MetricId::PipelineSuccess => {
+            let sum = |suffix| -> f64 {
+                series_ending(record, suffix)
+                    .map(|(_, _, m)| m.increase)
+                    .sum()
+            };
+            let (ok, failed) = (sum("syncs_total"), sum("sync_failures_total"));
+            if ok + failed <= 0.0 {
+                return Measured::missing(Unmeasured::NoPipelineSeries("syncs_total"));
+            }
+            Measured::with(
+                Quantity::Percent(ok / (ok + failed) * 100.0),
+                format!("{ok} of {} sync runs succeeded", ok + failed),
+            )
+        }
         MetricId::MemoryGrowth | MetricId::MemoryRetained => {
             let svc = service.unwrap_or_default();
             let Some(r) = record.resources.get(svc).filter(|r| r.samples > 0) else {
@@ -455,6 +501,17 @@ fn series(metric: &Metric, record: &Record) -> Measured {
 
 /// The max of the metrics whose name is one of `names` or ends with `_<name>`, over every
 /// service, with where it came from.
+/// Scraped series named `suffix` or `<prefix>_<suffix>`, unlabelled, with samples.
+fn series_ending<'a>(
+    record: &'a Record,
+    suffix: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a str, &'a MetricStats)> {
+    record.metrics.iter().filter_map(move |((svc, name), m)| {
+        let hit = name == suffix || name.strip_suffix(suffix).is_some_and(|p| p.ends_with('_'));
+        (hit && m.samples > 0 && m.increase.is_finite()).then_some((svc.as_str(), name.as_str(), m))
+    })
+}
+
 fn metric_max(record: &Record, names: &[&str]) -> Option<(f64, String)> {
     let mut best: Option<(f64, String)> = None;
     for ((svc, name), m) in &record.metrics {
@@ -558,7 +615,8 @@ fn detect(record: &Record, service: Option<&str>) -> Measured {
     }
 }
 
-fn recovery(record: &Record, service: Option<&str>, watched: &Watched) -> Measured {
+/// The longest recovery, or the mean one (MTTR) when `mean`.
+fn recovery(record: &Record, service: Option<&str>, watched: &Watched, mean: bool) -> Measured {
     let mut occ: BTreeMap<(usize, u32), Occurrence> = BTreeMap::new();
     for f in &record.faults {
         if service.is_some_and(|s| s != f.target) {
@@ -580,20 +638,29 @@ fn recovery(record: &Record, service: Option<&str>, watched: &Watched) -> Measur
         }
     }
     let mut max: Option<f64> = None;
+    let (mut sum, mut recovered) = (0.0, 0u32);
     let mut unrecovered: Vec<(String, String)> = Vec::new();
     let mut unwatched = Vec::new();
     let mut applied = 0u32;
     for o in occ.values().filter(|o| o.applied || o.recovery_s.is_some()) {
         applied += 1;
         match o.recovery_s {
-            Some(r) => max = Some(max.unwrap_or(0.0).max(r)),
+            Some(r) => {
+                max = Some(max.unwrap_or(0.0).max(r));
+                sum += r;
+                recovered += 1;
+            }
             None if recovery_watched(o.kind) && watched.has_health(o.target) => {
                 unrecovered.push((o.target.into(), o.name.into()));
             }
             None => unwatched.push(o),
         }
     }
-    let measured = max.map(|s| Quantity::DurationUs(s * 1e6));
+    let measured = if mean {
+        (recovered > 0).then(|| Quantity::DurationUs(sum / f64::from(recovered) * 1e6))
+    } else {
+        max.map(|s| Quantity::DurationUs(s * 1e6))
+    };
     if !unrecovered.is_empty() {
         unrecovered.dedup();
         return Measured::failed(None, Unmeasured::NotRecovered(unrecovered));

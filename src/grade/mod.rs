@@ -600,6 +600,8 @@ path = "/"
             fault(9, 3, "api", FaultKind::Duplicate, FaultState::Applied),
         ];
         assert_eq!(measured("recovery.max < 5s", &r), 2.5e6);
+        // MTTR: the mean of 2.5 s and 1 s.
+        assert_eq!(measured("recovery.avg < 5s", &r), 1.75e6);
         assert!(eval("recovery.max < 5s", &r).passed);
         assert!(!eval("recovery.max < 2s", &r).passed);
         assert_eq!(measured("recovery.max{service=\"db\"} < 5s", &r), 1e6);
@@ -705,6 +707,22 @@ path = "/"
         let mut r = empty();
         metric(&mut r, "canary", "freshness_seconds", 2.0);
         assert_eq!(measured("pipeline.freshness.max < 5m", &r), 2e6);
+    }
+
+    #[test]
+    fn pipeline_throughput_and_success() {
+        let mut r = empty();
+        assert!(!eval("pipeline.throughput > 1/s", &r).passed);
+        assert!(!eval("pipeline.success.rate > 99%", &r).passed);
+        // Two instances, each +300 records over 2 s; 99 good syncs, 1 failed.
+        metric(&mut r, "active", "pipeline_records_synced_total", 300.0);
+        metric(&mut r, "standby", "pipeline_records_synced_total", 300.0);
+        metric(&mut r, "active", "pipeline_syncs_total", 99.0);
+        metric(&mut r, "active", "pipeline_sync_failures_total", 1.0);
+        assert_eq!(measured("pipeline.throughput > 1/s", &r), 300.0);
+        assert_eq!(measured("pipeline.success.rate > 99%", &r), 99.0);
+        assert!(!eval("pipeline.success.rate > 99%", &r).passed);
+        assert!(eval("pipeline.success.rate >= 99%", &r).passed);
     }
 
     #[test]
