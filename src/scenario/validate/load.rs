@@ -57,15 +57,28 @@ fn stages_total(ctx: &mut Ctx<'_>, l: &LoadSpec) -> Duration {
             Some(format!("e.g. {}", stage_example(l))),
         );
     }
-    let total: Duration = l.stages.iter().map(|s| s.duration.0).sum();
+    // Saturating: each stage is bounded, but not how many there are.
+    let total = l
+        .stages
+        .iter()
+        .fold(Duration::ZERO, |t, s| t.saturating_add(s.duration.0));
     if !l.stages.is_empty() && total.is_zero() {
         ctx.at_value(
             "load.stages",
             "the stages add up to 0s, so no load would run",
             None,
         );
+    } else if total > MAX_LOAD {
+        ctx.at_value(
+            "load.stages",
+            format!(
+                "the stages add up to {}, more than {MAX_DURATION_TEXT}, the longest load a scenario may run",
+                human(total)
+            ),
+            None,
+        );
     }
-    total
+    total.min(MAX_LOAD)
 }
 
 /// Closed-model stages: `users`, at most [`MAX_USERS`], no `rate`.
@@ -121,16 +134,19 @@ fn rate_stages(ctx: &mut Ctx<'_>, l: &LoadSpec) -> Vec<RateStage> {
                 "this open-model stage has no `rate`",
                 Some(format!("e.g. {example}")),
             ),
-            Some(r) if !r.is_finite() || r < 0.0 => ctx.at_value(
+            Some(r) if !(0.0..=MAX_RATE).contains(&r) => ctx.at_value(
                 &format!("{p}.rate"),
-                format!("the rate must be 0 or more iterations per second; found {r}"),
+                format!(
+                    "the rate must be from 0 to {MAX_RATE} iterations per second; found {}",
+                    num(r)
+                ),
                 None,
             ),
             _ => {}
         }
         out.push(RateStage {
             duration: st.duration.0,
-            rate: st.rate.filter(|r| r.is_finite()).unwrap_or(0.0).max(0.0),
+            rate: st.rate.unwrap_or(0.0).clamp(0.0, MAX_RATE),
         });
     }
     out
@@ -138,10 +154,13 @@ fn rate_stages(ctx: &mut Ctx<'_>, l: &LoadSpec) -> Vec<RateStage> {
 
 fn start_rate(ctx: &mut Ctx<'_>, l: &LoadSpec) -> f64 {
     match l.start_rate {
-        Some(r) if !r.is_finite() || r < 0.0 => {
+        Some(r) if !(0.0..=MAX_RATE).contains(&r) => {
             ctx.at_value(
                 "load.start_rate",
-                format!("start_rate must be 0 or more; found {r}"),
+                format!(
+                    "start_rate must be from 0 to {MAX_RATE} iterations per second; found {}",
+                    num(r)
+                ),
                 None,
             );
             0.0
@@ -154,6 +173,14 @@ fn start_rate(ctx: &mut Ctx<'_>, l: &LoadSpec) -> f64 {
 fn max_in_flight(ctx: &mut Ctx<'_>, l: &LoadSpec) -> NonZeroU32 {
     match l.max_in_flight.map(NonZeroU32::new) {
         None => DEFAULT_MAX_IN_FLIGHT,
+        Some(Some(n)) if n.get() > MAX_CONNECTIONS => {
+            ctx.at_value(
+                "load.max_in_flight",
+                format!("max_in_flight is at most {MAX_CONNECTIONS}; found {n}"),
+                None,
+            );
+            DEFAULT_MAX_IN_FLIGHT
+        }
         Some(Some(n)) => n,
         Some(None) => {
             ctx.at_value(
@@ -195,6 +222,16 @@ fn connections(ctx: &mut Ctx<'_>, l: &LoadSpec) -> Connections {
         (ConnectionMode::PerUser, None) => Connections::PerUser,
         (ConnectionMode::Shared, Some(None)) => {
             ctx.at_value("load.pool_size", "pool_size must be at least 1", None);
+            Connections::Shared {
+                pool_size: DEFAULT_POOL_SIZE,
+            }
+        }
+        (ConnectionMode::Shared, Some(Some(n))) if n.get() > MAX_CONNECTIONS => {
+            ctx.at_value(
+                "load.pool_size",
+                format!("pool_size is at most {MAX_CONNECTIONS}; found {n}"),
+                None,
+            );
             Connections::Shared {
                 pool_size: DEFAULT_POOL_SIZE,
             }
