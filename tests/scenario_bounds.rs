@@ -282,10 +282,9 @@ proptest! {
     }
 }
 
-/// The sane values of the generators do validate: the property above reaches the plan.
-#[test]
-fn the_generated_scenario_validates_with_sane_numbers() {
-    let n = Numbers {
+/// Values every field accepts.
+fn sane() -> Numbers {
+    Numbers {
         d: (0..24)
             .map(|i| match i {
                 0 | 1 => "10s",
@@ -306,7 +305,59 @@ fn the_generated_scenario_validates_with_sane_numbers() {
         thresholds: vec!["200".into(), "0".into(), "2".into(), "1".into()],
         ints: (1, 9),
         open: false,
-    };
+    }
+}
+
+/// One field at a time takes an extreme value, the others stay sane: each field's bound
+/// is met from both sides, and many cases reach a plan (counted: some must).
+#[test]
+fn each_field_alone_at_its_extremes() {
+    use proptest::test_runner::{Config, TestRunner};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let one = prop_oneof![
+        (0usize..24, duration()).prop_map(|(k, v)| (0, k, v)),
+        (0usize..12, count()).prop_map(|(k, v)| (1, k, v)),
+        (0usize..8, float()).prop_map(|(k, v)| (2, k, v)),
+        (0usize..2, size()).prop_map(|(k, v)| (3, k, v)),
+        (0usize..4, threshold()).prop_map(|(k, v)| (4, k, v)),
+    ];
+    let strategy = (one, any::<bool>(), any::<(i64, i64)>(), any::<bool>());
+    let oks = AtomicUsize::new(0);
+    let mut runner = TestRunner::new(Config {
+        cases: 600,
+        ..Config::default()
+    });
+    runner
+        .run(&strategy, |((field, k, v), open, ints, use_ints)| {
+            let mut n = sane();
+            n.open = open;
+            if use_ints {
+                n.ints = ints;
+            }
+            match field {
+                0 => n.d[k] = v,
+                1 => n.c[k] = v,
+                2 => n.f[k] = v,
+                3 => n.sizes[k] = v,
+                _ => n.thresholds[k] = v,
+            }
+            match load_str(Path::new("one.toml"), &scenario(&n)) {
+                Ok(plan) => {
+                    oks.fetch_add(1, Ordering::Relaxed);
+                    assert_bounded(&plan);
+                }
+                Err(e) => assert_positioned(&e),
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(oks.load(Ordering::Relaxed) > 50, "{oks:?} plans");
+}
+
+/// The sane values of the generators do validate: the properties reach the plan.
+#[test]
+fn the_generated_scenario_validates_with_sane_numbers() {
+    let n = sane();
     if let Err(e) = load_str(Path::new("sane.toml"), &scenario(&n)) {
         panic!("{e}");
     }

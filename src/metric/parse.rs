@@ -677,6 +677,22 @@ mod tests {
     }
 
     #[test]
+    fn thresholds_too_large_to_compare_are_refused() {
+        let digits = "9".repeat(400);
+        for text in [
+            format!("latency.p95 < {digits}ms"),
+            "requests.count > 10000000000000000".to_string(),
+            format!("metric.max{{service=\"a\", name=\"x\"}} > {digits}"),
+        ] {
+            let e = parse(&text).unwrap_err();
+            assert!(e.message.contains("too large"), "{text}: {e:?}");
+        }
+        // The bound itself, in the base unit, is fine.
+        assert!(parse("requests.count > 9007199254740992").is_ok());
+        assert!(parse("latency.p95 < 100000h").is_ok());
+    }
+
+    #[test]
     fn latency_percentiles_and_stats() {
         let c = ok("latency.p95 < 200ms");
         assert_eq!(c.metric, latency(Stat::Percentile(95.0), None));

@@ -333,7 +333,7 @@ stages = [{ duration = "500ms", users = 2 }, { duration = "1s", users = 0 }]"#,
         let open = "model = \"open\"\nstages = [{ duration = \"1s\", rate = 1 }]";
         let cases: Vec<(String, &str)> = vec![
             (format!("{open}\nmax_in_flight = 0"), "load.max_in_flight: max_in_flight must be at least 1"),
-            (format!("{open}\nstart_rate = -1"), "load.start_rate: start_rate must be 0 or more; found -1"),
+            (format!("{open}\nstart_rate = -1"), "load.start_rate: start_rate must be from 0 to 1000000 iterations per second; found -1"),
             (format!("{st}\nmax_in_flight = 5"), "load.max_in_flight: `max_in_flight` applies to the open model only"),
             (format!("{st}\nconnections = \"shared\"\npool_size = 0"), "load.pool_size: pool_size must be at least 1"),
             (format!("{st}\npool_size = 3"), "load.pool_size: `pool_size` applies only with connections = \"shared\""),
@@ -342,6 +342,13 @@ stages = [{ duration = "500ms", users = 2 }, { duration = "1s", users = 0 }]"#,
             ("stages = []".into(), "load.stages: load.stages is empty: give at least one stage"),
             ("stages = [{ duration = \"0s\", users = 1 }]".into(), "load.stages: the stages add up to 0s, so no load would run"),
             ("stages = [{ duration = \"1s\", rate = 1 }]".into(), "load.stages[0].rate: `rate` is for the open model; a closed-model stage gives `users`"),
+            (format!("{open}\nstart_rate = inf"), "load.start_rate: start_rate must be from 0 to 1000000 iterations per second; found inf"),
+            ("model = \"open\"\nstages = [{ duration = \"1s\", rate = 1e7 }]".into(), "load.stages[0].rate: the rate must be from 0 to 1000000 iterations per second; found 10000000"),
+            ("model = \"open\"\nstages = [{ duration = \"1s\", rate = nan }]".into(), "load.stages[0].rate: the rate must be from 0 to 1000000 iterations per second; found NaN"),
+            (format!("{open}\nmax_in_flight = 100001"), "load.max_in_flight: max_in_flight is at most 100000; found 100001"),
+            (format!("{st}\nconnections = \"shared\"\npool_size = 4000000000"), "load.pool_size: pool_size is at most 100000; found 4000000000"),
+            ("stages = [{ duration = \"7d\", users = 1 }, { duration = \"1s\", users = 1 }]".into(), "load.stages: the stages add up to 7days 1s, more than 7 days, the longest load a scenario may run"),
+            ("stages = [{ duration = \"1s\", users = 100001 }]".into(), "load.stages[0].users: at most 100000 users; found 100001"),
         ];
         for (text, want) in cases {
             let (_, _, diags) = check(&text);
