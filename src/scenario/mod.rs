@@ -232,7 +232,7 @@ fn check(mut ctx: source::Ctx<'_>) -> Result<Plan, ScenarioErrors> {
         // not those the cut values would explain.
         let mut i = before;
         while i < ctx.diags.len() {
-            if parsed.cut.hides(&ctx.diags[i].key) {
+            if parsed.cut.hides(&ctx.diags[i].key, &ctx.diags[i].message) {
                 ctx.diags.swap_remove(i);
             } else {
                 i += 1;

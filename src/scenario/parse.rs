@@ -44,7 +44,7 @@ impl Cuts {
     /// Whether a problem validation found at `key` may only exist because a value was
     /// cut out: it is at, above or below a cut value, or in a section that reads the
     /// section a value was cut from (a fault names services, a criterion requests...).
-    pub fn hides(&self, key: &str) -> bool {
+    pub fn hides(&self, key: &str, message: &str) -> bool {
         let key = parse_path(key);
         let top = |p: &[Seg]| match p.first() {
             Some(Seg::Key(k)) => k.clone(),
@@ -68,7 +68,10 @@ impl Cuts {
                 ("requests", "requests") => *extracts,
                 ("services", "backend" | "target") => true,
                 ("faults", "services" | "duration" | "load" | "target" | "backend") => true,
-                ("criteria", "requests" | "services") => element,
+                // Only a name that no longer resolves; a wrong unit is still wrong.
+                ("criteria", "requests" | "services") => {
+                    element && message.starts_with("no ") && message.contains(" is named ")
+                }
                 ("canary", "target") => true,
                 _ => false,
             }
