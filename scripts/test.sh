@@ -9,3 +9,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # Without the demo (default feature `demo` off) the harness must still compile.
 cargo check --no-default-features --all-targets --locked
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log
+# A short fuzz pass over parse + validate (2 minutes, plus the first build) when a nightly
+# toolchain is there; scripts/fuzz.sh installs cargo-fuzz from crates.io if missing.
+if cargo +nightly --version >/dev/null 2>&1; then
+    bash scripts/fuzz.sh 2
+else
+    echo "note: no nightly toolchain, so the fuzz pass is skipped (rustup toolchain install nightly)" >&2
+fi

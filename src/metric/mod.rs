@@ -27,7 +27,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-pub use parse::{parse, CriterionError};
+pub use parse::{parse, CriterionError, MAX_THRESHOLD};
 
 /// Which metric a criterion reads; the grader matches on it exhaustively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

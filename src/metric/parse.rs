@@ -21,6 +21,11 @@ pub struct CriterionError {
     pub hint: Option<String>,
 }
 
+/// The largest threshold, in the metric's base unit (µs, bytes, count...): 2^53, where an
+/// f64 still holds every whole number. Larger values are typos, and an infinite one (a
+/// number with hundreds of digits parses to infinity) would make a criterion meaningless.
+pub const MAX_THRESHOLD: f64 = 9_007_199_254_740_992.0;
+
 /// Microseconds per duration unit.
 fn duration_unit(u: &str) -> Option<f64> {
     Some(match u {
@@ -127,6 +132,19 @@ pub fn parse(source: &str) -> Result<Criterion, CriterionError> {
     let op = operator(&mut c, mname)?;
     let value = value(&mut c, mname, kind)?;
     let threshold = threshold(&c, mname, kind, &value)?;
+    if !threshold.value().is_finite() || threshold.value().abs() > MAX_THRESHOLD {
+        let found = c.src[value.start..value.end].trim();
+        let found = match found.char_indices().nth(24) {
+            Some((i, _)) => format!("{}…", &found[..i]),
+            None => found.to_string(),
+        };
+        return Err(c.err_span(
+            value.start,
+            value.end,
+            format!("the threshold `{found}` is too large to compare with"),
+            Some("write a value a measurement can reach".into()),
+        ));
+    }
     Ok(Criterion {
         source: source.to_string(),
         metric,
@@ -673,6 +691,22 @@ mod tests {
             request: Some(name.into()),
             ..m(id)
         }
+    }
+
+    #[test]
+    fn thresholds_too_large_to_compare_are_refused() {
+        let digits = "9".repeat(400);
+        for text in [
+            format!("latency.p95 < {digits}ms"),
+            "requests.count > 10000000000000000".to_string(),
+            format!("metric.max{{service=\"a\", name=\"x\"}} > {digits}"),
+        ] {
+            let e = parse(&text).unwrap_err();
+            assert!(e.message.contains("too large"), "{text}: {e:?}");
+        }
+        // The bound itself, in the base unit, is fine.
+        assert!(parse("requests.count > 9007199254740992").is_ok());
+        assert!(parse("latency.p95 < 100000h").is_ok());
     }
 
     #[test]

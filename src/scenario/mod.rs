@@ -1,6 +1,7 @@
 //! Scenario files: parse (TOML), collect every problem with file, line, column, key path
 //! and hint, validate as a whole, and resolve into a [`Plan`] the run executes.
 
+pub mod bounds;
 pub mod load_plan;
 pub mod model;
 mod parse;
@@ -31,8 +32,11 @@ pub struct Diagnostic {
     pub key: String,
     pub message: String,
     pub hint: Option<String>,
-    /// The text of the line the problem is on, shown under the header with a caret.
+    /// The text of the line the problem is on, shown under the header with a caret (a
+    /// window of it, marked with `…`, when the line is long).
     pub source_line: Option<String>,
+    /// 1-based char column of the caret in `source_line` (`column`, unless cut).
+    pub caret: usize,
     /// How many chars the caret underlines (at least 1).
     pub width: usize,
 }
@@ -59,7 +63,7 @@ impl fmt::Display for Diagnostic {
             let pad = " ".repeat(num.len());
             write!(f, "\n{pad} |\n{num} | {text}\n{pad} | ")?;
             // Keep tabs so the caret lines up under the column.
-            for c in text.chars().take(self.column.saturating_sub(1)) {
+            for c in text.chars().take(self.caret.saturating_sub(1)) {
                 f.write_str(if c == '\t' { "\t" } else { " " })?;
             }
             write!(f, "{}", "^".repeat(self.width.max(1)))?;
@@ -156,7 +160,7 @@ pub struct RequestPlan {
 
 /// Read, parse and validate one scenario file. All problems come back together.
 pub fn load(path: &Path) -> Result<Plan, ScenarioErrors> {
-    let src = std::fs::read_to_string(path).map_err(|e| {
+    let src = std::fs::read(path).map_err(|e| {
         ScenarioErrors(vec![Diagnostic {
             file: path.to_path_buf(),
             line: 0,
@@ -165,26 +169,86 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioErrors> {
             message: format!("cannot read the file: {e}"),
             hint: None,
             source_line: None,
+            caret: 0,
             width: 1,
         }])
     })?;
-    load_str(path, &src)
+    load_bytes(path, &src)
+}
+
+/// At most this many invalid UTF-8 sequences are reported one by one.
+const MAX_UTF8_PROBLEMS: usize = 20;
+
+/// Parse and validate scenario bytes: text that is not UTF-8 is reported at each bad
+/// sequence (line and column), and the rest of the file is still checked, with each bad
+/// sequence read as U+FFFD.
+pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Plan, ScenarioErrors> {
+    let text = String::from_utf8_lossy(bytes);
+    if matches!(text, std::borrow::Cow::Borrowed(_)) {
+        return load_str(path, &text);
+    }
+    // Where each bad sequence sits in the lossy text (one U+FFFD for each).
+    let mut bad = Vec::new();
+    let (mut rest, mut at) = (bytes, 0usize);
+    while let Err(e) = std::str::from_utf8(rest) {
+        let ok = e.valid_up_to();
+        at += ok;
+        bad.push(at);
+        at += '\u{FFFD}'.len_utf8();
+        let skip = ok + e.error_len().unwrap_or(rest.len() - ok);
+        rest = &rest[skip..];
+    }
+    let mut ctx = source::Ctx::new(path, &text);
+    let n = bad.len();
+    for (i, at) in bad.into_iter().enumerate() {
+        if i == MAX_UTF8_PROBLEMS {
+            ctx.at_span(
+                at..at + 3,
+                "",
+                format!("{} more bytes that are not UTF-8 (not shown)", n - i),
+                None,
+            );
+            break;
+        }
+        ctx.at_span(
+            at..at + 3,
+            "",
+            "invalid UTF-8: a scenario file is UTF-8 text",
+            Some("save the file as UTF-8; the bad bytes show as \u{FFFD} above".into()),
+        );
+    }
+    check(ctx)
 }
 
 /// Parse and validate scenario text; `path` is used in messages and to resolve relative
 /// paths.
 pub fn load_str(path: &Path, src: &str) -> Result<Plan, ScenarioErrors> {
-    let mut ctx = source::Ctx::new(path, src);
-    let scenario = parse::parse(&mut ctx);
-    let plan = scenario.and_then(|s| validate::validate(&mut ctx, s));
-    let mut diags = std::mem::take(&mut ctx.diags);
+    check(source::Ctx::new(path, src))
+}
+
+fn check(mut ctx: source::Ctx<'_>) -> Result<Plan, ScenarioErrors> {
+    let plan = parse::parse(&mut ctx).and_then(|parsed| {
+        let before = ctx.diags.len();
+        let plan = validate::validate(&mut ctx, parsed.scenario);
+        if parsed.cut.0.is_empty() {
+            return plan;
+        }
+        // What was left after a type error was validated too: keep its own problems,
+        // not those the cut values would explain.
+        let mut i = before;
+        while i < ctx.diags.len() {
+            if parsed.cut.hides(&ctx.diags[i].key, &ctx.diags[i].message) {
+                ctx.diags.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        None
+    });
+    let mut diags = ctx.finish();
     match plan {
         Some(plan) if diags.is_empty() => Ok(plan),
         _ => {
-            diags.sort_by_key(|d| (d.line, d.column));
-            diags.dedup_by(|a, b| {
-                a.line == b.line && a.column == b.column && a.key == b.key && a.message == b.message
-            });
             if diags.is_empty() {
                 // Unreachable in practice: a failure always says why.
                 diags.push(ctx.diagnostic(0..0, "", "the scenario is invalid".into(), None));

@@ -27,10 +27,62 @@ type DeError = serde_path_to_error::Error<toml::de::Error>;
 /// Bound on the cut-and-retry rounds (each round cuts one value out).
 const MAX_ROUNDS: usize = 500;
 
+/// What the file parsed into.
+pub(crate) struct Parsed {
+    pub scenario: Scenario,
+    /// Paths (in the file) of the values cut out for a type error; empty when none was.
+    /// The scenario is then what is left, still worth validating for its other problems
+    /// (see [`Cuts::hides`]), but never a plan.
+    pub cut: Cuts,
+}
+
+/// The values cut out for type errors (see [`Parsed::cut`]), each with whether it
+/// took away a request that extracts variables (other requests may use them).
+pub(crate) struct Cuts(pub Vec<(Vec<Seg>, bool)>);
+
+impl Cuts {
+    /// Whether a problem validation found at `key` may only exist because a value was
+    /// cut out: it is at, above or below a cut value, or in a section that reads the
+    /// section a value was cut from (a fault names services, a criterion requests...).
+    pub fn hides(&self, key: &str, message: &str) -> bool {
+        let key = parse_path(key);
+        let top = |p: &[Seg]| match p.first() {
+            Some(Seg::Key(k)) => k.clone(),
+            _ => String::new(),
+        };
+        let reader = top(&key);
+        if reader.is_empty() {
+            return !self.0.is_empty();
+        }
+        self.0.iter().any(|(c, extracts)| {
+            let n = c.len().min(key.len());
+            if c[..n] == key[..n] {
+                return true;
+            }
+            // A whole element cut (`requests[2]`), or its name.
+            let element = c.len() <= 2 || matches!(c.get(2), Some(Seg::Key(k)) if k == "name");
+            match (reader.as_str(), top(c).as_str()) {
+                ("duration", "load") => true,
+                ("load", "requests") => element,
+                ("requests", "load") => c.len() <= 1,
+                ("requests", "requests") => *extracts,
+                ("services", "backend" | "target") => true,
+                ("faults", "services" | "duration" | "load" | "target" | "backend") => true,
+                // Only a name that no longer resolves; a wrong unit is still wrong.
+                ("criteria", "requests" | "services") => {
+                    element && message.starts_with("no ") && message.contains(" is named ")
+                }
+                ("canary", "target") => true,
+                _ => false,
+            }
+        })
+    }
+}
+
 /// Parse; `None` when the text is not a scenario (the problems are in `ctx`). Unknown
-/// keys are reported but do not stop the scenario from being returned, so semantic
-/// checks can run too.
-pub(crate) fn parse(ctx: &mut Ctx<'_>) -> Option<Scenario> {
+/// keys and type errors are reported but do not stop the scenario (what is left of it)
+/// from being returned, so semantic checks can run too.
+pub(crate) fn parse(ctx: &mut Ctx<'_>) -> Option<Parsed> {
     let root = match DeTable::parse(ctx.src) {
         Ok(root) => root,
         Err(e) => {
@@ -57,8 +109,38 @@ pub(crate) fn parse(ctx: &mut Ctx<'_>) -> Option<Scenario> {
     let mut tree = Spanned::new(span, DeValue::Table(ctx.root.clone()));
     let mut st = Rounds::default();
     settle_faults(ctx, &mut tree, &mut st);
-    if let Some(s) = settle::<Scenario>(ctx, &mut tree, &[], &mut st) {
-        return (!st.failed).then_some(s);
+    // Each element and section on its own first: a round (one type error) then costs
+    // the size of its element, not of the file, so validation stays linear in the file.
+    settle_each::<ServiceSpec>(ctx, &mut tree, "services", &mut st);
+    settle_each::<RequestSpec>(ctx, &mut tree, "requests", &mut st);
+    settle_each::<String>(ctx, &mut tree, "criteria", &mut st);
+    settle_each::<StageSpec>(ctx, &mut tree, "load.stages", &mut st);
+    let _ = settle::<LoadSpec>(ctx, &mut tree, &parse_path("load"), &mut st);
+    let _ = settle::<CanarySpec>(ctx, &mut tree, &parse_path("canary"), &mut st);
+    let _ = settle::<Target>(ctx, &mut tree, &parse_path("target"), &mut st);
+    if let Some(scenario) = settle::<Scenario>(ctx, &mut tree, &[], &mut st) {
+        let mut cut: Vec<(Vec<Seg>, bool)> = st
+            .cut
+            .iter()
+            .map(|c| {
+                let path = parse_path(c);
+                let extracts = matches!(path.first(), Some(Seg::Key(k)) if k == "requests")
+                    && path.len() >= 2
+                    && ctx
+                        .value(&join(&path[..2], vec![Seg::Key("extract".into())]))
+                        .is_some();
+                (path, extracts)
+            })
+            .collect();
+        if st.failed && cut.is_empty() {
+            // A type error whose value could not be cut: nothing after it is reliable.
+            cut.push((Vec::new(), true));
+        }
+        ctx.remap = st.live;
+        return Some(Parsed {
+            scenario,
+            cut: Cuts(cut),
+        });
     }
     // serde names only the first missing top-level key.
     for required in ["name", "target"] {
@@ -129,6 +211,24 @@ fn settle<T: DeserializeOwned>(
         }
     }
     None
+}
+
+/// Settle each element of the array at `array` as a `T`, last to first (so cutting one
+/// out keeps the indexes of those still to settle).
+fn settle_each<T: DeserializeOwned>(
+    ctx: &mut Ctx<'_>,
+    tree: &mut Spanned<DeValue<'_>>,
+    array: &str,
+    st: &mut Rounds,
+) {
+    let path = parse_path(array);
+    let n = match node_at(tree, &path).map(|v| v.get_ref()) {
+        Some(DeValue::Array(a)) => a.len(),
+        _ => return,
+    };
+    for i in (0..n).rev() {
+        let _ = settle::<T>(ctx, tree, &join(&path, vec![Seg::Index(i)]), st);
+    }
 }
 
 /// The value at `path` in the (cut) tree.

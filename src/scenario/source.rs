@@ -2,6 +2,7 @@
 //! column of a byte offset, and offsets inside string literals. Every diagnostic is
 //! made here, so each one carries its file, line, column, key and source line.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
@@ -112,22 +113,92 @@ pub(crate) struct Found {
     pub exact: bool,
 }
 
+/// A problem found, placed by its byte span; turned into a [`Diagnostic`] (line, column,
+/// source line) once at the end, in one pass over the text (see [`Ctx::finish`]), so the
+/// cost of validation stays linear in the size of the file however many problems it has.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub span: Range<usize>,
+    pub key: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
 /// The scenario text being checked, and the problems found so far.
 pub(crate) struct Ctx<'a> {
     pub file: &'a Path,
     pub src: &'a str,
     pub root: DeTable<'a>,
-    pub diags: Vec<Diagnostic>,
+    pub diags: Vec<Pending>,
+    /// Byte offset of the start of each line.
+    lines: Vec<usize>,
+    /// When values with type errors were cut out before validation: for each array that
+    /// lost elements (by its path in the file), the file indexes of those left, so the
+    /// paths validation reports (indexes in the cut document) point at the file's.
+    pub remap: HashMap<String, Vec<usize>>,
 }
+
+/// A source line longer than this (bytes) is shown as a window around the problem.
+const LONG_LINE: usize = 240;
+/// Chars shown before and after the problem's start in such a window.
+const WINDOW_BEFORE: usize = 60;
+const WINDOW_AFTER: usize = 120;
 
 impl<'a> Ctx<'a> {
     pub fn new(file: &'a Path, src: &'a str) -> Self {
+        let lines = std::iter::once(0)
+            .chain(src.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Ctx {
             file,
             src,
             root: DeTable::new(),
             diags: Vec::new(),
+            lines,
+            remap: HashMap::new(),
         }
+    }
+
+    /// 1-based line of a byte offset, and the offset where that line starts.
+    fn line_of(&self, offset: usize) -> (usize, usize) {
+        let n = self.lines.partition_point(|&s| s <= offset).max(1);
+        (n, self.lines[n - 1])
+    }
+
+    /// Every problem, in file order (duplicates removed), with line, column and source.
+    pub fn finish(&mut self) -> Vec<Diagnostic> {
+        let mut pending = std::mem::take(&mut self.diags);
+        for p in &mut pending {
+            p.span.start = self.boundary_before(p.span.start);
+        }
+        pending.sort_by_key(|p| p.span.start);
+        pending.dedup_by(|a, b| {
+            a.span.start == b.span.start && a.key == b.key && a.message == b.message
+        });
+        // Columns by one walk over the text, in order: linear, not per problem.
+        let (mut at, mut col, mut line_start) = (0usize, 1usize, 0usize);
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            let start = p.span.start;
+            let (line, ls) = self.line_of(start);
+            if ls != line_start || start < at {
+                line_start = ls;
+                at = ls;
+                col = 1;
+            }
+            col += self.src[at..start].chars().count();
+            at = start;
+            out.push(self.make(p, line, line_start, col));
+        }
+        out
+    }
+
+    fn boundary_before(&self, offset: usize) -> usize {
+        let mut start = offset.min(self.src.len());
+        while !self.src.is_char_boundary(start) {
+            start -= 1;
+        }
+        start
     }
 
     /// The node at `path`, or the deepest existing one on the way.
@@ -142,12 +213,10 @@ impl<'a> Ctx<'a> {
         for (n, seg) in path.iter().enumerate() {
             let next: Option<&Spanned<DeValue<'a>>> = match seg {
                 Seg::Key(k) => table.and_then(|t| {
-                    t.iter()
-                        .find(|(key, _)| key.get_ref() == k)
-                        .map(|(key, v)| {
-                            found.key = Some(key.span());
-                            v
-                        })
+                    t.get_key_value(k.as_str()).map(|(key, v)| {
+                        found.key = Some(key.span());
+                        v
+                    })
                 }),
                 Seg::Index(i) => array.and_then(|a| a.get(*i)).inspect(|_| {
                     found.key = None;
@@ -174,14 +243,8 @@ impl<'a> Ctx<'a> {
         let mut cur: Option<&Spanned<DeValue<'a>>> = None;
         for seg in path {
             cur = match (seg, cur.map(|v| v.get_ref())) {
-                (Seg::Key(k), None) => self
-                    .root
-                    .iter()
-                    .find(|(key, _)| key.get_ref() == k)
-                    .map(|(_, v)| v),
-                (Seg::Key(k), Some(DeValue::Table(t))) => {
-                    t.iter().find(|(key, _)| key.get_ref() == k).map(|(_, v)| v)
-                }
+                (Seg::Key(k), None) => self.root.get(k.as_str()),
+                (Seg::Key(k), Some(DeValue::Table(t))) => t.get(k.as_str()),
                 (Seg::Index(i), Some(DeValue::Array(a))) => a.as_ref().get(*i),
                 _ => None,
             };
@@ -198,24 +261,49 @@ impl<'a> Ctx<'a> {
         message: impl Into<String>,
         hint: Option<String>,
     ) {
-        let d = self.diagnostic(span, key, message.into(), hint);
-        self.diags.push(d);
+        self.diags.push(Pending {
+            span,
+            key: key.to_string(),
+            message: message.into(),
+            hint,
+        });
+    }
+
+    /// `path` (as validation names it) as a path in the file, see [`Ctx::remap`].
+    pub fn file_path(&self, path: &str) -> Vec<Seg> {
+        let mut out: Vec<Seg> = Vec::new();
+        for seg in parse_path(path) {
+            match seg {
+                Seg::Index(i) if !self.remap.is_empty() => {
+                    let idx = self
+                        .remap
+                        .get(&show_path(&out))
+                        .and_then(|l| l.get(i).copied())
+                        .unwrap_or(i);
+                    out.push(Seg::Index(idx));
+                }
+                s => out.push(s),
+            }
+        }
+        out
     }
 
     /// A problem with the value at `path` (or where it should be).
     pub fn at_value(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
-        let f = self.find(&parse_path(path));
-        self.at_span(f.value, path, message, hint);
+        let path = self.file_path(path);
+        let f = self.find(&path);
+        self.at_span(f.value, &show_path(&path), message, hint);
     }
 
     /// A problem with the key at `path` itself (unknown key, key that does not apply).
     pub fn at_key(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
-        let f = self.find(&parse_path(path));
+        let path = self.file_path(path);
+        let f = self.find(&path);
         let span = match (f.exact, f.key) {
             (true, Some(k)) => k,
             _ => f.value,
         };
-        self.at_span(span, path, message, hint);
+        self.at_span(span, &show_path(&path), message, hint);
     }
 
     /// A problem inside the string at `path`: `col` and `width` count chars of the
@@ -228,7 +316,8 @@ impl<'a> Ctx<'a> {
         message: impl Into<String>,
         hint: Option<String>,
     ) {
-        let f = self.find(&parse_path(path));
+        let path = show_path(&self.file_path(path));
+        let f = self.find(&parse_path(&path));
         let span = if f.exact {
             let start = string_offset(self.src, f.value.clone(), col);
             let end = string_offset(self.src, f.value.clone(), col + width.max(1));
@@ -236,9 +325,11 @@ impl<'a> Ctx<'a> {
         } else {
             f.value
         };
-        self.at_span(span, path, message, hint);
+        self.at_span(span, &path, message, hint);
     }
 
+    /// One problem with its line, column and source line (for a single lookup; many
+    /// problems go through [`Ctx::finish`]).
     pub fn diagnostic(
         &self,
         span: Range<usize>,
@@ -246,30 +337,73 @@ impl<'a> Ctx<'a> {
         message: String,
         hint: Option<String>,
     ) -> Diagnostic {
-        let mut start = span.start.min(self.src.len());
-        while !self.src.is_char_boundary(start) {
-            start -= 1;
-        }
-        let line_start = self.src[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = self.src[start..]
-            .find('\n')
-            .map_or(self.src.len(), |i| start + i);
-        let line_no = self.src[..start].matches('\n').count() + 1;
-        let column = self.src[line_start..start].chars().count() + 1;
-        let mut end = span.end.clamp(start, line_end);
-        while !self.src.is_char_boundary(end) {
-            end += 1;
-        }
-        let width = self.src[start..end].chars().count().max(1);
-        let text = self.src[line_start..line_end].trim_end_matches('\r');
-        Diagnostic {
-            file: self.file.to_path_buf(),
-            line: line_no,
-            column,
+        let start = self.boundary_before(span.start);
+        let (line, line_start) = self.line_of(start);
+        let col = self.src[line_start..start].chars().count() + 1;
+        let p = Pending {
+            span: start..span.end,
             key: key.to_string(),
             message,
             hint,
+        };
+        self.make(p, line, line_start, col)
+    }
+
+    /// The diagnostic of `p`, whose start is on `line` at char column `column`. The source
+    /// line is cut to a window around the problem when it is long, so a file written on
+    /// one huge line does not copy that line into every problem.
+    fn make(&self, p: Pending, line: usize, line_start: usize, column: usize) -> Diagnostic {
+        let src = self.src;
+        let start = p.span.start;
+        let look = self.boundary_before(start + LONG_LINE);
+        let line_end = match src.as_bytes()[start..look].iter().position(|b| *b == b'\n') {
+            Some(i) => Some(start + i),
+            None if look == src.len() => Some(src.len()),
+            None => None,
+        };
+        let long = start - line_start > LONG_LINE || line_end.is_none();
+        let (text, caret, shown_end) = if long {
+            let from = src[line_start..start]
+                .char_indices()
+                .rev()
+                .take(WINDOW_BEFORE)
+                .last()
+                .map_or(start, |(i, _)| line_start + i);
+            let to = src[start..line_end.unwrap_or(look)]
+                .char_indices()
+                .nth(WINDOW_AFTER)
+                .map_or(line_end.unwrap_or(look), |(i, _)| start + i);
+            let to = self.boundary_before(to);
+            let cut_front = from > line_start;
+            let mut t = String::new();
+            if cut_front {
+                t.push('…');
+            }
+            t.push_str(&src[from..to]);
+            if Some(to) != line_end {
+                t.push('…');
+            }
+            let caret = src[from..start].chars().count() + 1 + usize::from(cut_front);
+            (t, caret, to)
+        } else {
+            let end = line_end.unwrap_or(look);
+            (src[line_start..end].to_string(), column, end)
+        };
+        let mut end = p.span.end.clamp(start, shown_end);
+        while !src.is_char_boundary(end) {
+            end += 1;
+        }
+        let width = src[start..end].chars().count().max(1);
+        let text = text.trim_end_matches('\r');
+        Diagnostic {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key: p.key,
+            message: p.message,
+            hint: p.hint,
             source_line: Some(text.to_string()),
+            caret,
             width,
         }
     }

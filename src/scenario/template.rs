@@ -336,6 +336,16 @@ fn parse_gen(inner: &str) -> Result<Gen, (String, Option<String>)> {
                         None,
                     ));
                 }
+                // The sampler needs b - a to be finite too (it panics otherwise).
+                if !(b - a).is_finite() {
+                    return Err((
+                        format!(
+                            "rand.float({},{}): the range is too wide to draw from",
+                            args[0], args[1]
+                        ),
+                        None,
+                    ));
+                }
                 Ok(Gen::Float(a, b))
             }
             other => Err((unknown(other), hint_for(other))),

@@ -45,13 +45,19 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 f.write_str(r#"a duration like "250ms", "30s" or "5m""#)
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<HumanDuration, E> {
-                humantime::parse_duration(s.trim())
-                    .map(HumanDuration)
-                    .map_err(|e| {
-                        E::custom(format!(
-                            r#"invalid duration "{s}": {e}; write it like "250ms", "30s" or "5m""#
-                        ))
-                    })
+                let d = humantime::parse_duration(s.trim()).map_err(|e| {
+                    E::custom(format!(
+                        r#"invalid duration "{s}": {e}; write it like "250ms", "30s" or "5m""#
+                    ))
+                })?;
+                // Bounded here, so no sum or product of durations can overflow later.
+                if d > crate::scenario::bounds::MAX_DURATION {
+                    return Err(E::custom(format!(
+                        r#"duration "{s}" is longer than {}, the most a scenario may write"#,
+                        crate::scenario::bounds::MAX_DURATION_TEXT
+                    )));
+                }
+                Ok(HumanDuration(d))
             }
         }
         d.deserialize_str(V)

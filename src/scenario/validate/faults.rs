@@ -166,6 +166,11 @@ fn check_values(
                 },
             }
             match l.connections {
+                Some(n) if n > MAX_WS_CONNECTIONS => ctx.at_value(
+                    &format!("{p}.connections"),
+                    format!("connections is at most {MAX_WS_CONNECTIONS}; found {n}"),
+                    None,
+                ),
                 None => ctx.at_value(
                     p,
                     "a `leak_websockets` fault needs `connections` (how many to open)",
@@ -178,10 +183,13 @@ fn check_values(
                 ),
                 _ => {}
             }
-            if l.rate.is_some_and(|r| !r.is_finite() || r <= 0.0) {
+            if let Some(r) = l.rate.filter(|r| !(*r > 0.0 && *r <= MAX_RATE)) {
                 ctx.at_value(
                     &format!("{p}.rate"),
-                    "rate must be more than 0 connections per second",
+                    format!(
+                        "rate must be more than 0 and at most {MAX_RATE} connections per second; found {}",
+                        num(r)
+                    ),
                     None,
                 );
             }
@@ -198,6 +206,13 @@ fn check_values(
                     p,
                     "a `network` fault needs an effect: latency, jitter, drop, reset, bandwidth or partition",
                     Some("e.g. latency = \"200ms\"".into()),
+                );
+            }
+            if n.bandwidth.is_some_and(|b| b.bytes() == 0) {
+                ctx.at_value(
+                    &format!("{p}.bandwidth"),
+                    "bandwidth must be more than 0 bytes per second",
+                    Some("use partition = true to cut all traffic".into()),
                 );
             }
             if let Some(d) = n.drop {
@@ -228,6 +243,16 @@ fn check_values(
         FaultSpec::Cpu(c) if c.workers == Some(0) => {
             ctx.at_value(&format!("{p}.workers"), "workers must be at least 1", None);
         }
+        FaultSpec::Cpu(c) if c.workers.is_some_and(|w| w > MAX_WORKERS) => {
+            ctx.at_value(
+                &format!("{p}.workers"),
+                format!(
+                    "workers is at most {MAX_WORKERS}; found {}",
+                    c.workers.unwrap_or(0)
+                ),
+                None,
+            );
+        }
         _ => {}
     }
 }
@@ -250,6 +275,13 @@ fn check_timing(ctx: &mut Ctx<'_>, p: &str, f: &FaultSpec, s: &Scenario, deadlin
         (None, Some(0)) => ctx.at_value(&format!("{p}.times"), "times must be at least 1", None),
         _ => {}
     }
+    if let Some(t) = c.times.filter(|t| *t > MAX_TIMES) {
+        ctx.at_value(
+            &format!("{p}.times"),
+            format!("times is at most {MAX_TIMES}; found {t}"),
+            None,
+        );
+    }
     if let Some(every) = c.every {
         if every.0.is_zero() {
             ctx.at_value(&format!("{p}.every"), "every must be more than 0", None);
@@ -264,9 +296,15 @@ fn check_timing(ctx: &mut Ctx<'_>, p: &str, f: &FaultSpec, s: &Scenario, deadlin
         }
     }
     let repeats = c.times.unwrap_or(1).max(1) - 1;
-    let end = c.at.0
-        + c.every.map(|e| e.0).unwrap_or_default() * repeats
-        + f.duration().map(|d| d.0).unwrap_or_default();
+    // Checked: `every` x `times` is the one product of user numbers here.
+    let end = c
+        .every
+        .map(|e| e.0)
+        .unwrap_or_default()
+        .checked_mul(repeats)
+        .and_then(|r| r.checked_add(c.at.0))
+        .and_then(|e| e.checked_add(f.duration().map(|d| d.0).unwrap_or_default()))
+        .unwrap_or(Duration::MAX);
     if end > deadline {
         let cap = if s.duration.is_some() {
             format!("duration = {}", human(deadline))

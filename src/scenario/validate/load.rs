@@ -59,15 +59,28 @@ fn stages_total(ctx: &mut Ctx<'_>, l: &LoadSpec) -> Duration {
             Some(format!("e.g. {}", stage_example(l))),
         );
     }
-    let total: Duration = l.stages.iter().map(|s| s.duration.0).sum();
+    // Saturating: each stage is bounded, but not how many there are.
+    let total = l
+        .stages
+        .iter()
+        .fold(Duration::ZERO, |t, s| t.saturating_add(s.duration.0));
     if !l.stages.is_empty() && total.is_zero() {
         ctx.at_value(
             "load.stages",
             "the stages add up to 0s, so no load would run",
             None,
         );
+    } else if total > MAX_LOAD {
+        ctx.at_value(
+            "load.stages",
+            format!(
+                "the stages add up to {}, more than {MAX_DURATION_TEXT}, the longest load a scenario may run",
+                human(total)
+            ),
+            None,
+        );
     }
-    total
+    total.min(MAX_LOAD)
 }
 
 /// Closed-model stages: `users`, at most [`MAX_USERS`], no `rate`.
@@ -123,16 +136,19 @@ fn rate_stages(ctx: &mut Ctx<'_>, l: &LoadSpec) -> Vec<RateStage> {
                 "this open-model stage has no `rate`",
                 Some(format!("e.g. {example}")),
             ),
-            Some(r) if !r.is_finite() || r < 0.0 => ctx.at_value(
+            Some(r) if !(0.0..=MAX_RATE).contains(&r) => ctx.at_value(
                 &format!("{p}.rate"),
-                format!("the rate must be 0 or more iterations per second; found {r}"),
+                format!(
+                    "the rate must be from 0 to {MAX_RATE} iterations per second; found {}",
+                    num(r)
+                ),
                 None,
             ),
             _ => {}
         }
         out.push(RateStage {
             duration: st.duration.0,
-            rate: st.rate.filter(|r| r.is_finite()).unwrap_or(0.0).max(0.0),
+            rate: st.rate.unwrap_or(0.0).clamp(0.0, MAX_RATE),
         });
     }
     out
@@ -140,10 +156,13 @@ fn rate_stages(ctx: &mut Ctx<'_>, l: &LoadSpec) -> Vec<RateStage> {
 
 fn start_rate(ctx: &mut Ctx<'_>, l: &LoadSpec) -> f64 {
     match l.start_rate {
-        Some(r) if !r.is_finite() || r < 0.0 => {
+        Some(r) if !(0.0..=MAX_RATE).contains(&r) => {
             ctx.at_value(
                 "load.start_rate",
-                format!("start_rate must be 0 or more; found {r}"),
+                format!(
+                    "start_rate must be from 0 to {MAX_RATE} iterations per second; found {}",
+                    num(r)
+                ),
                 None,
             );
             0.0
@@ -156,6 +175,14 @@ fn start_rate(ctx: &mut Ctx<'_>, l: &LoadSpec) -> f64 {
 fn max_in_flight(ctx: &mut Ctx<'_>, l: &LoadSpec) -> NonZeroU32 {
     match l.max_in_flight.map(NonZeroU32::new) {
         None => DEFAULT_MAX_IN_FLIGHT,
+        Some(Some(n)) if n.get() > MAX_CONNECTIONS => {
+            ctx.at_value(
+                "load.max_in_flight",
+                format!("max_in_flight is at most {MAX_CONNECTIONS}; found {n}"),
+                None,
+            );
+            DEFAULT_MAX_IN_FLIGHT
+        }
         Some(Some(n)) => n,
         Some(None) => {
             ctx.at_value(
@@ -197,6 +224,16 @@ fn connections(ctx: &mut Ctx<'_>, l: &LoadSpec) -> Connections {
         (ConnectionMode::PerUser, None) => Connections::PerUser,
         (ConnectionMode::Shared, Some(None)) => {
             ctx.at_value("load.pool_size", "pool_size must be at least 1", None);
+            Connections::Shared {
+                pool_size: DEFAULT_POOL_SIZE,
+            }
+        }
+        (ConnectionMode::Shared, Some(Some(n))) if n.get() > MAX_CONNECTIONS => {
+            ctx.at_value(
+                "load.pool_size",
+                format!("pool_size is at most {MAX_CONNECTIONS}; found {n}"),
+                None,
+            );
             Connections::Shared {
                 pool_size: DEFAULT_POOL_SIZE,
             }
@@ -328,7 +365,7 @@ stages = [{ duration = "500ms", users = 2 }, { duration = "1s", users = 0 }]"#,
         let open = "model = \"open\"\nstages = [{ duration = \"1s\", rate = 1 }]";
         let cases: Vec<(String, &str)> = vec![
             (format!("{open}\nmax_in_flight = 0"), "load.max_in_flight: max_in_flight must be at least 1"),
-            (format!("{open}\nstart_rate = -1"), "load.start_rate: start_rate must be 0 or more; found -1"),
+            (format!("{open}\nstart_rate = -1"), "load.start_rate: start_rate must be from 0 to 1000000 iterations per second; found -1"),
             (format!("{st}\nmax_in_flight = 5"), "load.max_in_flight: `max_in_flight` applies to the open model only"),
             (format!("{st}\nconnections = \"shared\"\npool_size = 0"), "load.pool_size: pool_size must be at least 1"),
             (format!("{st}\npool_size = 3"), "load.pool_size: `pool_size` applies only with connections = \"shared\""),
@@ -339,6 +376,13 @@ stages = [{ duration = "500ms", users = 2 }, { duration = "1s", users = 0 }]"#,
             ("stages = []".into(), "load.stages: load.stages is empty: give at least one stage"),
             ("stages = [{ duration = \"0s\", users = 1 }]".into(), "load.stages: the stages add up to 0s, so no load would run"),
             ("stages = [{ duration = \"1s\", rate = 1 }]".into(), "load.stages[0].rate: `rate` is for the open model; a closed-model stage gives `users`"),
+            (format!("{open}\nstart_rate = inf"), "load.start_rate: start_rate must be from 0 to 1000000 iterations per second; found inf"),
+            ("model = \"open\"\nstages = [{ duration = \"1s\", rate = 1e7 }]".into(), "load.stages[0].rate: the rate must be from 0 to 1000000 iterations per second; found 10000000"),
+            ("model = \"open\"\nstages = [{ duration = \"1s\", rate = nan }]".into(), "load.stages[0].rate: the rate must be from 0 to 1000000 iterations per second; found NaN"),
+            (format!("{open}\nmax_in_flight = 100001"), "load.max_in_flight: max_in_flight is at most 100000; found 100001"),
+            (format!("{st}\nconnections = \"shared\"\npool_size = 4000000000"), "load.pool_size: pool_size is at most 100000; found 4000000000"),
+            ("stages = [{ duration = \"7d\", users = 1 }, { duration = \"1s\", users = 1 }]".into(), "load.stages: the stages add up to 7days 1s, more than 7 days, the longest load a scenario may run"),
+            ("stages = [{ duration = \"1s\", users = 100001 }]".into(), "load.stages[0].users: at most 100000 users; found 100001"),
         ];
         for (text, want) in cases {
             let (_, _, diags) = check(&text);

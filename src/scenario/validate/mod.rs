@@ -4,12 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::bounds::*;
 use super::model::*;
 use super::source::{parse_path, show_path, Ctx, Seg};
 use super::Plan;
 
-/// At most this many virtual users in one stage.
-const MAX_USERS: u32 = 100_000;
 /// Added to the load's duration when the scenario gives no hard cap.
 const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -39,6 +38,15 @@ pub(super) fn sub(base: &str, key: &str) -> String {
 
 pub(super) fn human(d: Duration) -> String {
     humantime::format_duration(d).to_string()
+}
+
+/// A number as written in messages: plain when short, `1e300` when huge.
+pub(super) fn num(x: f64) -> String {
+    if x.is_finite() && x.abs() < 1e15 {
+        x.to_string()
+    } else {
+        format!("{x:e}")
+    }
 }
 
 pub(super) fn quoted_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
@@ -182,6 +190,18 @@ fn check_requests(
     specs: &[RequestSpec],
     request_names: &[&str],
 ) -> Vec<super::RequestPlan> {
+    if specs.len() > MAX_REQUESTS {
+        ctx.at_key(
+            &format!("requests[{MAX_REQUESTS}]"),
+            format!(
+                "at most {MAX_REQUESTS} [[requests]] per scenario; this file has {}",
+                specs.len()
+            ),
+            Some("each request name keeps its own latency histograms during the run".into()),
+        );
+    }
+    // Past the bound nothing is checked, so validation stays cheap whatever the file.
+    let specs = &specs[..specs.len().min(MAX_REQUESTS)];
     let mut requests = Vec::with_capacity(specs.len());
     let mut places: Vec<Vec<VarPlace>> = Vec::new();
     for (i, r) in specs.iter().enumerate() {
@@ -226,7 +246,7 @@ fn check_duration(
     }
     duration
         .map(|d| d.0)
-        .unwrap_or(load_duration + DEFAULT_GRACE)
+        .unwrap_or(load_duration.saturating_add(DEFAULT_GRACE))
 }
 
 /// Longest `cooldown`: it is watched time, not load, but still a bound on the run.

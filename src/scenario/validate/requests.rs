@@ -93,6 +93,13 @@ pub(super) fn check_request(
     let p = format!("requests[{i}]");
     let mut places = Vec::new();
     check_name(ctx, &p, r, earlier);
+    if let Some(w) = r.weight.filter(|w| *w > MAX_WEIGHT) {
+        ctx.at_value(
+            &format!("{p}.weight"),
+            format!("weight is at most {MAX_WEIGHT}; found {w}"),
+            Some("weights are relative: divide them all by the same number".into()),
+        );
+    }
     let method = method(ctx, &p, r);
     let path = request_path(ctx, &p, r, &mut places);
     let headers = headers(ctx, &p, r, &mut places);
@@ -122,9 +129,14 @@ fn check_name(ctx: &mut Ctx<'_>, p: &str, r: &RequestSpec, earlier: &[&str]) {
             Some("criteria and reports refer to requests by name".into()),
         );
     } else if let Some(j) = earlier.iter().position(|n| *n == r.name) {
+        let other = ctx.file_path(&format!("requests[{j}].name"));
         let line = {
-            let f = ctx.find(&parse_path(&format!("requests[{j}].name")));
+            let f = ctx.find(&other);
             ctx.diagnostic(f.value, "", String::new(), None).line
+        };
+        let j = match other.get(1) {
+            Some(Seg::Index(k)) => *k,
+            _ => j,
         };
         ctx.at_value(
             &format!("{p}.name"),

@@ -114,6 +114,13 @@ pub(super) fn check_service(
             }
         }
     }
+    if let Some(m) = sv.restart.max.filter(|m| *m > MAX_RESTARTS) {
+        ctx.at_value(
+            &format!("{p}.restart.max"),
+            format!("restart.max is at most {MAX_RESTARTS}; found {m}"),
+            None,
+        );
+    }
     let mut health = None;
     if let Some(h) = &sv.health {
         let hp = format!("{p}.health");
