@@ -265,6 +265,22 @@ async fn duplicate_runs_a_second_instance_until_undone() {
     f.finish().await;
 }
 
+/// A memory fault the machine cannot give is refused before any process starts.
+#[tokio::test]
+async fn a_memory_fault_larger_than_the_machine_is_refused() {
+    let f = Fixture::new(
+        "stress-too-big",
+        "",
+        "[[faults]]\nkind = \"memory\"\ntarget = \"api\"\nat = \"0s\"\nduration = \"1m\"\nsize = \"900TiB\"",
+    )
+    .await;
+    let before = f.services.run_state().processes.len();
+    let e = f.chaos.apply_now(0, 0).await.unwrap_err().to_string();
+    assert!(e.contains("MemAvailable"), "{e}");
+    assert_eq!(f.services.run_state().processes.len(), before);
+    f.finish().await;
+}
+
 #[tokio::test]
 async fn cpu_and_memory_pressure_run_until_undone() {
     let f = Fixture::new(

@@ -48,6 +48,14 @@ pub enum FaultError {
     Backend(#[from] BackendError),
     #[error(transparent)]
     Websockets(#[from] super::wsleak::WsLeakError),
+    /// A `memory` fault larger than the machine can give: it would bring the host (and
+    /// gauntlet) down instead of pressing on the service.
+    #[error("memory fault of {} but only {} is available on this machine (MemAvailable); ask for at most {}", crate::metric::format::bytes(*.asked as f64), crate::metric::format::bytes(*.available as f64), crate::metric::format::bytes(*.limit as f64))]
+    MemoryTooLarge {
+        asked: u64,
+        available: u64,
+        limit: u64,
+    },
 }
 
 /// One fault kind: its spec struct, applied by the chaos engine.
