@@ -430,6 +430,33 @@ pub struct Record {
     /// Virtual users (or open-model iterations) that panicked, and the first one's reason.
     pub users_died: u64,
     pub first_death: Option<String>,
+    /// The load's connections to the target and their handshakes.
+    pub connections: ConnectionStats,
+}
+
+/// Connections the load opened, and what their handshakes took.
+#[derive(Debug, Clone)]
+pub struct ConnectionStats {
+    pub count: u64,
+    /// Over TLS; `resumed` of them resumed an earlier session.
+    pub tls: u64,
+    pub resumed: u64,
+    /// Speaking HTTP/2.
+    pub h2: u64,
+    /// TCP connect + TLS handshake, µs.
+    pub handshake: Histogram<u64>,
+}
+
+impl Default for ConnectionStats {
+    fn default() -> Self {
+        ConnectionStats {
+            count: 0,
+            tls: 0,
+            resumed: 0,
+            h2: 0,
+            handshake: new_histogram(),
+        }
+    }
 }
 
 /// Error reasons reported per request (most frequent first); the rest are summed
@@ -518,6 +545,7 @@ impl Recorder {
                 events_shed: 0,
                 users_died: 0,
                 first_death: None,
+                connections: ConnectionStats::default(),
             },
             accs: plan.requests.iter().map(|_| Acc::new()).collect(),
             total_acc: Acc::new(),
@@ -569,6 +597,15 @@ impl Recorder {
                 self.window.users = self.window.users.max(*count);
             }
             EventKind::Request(done) => self.request(at, done),
+            EventKind::Connected(c) => {
+                self.seen(at);
+                let k = &mut self.record.connections;
+                k.count += 1;
+                k.tls += u64::from(c.tls);
+                k.resumed += u64::from(c.resumed);
+                k.h2 += u64::from(c.h2);
+                let _ = k.handshake.record(c.handshake_us.clamp(1, MAX_LATENCY_US));
+            }
             EventKind::Dropped => {
                 self.advance(at);
                 self.record.dropped += 1;

@@ -397,13 +397,10 @@ fn semantic_rules() {
 }
 
 #[test]
-fn the_base_url_must_be_http() {
+fn the_base_url_must_be_http_or_https() {
     for (url, msg) in [
-        ("ftp://127.0.0.1/", "must be an http:// URL"),
-        (
-            "https://127.0.0.1/",
-            "https:// targets are not supported yet",
-        ),
+        ("ftp://127.0.0.1/", "must be an http:// or https:// URL"),
+        ("wss://127.0.0.1/", "must be an http:// or https:// URL"),
         ("not a url", "not a valid URL"),
     ] {
         let src = BASE.replace("http://127.0.0.1:18080/", url);
@@ -414,6 +411,19 @@ fn the_base_url_must_be_http() {
             "{e}"
         );
     }
+    // https is a target like http, held to the same allow list.
+    let plan = gauntlet::scenario::load_str(
+        std::path::Path::new("t.toml"),
+        &BASE.replace("http://127.0.0.1:18080/", "https://127.0.0.1:8443/"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(plan.tls.is_some());
+    let e = errors(&BASE.replace("http://127.0.0.1:18080/", "https://10.1.2.3/"));
+    assert!(
+        e.0.iter()
+            .any(|d| d.key == "target.base_url" && d.message.contains("not in target.allow_hosts")),
+        "{e}"
+    );
     let e = errors(&BASE.replace("[\"127.0.0.1\"]", "[]"));
     assert!(
         e.0.iter()

@@ -32,6 +32,8 @@ pub enum EventKind {
     },
     /// A request finished (`at`: when it finished).
     Request(RequestDone),
+    /// A load connection was opened (`at`: when its TLS handshake ended).
+    Connected(Connected),
     /// Open model: an iteration was due but could not start (all `max_in_flight` busy).
     Dropped,
     /// A virtual user (closed model) or an iteration (open) panicked: it sends nothing
@@ -131,6 +133,19 @@ pub struct RequestDone {
     /// None = success. Some(reason) = an error, with why: "status 500 (expected 2xx)",
     /// "check failed: body lacks \"id\"", "connect: connection refused", "timeout after 10s".
     pub error: Option<Box<str>>,
+}
+
+/// A new connection to the target (not counted in any request's service time apart
+/// from the request that waited for it).
+#[derive(Debug, Clone, Copy)]
+pub struct Connected {
+    /// TCP connect plus the TLS handshake, in microseconds.
+    pub handshake_us: u64,
+    pub tls: bool,
+    /// The TLS session of an earlier connection was resumed (a shorter handshake).
+    pub resumed: bool,
+    /// HTTP/2 is spoken on it (ALPN h2, or h2c prior knowledge).
+    pub h2: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -53,6 +53,8 @@ pub enum Unmeasured {
     },
     #[error("the load did not run")]
     LoadNotRun,
+    #[error("the load opened no connection")]
+    NoConnections,
     #[error("no health probes were recorded{}", for_service(.0, " for"))]
     NoProbes(Option<String>),
     #[error("no resource samples were recorded for `{0}`")]
@@ -232,6 +234,27 @@ pub(super) fn measure(metric: &Metric, record: &Record, watched: &Watched) -> Me
                     basis: basis_name(basis),
                     request: name.map(String::from),
                 }),
+            }
+        }
+        MetricId::Connect => {
+            let c = &record.connections;
+            let Some(stat) = metric.stat else {
+                return Measured::missing(Unmeasured::NoSuchStat {
+                    metric: metric.name(),
+                    stat: "given".into(),
+                });
+            };
+            match latency_stat(&c.handshake, stat) {
+                Some(v) => Measured::with(
+                    Quantity::DurationUs(v),
+                    format!(
+                        "{} ({} TLS, {} resumed)",
+                        plural(c.count, "connection", "connections"),
+                        c.tls,
+                        c.resumed
+                    ),
+                ),
+                None => Measured::missing(Unmeasured::NoConnections),
             }
         }
         MetricId::ErrorRate => match stats(record, name) {

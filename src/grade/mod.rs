@@ -273,6 +273,7 @@ times = 2
             events_shed: 0,
             users_died: 0,
             first_death: None,
+            connections: Default::default(),
         }
     }
 

@@ -1,6 +1,10 @@
-//! The lean HTTP/1.1 client: one hyper `SendRequest` per keep-alive connection, no pool
-//! logic, no redirects, no cookies. Every request goes to the plan's one target (the
+//! The lean HTTP client: one hyper `SendRequest` per keep-alive connection (HTTP/1.1, or
+//! HTTP/2 with its streams on that one connection), over TCP or TLS ([`super::tls`]), no
+//! pool logic, no redirects, no cookies. Every request goes to the plan's one target (the
 //! host validation allowed); the URL is never taken from a response.
+//!
+//! Each new connection reports its handshake (TCP connect + TLS, µs) apart from the
+//! request that needed it: [`Handshake`].
 //!
 //! Memory per request is bounded whatever the server sends: the head by the read buffer
 //! ([`READ_BUFFER`]), the body by `max_body` (read as it streams, kept only when a check
@@ -9,27 +13,32 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONNECTION, HOST, USER_AGENT};
-use http::{HeaderMap, Request, StatusCode};
+use http::uri::{Authority, Scheme};
+use http::{HeaderMap, Request, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::checks::CheckFailure;
+use super::tls::{Tls, TlsError};
+use crate::scenario::model::HttpVersion;
 
 /// Why the target cannot be used at all (the load does not start).
 /// URLs are shown without user-info.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error(
-        "target {}: only http:// targets are supported by the load engine (no TLS client yet)",
+        "target {}: only http:// and https:// targets are supported by the load engine",
         crate::units::redact_userinfo(.0.as_str())
     )]
     NotHttp(url::Url),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("target {} has no host", crate::units::redact_userinfo(.0.as_str()))]
     NoHost(url::Url),
     #[error("cannot resolve {host}: {source}")]
@@ -51,6 +60,9 @@ pub(crate) enum Failure {
     Build(#[from] super::RequestError),
     #[error("connect: {0}")]
     Connect(String),
+    /// The TLS handshake failed; `certificate`: because of the server's certificate.
+    #[error("tls: {reason}")]
+    Tls { reason: String, certificate: bool },
     #[error("http: {0}")]
     Http(String),
     #[error("body: http: {0}")]
@@ -70,9 +82,14 @@ pub(crate) enum Failure {
     Check(#[from] CheckFailure),
 }
 
+enum Sender {
+    H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
 /// One keep-alive connection to the target.
 pub(crate) struct Conn {
-    tx: SendRequest<Full<Bytes>>,
+    tx: Sender,
     /// The connection's driver; aborted on drop, so a connection given up on (timeout,
     /// body too large) is closed now, not when the server finishes.
     driver: tokio::task::JoinHandle<()>,
@@ -87,8 +104,22 @@ impl Drop for Conn {
 impl Conn {
     /// Can carry another request (the server did not close it).
     pub(crate) fn usable(&self) -> bool {
-        !self.tx.is_closed()
+        match &self.tx {
+            Sender::H1(tx) => !tx.is_closed(),
+            Sender::H2(tx) => !tx.is_closed(),
+        }
     }
+}
+
+/// What opening one connection took.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Handshake {
+    /// TCP connect plus the TLS handshake, µs (not the HTTP/2 preface).
+    pub us: u64,
+    pub tls: bool,
+    /// A TLS session of an earlier connection was resumed.
+    pub resumed: bool,
+    pub h2: bool,
 }
 
 /// Body bytes all requests in flight may keep together: `max_body` bounds one request,
@@ -149,6 +180,11 @@ pub(crate) struct Target {
     /// Index into `addrs` of the address that last connected.
     preferred: AtomicUsize,
     authority: HeaderValue,
+    /// HTTP/2 requests carry scheme and authority in the URI (`:scheme`, `:authority`).
+    scheme: Scheme,
+    uri_authority: Authority,
+    http: HttpVersion,
+    tls: Option<Tls>,
     /// The base URL's path without its trailing `/` ("" for the root).
     pub base_path: String,
     pub timeout: Duration,
@@ -163,18 +199,27 @@ const READ_BUFFER: usize = 64 << 10;
 const UA: HeaderValue = HeaderValue::from_static(concat!("gauntlet/", env!("CARGO_PKG_VERSION")));
 
 impl Target {
-    /// Resolve the base URL once. Only `http://` is supported.
+    /// Resolve the base URL once, and build its TLS client (https).
     pub(crate) async fn resolve(
-        base: &url::Url,
+        plan: &crate::scenario::Plan,
         load: &crate::scenario::load_plan::LoadPlan,
     ) -> Result<Target, TargetError> {
-        if base.scheme() != "http" {
-            return Err(TargetError::NotHttp(base.clone()));
-        }
+        let base = &plan.base_url;
+        let tls = match (base.scheme(), &plan.tls) {
+            ("http", _) => None,
+            ("https", Some(tls)) => Some(Tls::new(tls, plan.http, base)?),
+            ("https", None) => Some(Tls::new(&Default::default(), plan.http, base)?),
+            _ => return Err(TargetError::NotHttp(base.clone())),
+        };
         let host = base
             .host_str()
             .ok_or_else(|| TargetError::NoHost(base.clone()))?;
         let port = base.port_or_known_default().unwrap_or(80);
+        let scheme = if tls.is_some() {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        };
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((crate::units::bare_host(host), port))
             .await
             .map_err(|source| TargetError::Resolve {
@@ -189,6 +234,8 @@ impl Target {
             Some(p) => format!("{host}:{p}"),
             None => host.to_string(),
         };
+        let uri_authority = Authority::try_from(authority.as_str())
+            .map_err(|_| TargetError::BadHost(base.clone()))?;
         let authority =
             HeaderValue::from_str(&authority).map_err(|_| TargetError::BadHost(base.clone()))?;
         let base_path = base.path().trim_end_matches('/').to_string();
@@ -196,6 +243,10 @@ impl Target {
             addrs,
             preferred: AtomicUsize::new(0),
             authority,
+            scheme,
+            uri_authority,
+            http: plan.http,
+            tls,
             base_path,
             timeout: load.timeout,
             max_body: load.max_body,
@@ -203,9 +254,55 @@ impl Target {
         })
     }
 
-    /// Open a new connection (TCP + HTTP/1 handshake); its driver runs as its own task
-    /// and ends when the `Conn` is dropped or the server closes.
-    pub(crate) async fn connect(&self) -> Result<Conn, Failure> {
+    /// The target is reached over TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Open a new connection (TCP, TLS for https, then the HTTP/1 or HTTP/2 handshake);
+    /// its driver runs as its own task and ends when the `Conn` is dropped or the server
+    /// closes.
+    pub(crate) async fn connect(&self) -> Result<(Conn, Handshake), Failure> {
+        let t0 = Instant::now();
+        let stream = self.tcp().await?;
+        let Some(tls) = &self.tls else {
+            let us = micros(t0.elapsed());
+            let h2 = self.http == HttpVersion::Http2;
+            let conn = handshake(stream, h2).await?;
+            return Ok((
+                conn,
+                Handshake {
+                    us,
+                    tls: false,
+                    resumed: false,
+                    h2,
+                },
+            ));
+        };
+        let stream = tls.connect(stream).await?;
+        let us = micros(t0.elapsed());
+        let session = stream.get_ref().1;
+        let h2 = session.alpn_protocol() == Some(b"h2");
+        let resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        if self.http == HttpVersion::Http2 && !h2 {
+            return Err(Failure::Connect(
+                "the server did not agree to HTTP/2 in the TLS handshake (ALPN); set target.http = \"auto\" or \"1.1\"".into(),
+            ));
+        }
+        let conn = handshake(stream, h2).await?;
+        Ok((
+            conn,
+            Handshake {
+                us,
+                tls: true,
+                resumed,
+                h2,
+            },
+        ))
+    }
+
+    /// A TCP connection to the first address that answers.
+    async fn tcp(&self) -> Result<TcpStream, Failure> {
         let first = self.preferred.load(Ordering::Relaxed) % self.addrs.len();
         let mut last_err = String::new();
         for k in 0..self.addrs.len() {
@@ -216,20 +313,27 @@ impl Target {
                         self.preferred.store(i, Ordering::Relaxed);
                     }
                     let _ = stream.set_nodelay(true);
-                    let (tx, conn) = hyper::client::conn::http1::Builder::new()
-                        .max_buf_size(READ_BUFFER)
-                        .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
-                        .await
-                        .map_err(|e| Failure::Connect(e.to_string()))?;
-                    let driver = tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                    return Ok(Conn { tx, driver });
+                    return Ok(stream);
                 }
                 Err(e) => last_err = io_reason(&e),
             }
         }
         Err(Failure::Connect(last_err))
+    }
+
+    /// An HTTP/2 request names its target in the URI (`:scheme`, `:authority`), not in
+    /// a Host header.
+    fn for_h2(&self, mut req: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+        let mut parts = std::mem::take(req.uri_mut()).into_parts();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.uri_authority.clone());
+        if parts.path_and_query.is_none() {
+            parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        }
+        *req.uri_mut() = Uri::from_parts(parts).unwrap_or_default();
+        *req.version_mut() = Version::HTTP_2;
+        req.headers_mut().remove(HOST);
+        req
     }
 
     /// Stamp the headers every request carries.
@@ -242,16 +346,61 @@ impl Target {
     }
 }
 
+/// The HTTP handshake on an open stream; the connection's driver runs as its own task.
+async fn handshake<I>(io: I, h2: bool) -> Result<Conn, Failure>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
+    let failed = |e: hyper::Error| Failure::Connect(http_reason(&e));
+    if h2 {
+        let (tx, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            // The same bound on a response head as HTTP/1's read buffer.
+            .max_header_list_size(READ_BUFFER as u32)
+            .handshake::<_, Full<Bytes>>(io)
+            .await
+            .map_err(failed)?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        return Ok(Conn {
+            tx: Sender::H2(tx),
+            driver,
+        });
+    }
+    let (tx, conn) = hyper::client::conn::http1::Builder::new()
+        .max_buf_size(READ_BUFFER)
+        .handshake::<_, Full<Bytes>>(io)
+        .await
+        .map_err(failed)?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(Conn {
+        tx: Sender::H1(tx),
+        driver,
+    })
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 /// Send on `conn` and read the response, its body up to `limit`. `Err((reason,
 /// sent_back))`: when the connection turned out closed before the request was written,
 /// the request comes back so it can be retried on a fresh connection (never a request the
 /// server may have seen).
 pub(crate) async fn send(
+    target: &Target,
     conn: &mut Conn,
     req: Request<Full<Bytes>>,
     limit: BodyLimit,
 ) -> Result<Reply, (Failure, Option<Request<Full<Bytes>>>)> {
-    let resp = match conn.tx.try_send_request(req).await {
+    let sent = match &mut conn.tx {
+        Sender::H1(tx) => tx.try_send_request(req).await,
+        Sender::H2(tx) => tx.try_send_request(target.for_h2(req)).await,
+    };
+    let resp = match sent {
         Ok(r) => r,
         Err(mut e) => {
             let back = e.take_message();

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::checks::{self, JsonBody};
 use super::client::{self, Conn, Failure, Target};
 use super::{LoadError, RequestError, Shown};
-use crate::event::{EventKind, EventSink, Level, RequestDone};
+use crate::event::{Connected, EventKind, EventSink, Level, RequestDone};
 use crate::scenario::load_plan::{Check, Extractor, Think};
 use crate::scenario::template::{BodyTemplate, RenderCtx, Template};
 use crate::scenario::{Plan, RequestPlan};
@@ -353,15 +353,15 @@ impl Engine {
         };
         let mut conn = match cached {
             Some(c) if c.usable() => c,
-            _ => self.target.connect().await?,
+            _ => self.connect().await?,
         };
-        let reply = match client::send(&mut conn, req, limit).await {
+        let reply = match client::send(&self.target, &mut conn, req, limit).await {
             Ok(reply) => reply,
             // The kept-alive connection was already closed: the request was never
             // written, so it is safe to send it once more on a fresh connection.
             Err((_, Some(req))) => {
-                conn = self.target.connect().await?;
-                client::send(&mut conn, req, limit)
+                conn = self.connect().await?;
+                client::send(&self.target, &mut conn, req, limit)
                     .await
                     .map_err(|(e, _)| e)?
             }
@@ -375,6 +375,18 @@ impl Engine {
         }
         drop(lease);
         Ok(reply)
+    }
+
+    /// A new connection, its handshake reported apart from the request's latency.
+    async fn connect(&self) -> Result<client::Conn, Failure> {
+        let (conn, hs) = self.target.connect().await?;
+        self.events.send(EventKind::Connected(Connected {
+            handshake_us: hs.us,
+            tls: hs.tls,
+            resumed: hs.resumed,
+            h2: hs.h2,
+        }));
+        Ok(conn)
     }
 
     /// The request's checks, then its extractors (into the user's `vars`).

@@ -1,7 +1,8 @@
 //! The load engine: HTTP users on goose (closed model) or our own arrival-rate scheduler
 //! (open model), each request sent through a lean hyper client and timed in µs.
 //!
-//! * [`client`]: the HTTP/1.1 client (one keep-alive connection per user, or a pool).
+//! * [`client`]: the HTTP client (HTTP/1.1 or HTTP/2; one keep-alive connection per
+//!   user, or a pool), over TLS ([`tls`]) for https targets.
 //! * [`engine`]: what both models share: the compiled requests, the weighted pick, one
 //!   request's life (render, send, time, check, extract, report).
 //! * [`closed`]: users that loop, active as [`ramp`] says, run by goose (the only file
@@ -16,6 +17,7 @@ mod engine;
 mod goose_users;
 mod open;
 mod ramp;
+mod tls;
 
 use std::sync::Arc;
 
@@ -29,12 +31,17 @@ use crate::event::{EventSink, Level};
 use crate::scenario::load_plan::{Connections, Model};
 use crate::scenario::Plan;
 pub use client::TargetError;
+pub use tls::TlsError;
 
 /// Why the load could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("load engine: {0}")]
     Target(#[from] TargetError),
+    /// The TLS handshake before the load failed on the server's certificate: no request
+    /// could pass, so the load does not start.
+    #[error("load engine: the target's certificate is not accepted: {reason}; {hint}")]
+    Certificate { reason: String, hint: &'static str },
     #[error("load engine: request {name:?}: {source}")]
     Request { name: String, source: RequestError },
     #[error("load engine: more than 65535 requests")]
@@ -105,7 +112,15 @@ pub async fn run(
     if plan.requests.is_empty() || load.duration().is_zero() {
         return Ok(());
     }
-    let target = client::Target::resolve(&plan.base_url, &load).await?;
+    let target = client::Target::resolve(&plan, &load).await?;
+    if plan.tls.as_ref().is_some_and(|t| t.insecure) {
+        events.notice(
+            Level::Warn,
+            "TLS verification is OFF (target.tls.insecure = true): the target's certificate \
+             was not checked, anyone in the path could have answered",
+        );
+    }
+    preflight(&target).await?;
     // Our own token: cancelling it (at the hard stop) must not cancel the run's.
     let abort = cancel.child_token();
     match load.model {
@@ -150,6 +165,28 @@ pub async fn run(
                 engine::Engine::new(plan.clone(), load.think, target, events, abort, None)?;
             open::run(engine, pool, start_rate, &stages, max as usize).await
         }
+    }
+}
+
+/// One TLS handshake before the load: a certificate the client refuses fails every
+/// request alike, so it ends the run as an environment error (exit 3) naming the
+/// problem. Anything else (refused, reset) is left to the requests to report, as for
+/// plain http.
+async fn preflight(target: &client::Target) -> Result<(), LoadError> {
+    if !target.is_tls() {
+        return Ok(());
+    }
+    match tokio::time::timeout(target.timeout, target.connect()).await {
+        Ok(Err(client::Failure::Tls {
+            reason,
+            certificate: true,
+        })) => Err(LoadError::Certificate {
+            reason,
+            hint: "trust its CA with target.tls.ca (or SSL_CERT_FILE / SSL_CERT_DIR), \
+                   name the host it is for with target.tls.server_name, or, for a self-signed \
+                   staging server only, set target.tls.insecure = true",
+        }),
+        _ => Ok(()),
     }
 }
 

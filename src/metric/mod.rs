@@ -34,6 +34,8 @@ pub use parse::{parse, CriterionError, MAX_THRESHOLD};
 #[serde(rename_all = "snake_case")]
 pub enum MetricId {
     Latency,
+    /// Handshake time of the load's new connections (TCP + TLS).
+    Connect,
     ErrorRate,
     ErrorCount,
     Throughput,
@@ -263,6 +265,15 @@ pub const REGISTRY: &[MetricDef] = &[
         stats: LATENCY_STATS,
         example: "latency.p99.9{name=\"create item\"} < 1s",
         description: "response time (a percentile pNN, avg, min, max) on the graded basis, of every request or one",
+    },
+    MetricDef {
+        id: MetricId::Connect,
+        pattern: "connect.<stat>",
+        kind: Kind::Duration,
+        selectors: &[],
+        stats: LATENCY_STATS,
+        example: "connect.p95 < 50ms",
+        description: "handshake time of each new load connection: TCP connect plus the TLS handshake (a percentile pNN, avg, min, max); not part of request latency",
     },
     MetricDef {
         id: MetricId::ErrorRate,

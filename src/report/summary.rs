@@ -8,8 +8,9 @@
 //! the load's zero is. Figures that cannot be computed (a rate over zero requests) are
 //! `null`, never NaN.
 //!
-//! Top-level keys: `schema_version`, `run`, `verdict`, `load`, `requests`, `total`,
-//! `criteria`, `faults`, `service_events`, `probes`, `resources`, `metrics`, `notices`.
+//! Top-level keys: `schema_version`, `run`, `verdict`, `target`, `load`, `connections`,
+//! `requests`, `total`, `criteria`, `faults`, `service_events`, `probes`, `resources`,
+//! `metrics`, `notices`.
 
 use std::collections::BTreeMap;
 
@@ -24,7 +25,7 @@ use crate::report::{EndedBy, RunInfo};
 use crate::scenario::Plan;
 
 /// Raised whenever a field is added.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The figures of one gauntlet run (reports/<run-id>/summary.json). Units are in the
 /// field names: _us microseconds, _s seconds, _pct percent, _bytes bytes. at_s values are
@@ -38,11 +39,15 @@ pub const SCHEMA_VERSION: u32 = 2;
     extend("$id" = "https://github.com/gauntlet/gauntlet/schemas/summary.schema.json")
 )]
 pub struct Summary {
-    #[schemars(extend("const" = 2))]
+    #[schemars(extend("const" = 3))]
     pub schema_version: u32,
     pub run: Run,
     pub verdict: VerdictSummary,
+    /// Where the load went, and how (added in schema 3).
+    pub target: TargetSummary,
     pub load: Load,
+    /// The load's connections to the target and their handshakes (added in schema 3).
+    pub connections: Connections,
     /// One entry per request of the scenario, in file order (also those that never ran).
     pub requests: Vec<RequestSummary>,
     /// All requests together (name `all`).
@@ -95,6 +100,47 @@ pub struct VerdictSummary {
     pub criteria_failed: usize,
     /// Failures that are not a criterion's, e.g. "no requests ran".
     pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSummary {
+    /// The base URL, without user-info.
+    pub base_url: String,
+    /// `target.http`: `1.1`, `2` or `auto`.
+    #[schemars(extend("enum" = ["1.1", "2", "auto"]))]
+    pub http: String,
+    /// The target is reached over TLS (an https:// URL).
+    pub tls: bool,
+    /// TLS without any verification of the server's certificate (`tls.insecure = true`):
+    /// the figures may come from whoever answered.
+    pub tls_insecure: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Connections {
+    /// Connections the load opened (a reconnect after a close counts again).
+    pub count: u64,
+    /// Of them, over TLS.
+    pub tls: u64,
+    /// Of the TLS ones, those that resumed an earlier TLS session.
+    pub resumed: u64,
+    /// Of them, speaking HTTP/2.
+    pub h2: u64,
+    /// TCP connect + TLS handshake per connection, µs (not in any request's service time
+    /// but the one that waited for it); null when no connection was opened.
+    pub handshake_us: Option<Handshake>,
+}
+
+/// Handshake times in microseconds, from their HDR histogram.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Handshake {
+    pub p50: u64,
+    pub p95: u64,
+    pub p99: u64,
+    pub max: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -451,6 +497,33 @@ pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) ->
             criteria_passed: passed,
             criteria_failed: verdict.criteria.len() - passed,
             problems: verdict.problems.clone(),
+        },
+        target: TargetSummary {
+            base_url: crate::units::redact_userinfo(plan.base_url.as_str()).into_owned(),
+            http: match plan.http {
+                crate::scenario::model::HttpVersion::Http1 => "1.1",
+                crate::scenario::model::HttpVersion::Http2 => "2",
+                crate::scenario::model::HttpVersion::Auto => "auto",
+            }
+            .into(),
+            tls: plan.tls.is_some(),
+            tls_insecure: plan.tls.as_ref().is_some_and(|t| t.insecure),
+        },
+        connections: {
+            let c = &record.connections;
+            let h = &c.handshake;
+            Connections {
+                count: c.count,
+                tls: c.tls,
+                resumed: c.resumed,
+                h2: c.h2,
+                handshake_us: (!h.is_empty()).then(|| Handshake {
+                    p50: h.value_at_quantile(0.50),
+                    p95: h.value_at_quantile(0.95),
+                    p99: h.value_at_quantile(0.99),
+                    max: h.max(),
+                }),
+            }
         },
         load: Load {
             model: plan

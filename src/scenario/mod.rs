@@ -132,6 +132,10 @@ pub struct Plan {
     pub load: Option<LoadPlan>,
     pub criteria: Vec<Criterion>,
     pub base_url: url::Url,
+    /// `target.http`: the HTTP version the load speaks.
+    pub http: model::HttpVersion,
+    /// `Some` for an `https://` target (the defaults when `target.tls` is absent).
+    pub tls: Option<TlsPlan>,
     /// `[report] show_values`: error reasons may quote values from the exchange (header
     /// values, response values, rendered paths). Off by default: they may be secrets.
     pub show_values: bool,
@@ -139,6 +143,26 @@ pub struct Plan {
     pub requests: Vec<RequestPlan>,
     /// Metrics scrapes and the data canary, resolved (what `observe` runs).
     pub observers: model::ObserversPlan,
+}
+
+/// The TLS settings of an `https://` target, its files read and parsed by validation.
+#[derive(Debug, Clone, Default)]
+pub struct TlsPlan {
+    /// CA certificates trusted besides the system's roots (`tls.ca`).
+    pub ca: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// Client certificate chain and its key (mTLS), checked to match.
+    pub client: Option<ClientIdentity>,
+    /// No verification of the server's certificate (`tls.insecure = true`).
+    pub insecure: bool,
+    /// SNI and the name verified (`tls.server_name`); `None`: the URL's host.
+    pub server_name: Option<rustls_pki_types::ServerName<'static>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    pub certs: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// Shared: a private key is not `Clone` (it is zeroed on drop).
+    pub key: std::sync::Arc<rustls_pki_types::PrivateKeyDer<'static>>,
 }
 
 #[derive(Debug, Clone)]

@@ -280,6 +280,20 @@ pub fn record() -> Record {
         events_shed: 0,
         users_died: 0,
         first_death: None,
+        connections: {
+            let mut handshake = gauntlet::record::new_histogram();
+            for us in [90, 120, 150, 240, 800] {
+                handshake.record(us).unwrap();
+            }
+            gauntlet::record::ConnectionStats {
+                // The fixture's target is plain http: TCP connects only.
+                count: 5,
+                tls: 0,
+                resumed: 0,
+                h2: 0,
+                handshake,
+            }
+        },
     }
 }
 

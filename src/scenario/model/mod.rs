@@ -145,6 +145,45 @@ pub struct Target {
     /// Hosts load may be sent to. A target (or WebSocket URL) whose host is not listed is
     /// refused before anything starts.
     pub allow_hosts: Vec<String>,
+    /// The HTTP version spoken to the target (default `auto`).
+    #[serde(default)]
+    pub http: HttpVersion,
+    /// TLS settings of an `https://` target (none: the system's roots, SNI from the host).
+    pub tls: Option<TlsSpec>,
+}
+
+/// `target.http`: which HTTP version the load speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum HttpVersion {
+    /// HTTP/1.1 only.
+    #[serde(rename = "1.1")]
+    Http1,
+    /// HTTP/2 only: negotiated with ALPN over TLS (the handshake fails without it), prior
+    /// knowledge (h2c) over plain http.
+    #[serde(rename = "2")]
+    Http2,
+    /// Over TLS, ALPN offers h2 then http/1.1 and the server picks; over plain http, 1.1.
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+}
+
+/// `target.tls = { ca, cert, key, insecure, server_name }`; paths are relative to the
+/// scenario file.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TlsSpec {
+    /// PEM file of CA certificates trusted besides the system's roots.
+    pub ca: Option<std::path::PathBuf>,
+    /// PEM client certificate chain (mTLS); needs `key`.
+    pub cert: Option<std::path::PathBuf>,
+    /// PEM private key of `cert` (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<std::path::PathBuf>,
+    /// Do not verify the server's certificate at all (self-signed staging). Every report
+    /// says so.
+    #[serde(default)]
+    pub insecure: bool,
+    /// The name sent as SNI and verified in the certificate (default: the URL's host).
+    pub server_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

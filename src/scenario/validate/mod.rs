@@ -90,7 +90,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
             Some("give it a short name; it appears in reports and the run id".into()),
         );
     }
-    let (allow, base_url) = check_target(ctx, &s);
+    let (allow, base_url, tls) = check_target(ctx, &s);
     // --- load -----------------------------------------------------------------------
     match (&s.load, s.requests.is_empty()) {
         (Some(_), true) => ctx.at_key(
@@ -148,6 +148,8 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         load,
         criteria: parsed,
         base_url,
+        http: s.target.http,
+        tls,
         show_values: s
             .report
             .as_ref()

@@ -1,10 +1,21 @@
-//! Validation of [target]: the allow list and the base URL.
+//! Validation of [target]: the allow list, the base URL, the HTTP version and the TLS
+//! files (read and parsed here, so `run` never meets a bad one).
+
+use std::path::Path;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use super::super::source::Ctx;
+use super::super::{ClientIdentity, TlsPlan};
 use super::*;
 
-/// Check `[target]`; returns the allow list as bare hosts and the base URL when valid.
-pub(super) fn check_target(ctx: &mut Ctx<'_>, s: &Scenario) -> (Vec<String>, Option<url::Url>) {
+/// Check `[target]`; returns the allow list as bare hosts, the base URL when valid, and
+/// the TLS plan of an https target.
+pub(super) fn check_target(
+    ctx: &mut Ctx<'_>,
+    s: &Scenario,
+) -> (Vec<String>, Option<url::Url>, Option<TlsPlan>) {
     let allow: Vec<String> = s
         .target
         .allow_hosts
@@ -37,16 +48,7 @@ pub(super) fn check_target(ctx: &mut Ctx<'_>, s: &Scenario) -> (Vec<String>, Opt
         ))
     };
     let base_url = match url::Url::parse(&s.target.base_url) {
-        // What `run` refuses, validate refuses first: the load engine has no TLS client yet.
-        Ok(u) if u.scheme() == "https" => {
-            ctx.at_value(
-                "target.base_url",
-                "https:// targets are not supported yet: the load engine speaks plain HTTP/1.1 only",
-                Some("aim at an http:// endpoint (e.g. a plaintext port of the service on 127.0.0.1)".into()),
-            );
-            None
-        }
-        Ok(u) if u.scheme() == "http" && u.host_str().is_some() => {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
             let host = url_host(&u).unwrap_or_default();
             if !allow.is_empty() && !allow.contains(&host) {
                 ctx.at_value(
@@ -61,10 +63,12 @@ pub(super) fn check_target(ctx: &mut Ctx<'_>, s: &Scenario) -> (Vec<String>, Opt
             ctx.at_value(
                 "target.base_url",
                 format!(
-                    "target.base_url must be an http:// URL; found scheme `{}`",
+                    "target.base_url must be an http:// or https:// URL; found scheme `{}`",
                     u.scheme()
                 ),
-                Some("write it like \"http://127.0.0.1:8080\"".into()),
+                Some(
+                    "write it like \"http://127.0.0.1:8080\" or \"https://api.example.com\"".into(),
+                ),
             );
             None
         }
@@ -80,5 +84,278 @@ pub(super) fn check_target(ctx: &mut Ctx<'_>, s: &Scenario) -> (Vec<String>, Opt
             None
         }
     };
-    (allow, base_url)
+    let https = base_url.as_ref().is_some_and(|u| u.scheme() == "https");
+    let tls = match (&s.target.tls, https) {
+        (Some(_), false) if base_url.is_some() => {
+            ctx.at_key(
+                "target.tls",
+                "target.tls applies only to an https:// target",
+                Some("remove target.tls, or aim at the service's https:// URL".into()),
+            );
+            None
+        }
+        (spec, true) => Some(check_tls(ctx, spec.as_ref())),
+        _ => None,
+    };
+    (allow, base_url, tls)
+}
+
+/// Read and check `target.tls`: every file exists and parses, `cert` comes with its
+/// `key` and they match, `server_name` is a DNS name or an IP address.
+fn check_tls(ctx: &mut Ctx<'_>, spec: Option<&TlsSpec>) -> TlsPlan {
+    let Some(spec) = spec else {
+        return TlsPlan::default();
+    };
+    let dir = scenario_dir(ctx.file);
+    let mut plan = TlsPlan {
+        insecure: spec.insecure,
+        ..TlsPlan::default()
+    };
+    if let Some(ca) = &spec.ca {
+        plan.ca = read_certs(ctx, "target.tls.ca", ca, &dir.join(ca)).unwrap_or_default();
+    }
+    match (&spec.cert, &spec.key) {
+        (Some(cert), Some(key)) => {
+            let certs = read_certs(ctx, "target.tls.cert", cert, &dir.join(cert));
+            let key = read_key(ctx, key, &dir.join(key));
+            if let (Some(certs), Some(key)) = (certs, key) {
+                let provider = rustls::crypto::ring::default_provider();
+                match rustls::sign::CertifiedKey::from_der(certs.clone(), key.clone_key(), &provider)
+                {
+                    Ok(_) => {
+                        plan.client = Some(ClientIdentity {
+                            certs,
+                            key: std::sync::Arc::new(key),
+                        })
+                    }
+                    Err(rustls::Error::InconsistentKeys(_)) => ctx.at_value(
+                        "target.tls.key",
+                        "target.tls.key is not the private key of target.tls.cert (their public keys differ)",
+                        Some("give the private key of the client certificate's first (leaf) certificate".into()),
+                    ),
+                    Err(e) => ctx.at_value(
+                        "target.tls.cert",
+                        format!("target.tls.cert cannot be used as a client certificate: {e}"),
+                        Some("give an X.509 v3 certificate chain, leaf first, with its key in target.tls.key".into()),
+                    ),
+                }
+            }
+        }
+        (Some(_), None) => ctx.at_key(
+            "target.tls.cert",
+            "target.tls.cert is given without target.tls.key",
+            Some("add key = \"client.key\" (the certificate's private key, PEM)".into()),
+        ),
+        (None, Some(_)) => ctx.at_key(
+            "target.tls.key",
+            "target.tls.key is given without target.tls.cert",
+            Some("add cert = \"client.pem\" (the client certificate chain, PEM)".into()),
+        ),
+        (None, None) => {}
+    }
+    if let Some(name) = &spec.server_name {
+        match ServerName::try_from(name.as_str()) {
+            Ok(n) => plan.server_name = Some(n.to_owned()),
+            Err(_) => ctx.at_value(
+                "target.tls.server_name",
+                format!("`{name}` is not a DNS name or an IP address"),
+                Some("write the host name the certificate is for, e.g. \"api.example.com\"".into()),
+            ),
+        }
+    }
+    plan
+}
+
+/// `written` is the path as the scenario gives it (messages show it, not the absolute one).
+fn unreadable(ctx: &mut Ctx<'_>, path: &str, written: &Path, e: &std::io::Error) {
+    ctx.at_value(
+        path,
+        format!("cannot read {}: {}", written.display(), io_text(e)),
+        Some("a relative path is relative to the scenario file's folder".into()),
+    );
+}
+
+/// An I/O error without its "(os error N)" suffix.
+fn io_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_lowercase(),
+        None => s,
+    }
+}
+
+/// Every certificate of a PEM file; at least one.
+fn read_certs(
+    ctx: &mut Ctx<'_>,
+    path: &str,
+    written: &Path,
+    file: &Path,
+) -> Option<Vec<CertificateDer<'static>>> {
+    let text = match std::fs::read(file) {
+        Ok(t) => t,
+        Err(e) => {
+            unreadable(ctx, path, written, &e);
+            return None;
+        }
+    };
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&text).collect();
+    match certs {
+        Ok(c) if !c.is_empty() => Some(c),
+        Ok(_) => {
+            ctx.at_value(
+                path,
+                format!("{} holds no PEM certificate", written.display()),
+                Some("give a PEM file with -----BEGIN CERTIFICATE----- blocks".into()),
+            );
+            None
+        }
+        Err(e) => {
+            ctx.at_value(
+                path,
+                format!("{} is not valid PEM: {e}", written.display()),
+                Some("give a PEM file with -----BEGIN CERTIFICATE----- blocks".into()),
+            );
+            None
+        }
+    }
+}
+
+/// The first private key of a PEM file.
+fn read_key(ctx: &mut Ctx<'_>, written: &Path, file: &Path) -> Option<PrivateKeyDer<'static>> {
+    const PATH: &str = "target.tls.key";
+    let text = match std::fs::read(file) {
+        Ok(t) => t,
+        Err(e) => {
+            unreadable(ctx, PATH, written, &e);
+            return None;
+        }
+    };
+    match PrivateKeyDer::from_pem_slice(&text) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            ctx.at_value(
+                PATH,
+                format!("{} holds no usable private key: {e}", written.display()),
+                Some(
+                    "give a PEM private key (BEGIN PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
+                        .into(),
+                ),
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[target]` text checked as if the scenario were `dir/t.toml`: the TLS plan and
+    /// the problems ("key: message").
+    fn check(dir: &Path, target: &str) -> (Option<TlsPlan>, Vec<String>) {
+        let s: Scenario = toml::from_str(&format!("name = \"t\"\n[target]\n{target}")).unwrap();
+        let file = dir.join("t.toml");
+        let mut ctx = Ctx::new(&file, "");
+        let (_, _, tls) = check_target(&mut ctx, &s);
+        let diags = ctx
+            .diags
+            .iter()
+            .map(|d| format!("{}: {}", d.key, d.message))
+            .collect();
+        (tls, diags)
+    }
+
+    /// A certificate and its key (PEM), self-signed.
+    fn identity() -> (String, String) {
+        let c = rcgen::generate_simple_self_signed(vec!["client".to_string()]).unwrap();
+        (c.cert.pem(), c.signing_key.serialize_pem())
+    }
+
+    #[test]
+    fn tls_files_are_read_checked_and_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = identity();
+        let (_, other_key) = identity();
+        for (name, text) in [
+            ("ca.pem", cert.as_str()),
+            ("client.pem", cert.as_str()),
+            ("client.key", key.as_str()),
+            ("other.key", other_key.as_str()),
+            ("junk.pem", "not pem at all"),
+        ] {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let head = "base_url = \"https://127.0.0.1:8443\"\nallow_hosts = [\"127.0.0.1\"]\n";
+        let ok = |extra: &str| {
+            let (tls, diags) = check(dir.path(), &format!("{head}{extra}"));
+            assert_eq!(diags, Vec::<String>::new(), "{extra}");
+            tls.expect("an https target has a TLS plan")
+        };
+        // No tls table: the defaults.
+        let plain = ok("");
+        assert!(plain.ca.is_empty() && plain.client.is_none() && !plain.insecure);
+        let full = ok("tls = { ca = \"ca.pem\", cert = \"client.pem\", key = \"client.key\", server_name = \"api.example.com\" }");
+        assert_eq!(full.ca.len(), 1);
+        assert!(full.client.is_some());
+        assert_eq!(
+            full.server_name.map(|n| n.to_str().into_owned()),
+            Some("api.example.com".to_string())
+        );
+        assert!(ok("tls = { insecure = true }").insecure);
+
+        for (extra, key, says) in [
+            (
+                "tls = { ca = \"nope.pem\" }",
+                "target.tls.ca",
+                "cannot read nope.pem",
+            ),
+            (
+                "tls = { ca = \"junk.pem\" }",
+                "target.tls.ca",
+                "holds no PEM certificate",
+            ),
+            (
+                "tls = { cert = \"client.pem\" }",
+                "target.tls.cert",
+                "without target.tls.key",
+            ),
+            (
+                "tls = { key = \"client.key\" }",
+                "target.tls.key",
+                "without target.tls.cert",
+            ),
+            (
+                "tls = { cert = \"client.pem\", key = \"junk.pem\" }",
+                "target.tls.key",
+                "no usable private key",
+            ),
+            (
+                "tls = { cert = \"client.pem\", key = \"other.key\" }",
+                "target.tls.key",
+                "is not the private key of target.tls.cert",
+            ),
+            (
+                "tls = { server_name = \"a b\" }",
+                "target.tls.server_name",
+                "not a DNS name",
+            ),
+        ] {
+            let (_, diags) = check(dir.path(), &format!("{head}{extra}"));
+            assert_eq!(diags.len(), 1, "{extra}: {diags:?}");
+            assert!(
+                diags[0].starts_with(&format!("{key}: ")) && diags[0].contains(says),
+                "{extra}: {diags:?}"
+            );
+        }
+        // TLS settings on a plain http target are refused, not ignored.
+        let (tls, diags) = check(
+            dir.path(),
+            "base_url = \"http://127.0.0.1:8080\"\nallow_hosts = [\"127.0.0.1\"]\ntls = { insecure = true }",
+        );
+        assert!(tls.is_none());
+        assert_eq!(
+            diags,
+            vec!["target.tls: target.tls applies only to an https:// target"]
+        );
+    }
 }
