@@ -146,9 +146,13 @@ pub struct Figure {
 impl Figure {
     /// `+12.5%` / `+1.2ms (+12.5%)`.
     pub fn change_text(&self) -> String {
-        let rel = self
-            .change_rel
-            .map(|r| format!("{}{}%", sign(r), crate::metric::format::trim(r * 100.0, 1)));
+        let rel = self.change_rel.map(|r| {
+            format!(
+                "{}{}%",
+                sign(r),
+                crate::metric::format::trim(r.abs() * 100.0, 1)
+            )
+        });
         match (self.change, self.current) {
             (Some(d), Some(q)) => {
                 let abs = format!("{}{}", sign(d), with_unit(q, d.abs()));
@@ -554,9 +558,10 @@ fn latency_figure(key: &str, p: stats::PercentileChange, tol: &Tolerances) -> Fi
         tolerance_from: from,
         verdict,
         test: format!(
-            "bootstrap {}% CI of the change {shown} ({} resamples of both histograms)",
+            "bootstrap {}% CI of the change {shown} ({} resamples of at most {} requests from each histogram)",
             crate::metric::format::trim(stats::CONFIDENCE * 100.0, 1),
-            stats::RESAMPLES
+            stats::RESAMPLES,
+            stats::MAX_DRAWS
         ),
     }
 }
