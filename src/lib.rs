@@ -4,6 +4,7 @@
 //! binary is a thin shell over [`run::execute`] and [`scenario::load`].
 
 pub mod chaos;
+pub mod compare;
 pub mod error;
 pub mod event;
 pub mod grade;

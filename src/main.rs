@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use gauntlet::error::exit;
+use gauntlet::metric::tolerance::Tolerance;
 
 /// Load and chaos testing harness: drive load, inject faults, observe, grade, report.
 ///
@@ -39,6 +40,12 @@ enum Command {
         #[arg(long, default_value = "reports")]
         reports: PathBuf,
     },
+    /// Compare a run with a baseline, figure by figure (the CI regression gate). Exit 1
+    /// when a figure regressed beyond its tolerance and beyond noise.
+    Compare(CompareArgs),
+    /// Baseline files: a run's summary and latency histograms in one JSON file to commit.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
     /// The demo stack: the system under test used by the examples and tests.
     #[cfg(feature = "demo")]
     Demo(gauntlet_demo::DemoArgs),
@@ -60,6 +67,48 @@ struct RunArgs {
     /// No progress bar and no summary table; errors are still shown.
     #[arg(long, short)]
     quiet: bool,
+    /// Compare the run with this baseline (a run folder, its summary.json or a baseline
+    /// file): a regression beyond tolerance and noise makes the exit 1.
+    #[arg(long, value_name = "DIR|FILE")]
+    baseline: Option<PathBuf>,
+    /// A tolerance over the scenario's [gate] table, e.g. latency.p99=20% or
+    /// errors.rate=0.1pp (repeatable).
+    #[arg(long = "tolerance", value_name = "KEY=VALUE", value_parser = tolerance_arg)]
+    tolerances: Vec<(String, Tolerance)>,
+}
+
+#[derive(clap::Args, Debug)]
+struct CompareArgs {
+    /// The baseline: a run folder, a summary.json or a baseline file.
+    baseline: PathBuf,
+    /// The run to judge: a run folder, a summary.json or a baseline file.
+    current: PathBuf,
+    /// A tolerance, e.g. latency=10%, latency.p99=20%, errors.rate=0.1pp (repeatable;
+    /// over --scenario's [gate] table).
+    #[arg(long = "tolerance", value_name = "KEY=VALUE", value_parser = tolerance_arg)]
+    tolerances: Vec<(String, Tolerance)>,
+    /// Read the [gate] table of this scenario file.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Also write the comparison as JUnit XML (one test case per figure).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum BaselineCommand {
+    /// Save a run as a baseline file (summary + histograms, base64 V2 deflate).
+    Save {
+        /// The run folder (e.g. reports/latest).
+        run: PathBuf,
+        /// The baseline file to write.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+}
+
+fn tolerance_arg(s: &str) -> Result<(String, Tolerance), String> {
+    gauntlet::compare::parse_tolerance_arg(s)
 }
 
 fn main() -> ExitCode {
@@ -77,6 +126,8 @@ fn main() -> ExitCode {
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo(args),
         Command::Cleanup { reports } => cleanup(&reports),
+        Command::Compare(args) => compare(args),
+        Command::Baseline(BaselineCommand::Save { run, to }) => baseline_save(&run, &to),
     };
     ExitCode::from(code as u8)
 }
@@ -125,6 +176,15 @@ fn run(args: RunArgs) -> i32 {
     if let Some(seed) = args.seed {
         plan.seed = seed;
     }
+    // Read before anything starts: a baseline that cannot be read is invalid input.
+    let baseline = match args.baseline.as_deref().map(gauntlet::compare::Side::load) {
+        None => None,
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => {
+            eprintln!("error: baseline: {e}");
+            return exit::INVALID;
+        }
+    };
     // Before the runtime, which needs descriptors of its own.
     if let Err(e) = gauntlet::limits::ensure_open_files(&plan) {
         eprintln!("error: {e}");
@@ -138,6 +198,8 @@ fn run(args: RunArgs) -> i32 {
         reports_root: args.reports,
         run_id: args.run_id,
         cancel,
+        baseline,
+        tolerances: args.tolerances,
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -165,7 +227,24 @@ fn run(args: RunArgs) -> i32 {
                 );
                 println!("{summary}");
             }
+            if let Some(c) = &o.comparison {
+                if !args.quiet {
+                    println!("{}", gauntlet::compare::render(c));
+                } else if !c.passed() {
+                    println!(
+                        "gate: {} regression(s) against {}",
+                        c.count(gauntlet::compare::Verdict::Regression),
+                        c.baseline
+                    );
+                }
+            }
             println!("report: {}", o.report_dir.display());
+            let summary = gauntlet::report::summary::build(&o.plan, &o.info, &o.record, &o.verdict);
+            ci_conventions(
+                &summary,
+                o.comparison.as_ref(),
+                Some(&o.report_dir.join("report.html")),
+            );
             // The reason for an environment failure is shown even with --quiet.
             if let gauntlet::report::EndedBy::Error(reason) = &o.info.ended_by {
                 eprintln!("error: {reason}");
@@ -216,6 +295,104 @@ fn demo(args: gauntlet_demo::DemoArgs) -> i32 {
         Err(e) => {
             eprintln!("error: {e}");
             exit::ENVIRONMENT
+        }
+    }
+}
+
+/// Under GitHub Actions: a Markdown job summary appended to `$GITHUB_STEP_SUMMARY`, and
+/// `::error` / `::warning` workflow commands on stdout.
+fn ci_conventions(
+    summary: &gauntlet::report::summary::Summary,
+    comparison: Option<&gauntlet::compare::Comparison>,
+    report_html: Option<&std::path::Path>,
+) {
+    use std::io::Write;
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let md = gauntlet::compare::github::step_summary(summary, comparison, report_html);
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(md.as_bytes()));
+        if let Err(e) = written {
+            eprintln!(
+                "warning: cannot append the job summary to {}: {e}",
+                std::path::Path::new(&path).display()
+            );
+        }
+    }
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        for line in gauntlet::compare::github::annotations(summary, comparison) {
+            println!("{line}");
+        }
+    }
+}
+
+fn compare(args: CompareArgs) -> i32 {
+    let mut tol = gauntlet::compare::Tolerances {
+        scenario: Vec::new(),
+        command_line: args.tolerances,
+    };
+    if let Some(f) = &args.scenario {
+        match gauntlet::scenario::load(f) {
+            Ok(plan) => tol.scenario = plan.gate,
+            Err(e) => {
+                eprintln!("{e}");
+                return exit::INVALID;
+            }
+        }
+    }
+    let load =
+        |p: &std::path::Path| gauntlet::compare::Side::load(p).map_err(|e| eprintln!("error: {e}"));
+    let (Ok(base), Ok(cur)) = (load(&args.baseline), load(&args.current)) else {
+        return exit::INVALID;
+    };
+    let cmp = gauntlet::compare::compare(&base, &cur, &tol);
+    println!("{}", gauntlet::compare::render(&cmp));
+    if let Some(path) = &args.junit {
+        let cases = gauntlet::compare::junit_cases(&cmp);
+        match gauntlet::compare::junit_xml(&cmp, &cases) {
+            Ok(xml) => {
+                if let Err(e) = gauntlet::report::write_atomic(path, xml.as_bytes()) {
+                    eprintln!("error: {e}");
+                    return exit::ENVIRONMENT;
+                }
+            }
+            Err(e) => {
+                eprintln!("error: cannot write JUnit: {e}");
+                return exit::ENVIRONMENT;
+            }
+        }
+    }
+    let html = args
+        .current
+        .is_dir()
+        .then(|| args.current.join("report.html"));
+    ci_conventions(&cur.summary, Some(&cmp), html.as_deref());
+    if cmp.passed() {
+        exit::PASSED
+    } else {
+        exit::FAILED
+    }
+}
+
+fn baseline_save(run: &std::path::Path, to: &std::path::Path) -> i32 {
+    match gauntlet::compare::baseline::save(run, to) {
+        Ok(n) => {
+            println!(
+                "baseline: {} ({n} histograms) from {}",
+                to.display(),
+                run.display()
+            );
+            exit::PASSED
+        }
+        Err(e @ gauntlet::compare::CompareError::Write(_)) => {
+            eprintln!("error: {e}");
+            exit::ENVIRONMENT
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::INVALID
         }
     }
 }

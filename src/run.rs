@@ -27,6 +27,10 @@ pub struct RunOptions {
     /// Cancelled on the first SIGINT/SIGTERM: the run undoes its faults, stops its
     /// services and writes a partial report.
     pub cancel: CancellationToken,
+    /// `--baseline`: the run is compared with it (the gate), read before the run starts.
+    pub baseline: Option<crate::compare::Side>,
+    /// `--tolerance KEY=VALUE`, over the scenario's `[gate]`.
+    pub tolerances: Vec<(String, crate::metric::tolerance::Tolerance)>,
 }
 
 /// What a finished run produced.
@@ -41,6 +45,8 @@ pub struct RunOutcome {
     pub verdict: Verdict,
     /// The plan that ran, for the binary's summary.
     pub plan: Arc<Plan>,
+    /// The gate's comparison with `--baseline`, when one was given.
+    pub comparison: Option<crate::compare::Comparison>,
 }
 
 /// Run id: UTC time plus the scenario's name, sortable and readable.
@@ -218,7 +224,7 @@ pub async fn execute(
         EndedBy::Completed if verdict.passed => exit::PASSED,
         EndedBy::Completed => exit::FAILED,
     };
-    let info = RunInfo {
+    let mut info = RunInfo {
         run_id,
         scenario: plan.name.clone(),
         file: plan.file.clone(),
@@ -229,9 +235,36 @@ pub async fn execute(
         exit_code,
         gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
     };
+    // The gate: a regression beyond tolerance and noise fails a run that passed.
+    let mut extra = report::Extra::default();
+    let comparison = opts.baseline.as_ref().map(|base| {
+        let tol = crate::compare::Tolerances {
+            scenario: plan.gate.clone(),
+            command_line: opts.tolerances.clone(),
+        };
+        let current = crate::compare::side_of_run(
+            report::summary::build(&plan, &info, &record, &verdict),
+            &record,
+            report_dir.display().to_string(),
+        );
+        crate::compare::compare(base, &current, &tol)
+    });
+    if let Some(c) = &comparison {
+        if !c.passed() && info.exit_code == exit::PASSED {
+            info.exit_code = exit::FAILED;
+        }
+        extra.junit = crate::compare::junit_cases(c);
+        let mut json = serde_json::to_string_pretty(c).expect("a comparison always serializes");
+        json.push('\n');
+        extra
+            .files
+            .push(("comparison.json".into(), json.into_bytes()));
+    }
+    let exit_code = info.exit_code;
     // Every report that can be written is; a failed one makes the exit 3 but hides
     // neither the others nor the outcome (the binary shows the verdict and each failure).
-    let report_errors = report::write_all(&report_dir, &plan, &info, &record, &verdict).err();
+    let report_errors =
+        report::write_all_with(&report_dir, &plan, &info, &record, &verdict, &extra).err();
     point_latest(&opts.reports_root, &report_dir);
     Ok(RunOutcome {
         exit_code: if report_errors.is_some() {
@@ -245,6 +278,7 @@ pub async fn execute(
         record,
         verdict,
         plan,
+        comparison,
     })
 }
 

@@ -374,13 +374,28 @@ async fn method_not_allowed(State(st): State<Arc<AppState>>) -> Response {
     )
 }
 
+/// `--delay`: sleep before the handler runs.
+async fn delay(
+    State(st): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !st.delay.is_zero() {
+        tokio::time::sleep(st.delay).await;
+    }
+    next.run(req).await
+}
+
 pub(crate) fn router(st: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/health", get(health))
+    let api = Router::new()
         .route("/api/items", get(list_items).post(create_item))
         .route("/api/items/{id}", get(get_item).delete(delete_item))
         .route("/api/sessions", post(create_session))
         .route("/api/sessions/{token}", get(get_session))
+        .route_layer(axum::middleware::from_fn_with_state(st.clone(), delay));
+    Router::new()
+        .merge(api)
+        .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/ws", get(ws::upgrade))
         .fallback(not_found)
@@ -417,6 +432,7 @@ pub async fn run(args: ApiArgs) -> Result<(), DemoError> {
         },
         leaked: Mutex::new(Vec::new()),
         shutdown: shutdown.clone(),
+        delay: args.delay,
     });
     let addr = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&addr)

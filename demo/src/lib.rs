@@ -153,6 +153,10 @@ pub struct ApiArgs {
     /// Redis connections in the pool (multiplexed: each carries many requests at once).
     #[arg(long, default_value_t = 4)]
     pub pool_size: usize,
+    /// Sleep this long before answering each /api/... request (a slower build, to see a
+    /// latency regression); /health, /metrics and /ws are not delayed.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub delay: Duration,
 }
 
 /// `gauntlet demo pipeline`

@@ -92,6 +92,9 @@ pub(crate) struct AppState {
     /// The `ws-leak` defect's registry: per-connection state that is never removed.
     pub leaked: Mutex<Vec<LeakedConn>>,
     pub shutdown: CancellationToken,
+    /// `--delay`: added before every `/api/...` answer (a slower release, for the gate's
+    /// tests).
+    pub delay: Duration,
 }
 
 /// WebSocket settings from the command line and the defects.

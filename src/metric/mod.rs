@@ -22,6 +22,7 @@
 
 pub mod format;
 mod parse;
+pub mod tolerance;
 
 use std::fmt;
 

@@ -12,8 +12,27 @@ use crate::record::Record;
 use crate::report::text;
 use crate::report::{EndedBy, RunInfo};
 
+/// A test case that is not a criterion's (the gate adds one per compared figure).
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    /// The failure message; None when it passed.
+    pub failed: Option<String>,
+    pub out: String,
+}
+
 /// The JUnit XML text.
 pub fn to_xml(info: &RunInfo, record: &Record, verdict: &Verdict) -> Result<String, String> {
+    to_xml_with(info, record, verdict, &[])
+}
+
+/// The JUnit XML text with `extra` test cases after the criteria's.
+pub fn to_xml_with(
+    info: &RunInfo,
+    record: &Record,
+    verdict: &Verdict,
+    extra: &[Case],
+) -> Result<String, String> {
     let mut suite = TestSuite::new(info.scenario.as_str());
     let started: chrono::DateTime<chrono::FixedOffset> = info.started_at.into();
     let elapsed = (info.ended_at - info.started_at)
@@ -65,6 +84,21 @@ pub fn to_xml(info: &RunInfo, record: &Record, verdict: &Verdict) -> Result<Stri
             out.push_str(&format!("\n{d}"));
         }
         tc.set_system_out(out);
+        suite.add_test_case(tc);
+    }
+
+    for c in extra {
+        let status = match &c.failed {
+            None => TestCaseStatus::success(),
+            Some(m) => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(m.as_str()).set_type("regression");
+                s
+            }
+        };
+        let mut tc = TestCase::new(c.name.as_str(), status);
+        tc.set_classname(classname.as_str());
+        tc.set_system_out(c.out.as_str());
         suite.add_test_case(tc);
     }
 

@@ -4,6 +4,7 @@
 //! sees a half-written report.
 
 pub mod events;
+pub mod histograms;
 pub mod html;
 pub mod junit;
 pub mod progress;
@@ -79,8 +80,18 @@ pub const FILES: &[&str] = &[
     "timeseries.csv",
     "junit.xml",
     "events.jsonl",
+    "histograms.hlog",
     "report.html",
 ];
+
+/// What a report adds beyond the run itself: the gate's JUnit cases and its files
+/// (`comparison.json`), when a baseline was given.
+#[derive(Debug, Default)]
+pub struct Extra {
+    pub junit: Vec<junit::Case>,
+    /// File name in the report folder and its bytes.
+    pub files: Vec<(String, Vec<u8>)>,
+}
 
 /// Write every report file into `dir` (created if needed). Each file is written on its
 /// own: one that fails does not keep the others from being written; every failure is
@@ -91,6 +102,18 @@ pub fn write_all(
     info: &RunInfo,
     record: &Record,
     verdict: &Verdict,
+) -> Result<(), ReportErrors> {
+    write_all_with(dir, plan, info, record, verdict, &Extra::default())
+}
+
+/// [`write_all`], plus the `extra` JUnit cases and files.
+pub fn write_all_with(
+    dir: &Path,
+    plan: &Plan,
+    info: &RunInfo,
+    record: &Record,
+    verdict: &Verdict,
+    extra: &Extra,
 ) -> Result<(), ReportErrors> {
     std::fs::create_dir_all(dir).map_err(|source| {
         ReportErrors(vec![ReportError {
@@ -107,10 +130,11 @@ pub fn write_all(
                 Ok(summary::to_json(&summary::build(plan, info, record, verdict)).into_bytes())
             }
             "timeseries.csv" => timeseries::to_csv(record).map_err(|e| other(e.to_string())),
-            "junit.xml" => junit::to_xml(info, record, verdict)
+            "junit.xml" => junit::to_xml_with(info, record, verdict, &extra.junit)
                 .map(String::into_bytes)
                 .map_err(other),
             "events.jsonl" => Ok(events::to_jsonl(record).into_bytes()),
+            "histograms.hlog" => histograms::to_hlog(info, record).map_err(other),
             "report.html" => Ok(html::render(plan, info, record, verdict).into_bytes()),
             unknown => Err(other(format!("no writer for {unknown}"))),
         };
@@ -119,6 +143,11 @@ pub fn write_all(
             Err(source) => Err(ReportError { path, source }),
         };
         if let Err(e) = written {
+            failures.push(e);
+        }
+    }
+    for (name, bytes) in &extra.files {
+        if let Err(e) = write_atomic(&dir.join(name), bytes) {
             failures.push(e);
         }
     }

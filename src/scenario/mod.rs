@@ -143,6 +143,8 @@ pub struct Plan {
     pub requests: Vec<RequestPlan>,
     /// Metrics scrapes and the data canary, resolved (what `observe` runs).
     pub observers: model::ObserversPlan,
+    /// `[gate]`: tolerances against a baseline, by figure key, in file order.
+    pub gate: Vec<(String, crate::metric::tolerance::Tolerance)>,
 }
 
 /// The TLS settings of an `https://` target, its files read and parsed by validation.

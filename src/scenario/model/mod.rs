@@ -107,6 +107,11 @@ pub struct Scenario {
     pub canary: Option<CanarySpec>,
     /// What reports may show.
     pub report: Option<ReportSpec>,
+    /// `[gate]`: how much worse each figure may get against a baseline before
+    /// `--baseline` / `gauntlet compare` fail, e.g. `latency = "10%"`,
+    /// `"latency.p99" = "20%"`, `"errors.rate" = "0.1pp"`.
+    #[serde(default)]
+    pub gate: std::collections::BTreeMap<String, String>,
 }
 
 /// `[report]`.

@@ -130,6 +130,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
 
     // --- observers (metrics scrapes, data canary) ------------------------------------
     let observers = check_observers(ctx, &s, &allow);
+    let gate = check_gate(ctx, &s.gate);
 
     let base_url = base_url?;
     Some(Plan {
@@ -157,7 +158,28 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
             .unwrap_or(false),
         requests,
         observers,
+        gate,
     })
+}
+
+/// `[gate]`: every key names a figure family and every value is a tolerance that fits it.
+fn check_gate(
+    ctx: &mut Ctx<'_>,
+    gate: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, crate::metric::tolerance::Tolerance)> {
+    use crate::metric::tolerance::{check, parse_tolerance};
+    let mut out = Vec::new();
+    for (key, value) in gate {
+        let path = sub("gate", key);
+        match parse_tolerance(value) {
+            Err(e) => ctx.at_value(&path, e, None),
+            Ok(t) => match check(key, t) {
+                Err((m, h)) => ctx.at_key(&path, m, h),
+                Ok(()) => out.push((key.clone(), t)),
+            },
+        }
+    }
+    out
 }
 
 /// Check `[[services]]` (relative paths become absolute, against the scenario's folder)
