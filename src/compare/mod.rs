@@ -740,24 +740,13 @@ pub fn render(cmp: &Comparison) -> String {
 
 /// The comparison alone as JUnit XML: one suite, one test case per figure.
 pub fn junit_xml(cmp: &Comparison, cases: &[crate::report::junit::Case]) -> Result<String, String> {
-    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    use quick_junit::{Report, TestSuite};
     let mut suite = TestSuite::new("gauntlet gate");
     suite.add_property(("baseline", cmp.baseline.as_str()));
     suite.add_property(("current", cmp.current.as_str()));
     suite.add_property(("latency_basis", cmp.latency_basis.as_str()));
     for c in cases {
-        let status = match &c.failed {
-            None => TestCaseStatus::success(),
-            Some(m) => {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(m.as_str()).set_type("regression");
-                s
-            }
-        };
-        let mut tc = TestCase::new(c.name.as_str(), status);
-        tc.set_classname("gauntlet.gate");
-        tc.set_system_out(c.out.as_str());
-        suite.add_test_case(tc);
+        suite.add_test_case(c.test_case("gauntlet.gate"));
     }
     let mut report = Report::new("gauntlet");
     report.add_test_suite(suite);

@@ -21,6 +21,24 @@ pub struct Case {
     pub out: String,
 }
 
+impl Case {
+    /// As a JUnit test case: a failure is a regression.
+    pub fn test_case(&self, classname: &str) -> TestCase {
+        let status = match &self.failed {
+            None => TestCaseStatus::success(),
+            Some(m) => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(m.as_str()).set_type("regression");
+                s
+            }
+        };
+        let mut tc = TestCase::new(self.name.as_str(), status);
+        tc.set_classname(classname);
+        tc.set_system_out(self.out.as_str());
+        tc
+    }
+}
+
 /// The JUnit XML text.
 pub fn to_xml(info: &RunInfo, record: &Record, verdict: &Verdict) -> Result<String, String> {
     to_xml_with(info, record, verdict, &[])
@@ -88,18 +106,7 @@ pub fn to_xml_with(
     }
 
     for c in extra {
-        let status = match &c.failed {
-            None => TestCaseStatus::success(),
-            Some(m) => {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(m.as_str()).set_type("regression");
-                s
-            }
-        };
-        let mut tc = TestCase::new(c.name.as_str(), status);
-        tc.set_classname(classname.as_str());
-        tc.set_system_out(c.out.as_str());
-        suite.add_test_case(tc);
+        suite.add_test_case(c.test_case(&classname));
     }
 
     if !verdict.problems.is_empty() {
