@@ -64,6 +64,11 @@ struct RunArgs {
     /// Override the scenario's seed (replay a run).
     #[arg(long)]
     seed: Option<u64>,
+    /// Set a scenario value, e.g. target.base_url=https://staging.example.com or
+    /// load.stages[1].users=5000 (repeatable; the value is read as TOML, else as text).
+    /// `${VAR}` and `${VAR:-default}` in the file come from the environment.
+    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = set_arg)]
+    sets: Vec<(String, String)>,
     /// No progress bar and no summary table; errors are still shown.
     #[arg(long, short)]
     quiet: bool,
@@ -132,6 +137,14 @@ fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
+/// `PATH=VALUE` of `--set`.
+fn set_arg(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(p, v)| (p.trim().to_string(), v.to_string()))
+        .filter(|(p, _)| !p.is_empty())
+        .ok_or_else(|| format!("`{s}`: write --set PATH=VALUE, e.g. load.stages[1].users=5000"))
+}
+
 fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -139,7 +152,7 @@ fn count(n: usize, one: &str, many: &str) -> String {
 fn validate(files: &[PathBuf]) -> i32 {
     let mut code = exit::PASSED;
     for f in files {
-        match gauntlet::scenario::load(f) {
+        match gauntlet::scenario::load_with(f, &Default::default()) {
             Ok(plan) => println!(
                 "{}: ok ({}, {}, {})",
                 f.display(),
@@ -166,7 +179,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 fn run(args: RunArgs) -> i32 {
-    let mut plan = match gauntlet::scenario::load(&args.file) {
+    let over = gauntlet::scenario::Overrides {
+        sets: args.sets.clone(),
+    };
+    let mut plan = match gauntlet::scenario::load_with(&args.file, &over) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");

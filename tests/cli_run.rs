@@ -254,3 +254,67 @@ duration = "1s"
     assert!(faults[0]["applied_at_s"].is_number(), "{summary}");
     assert_eq!(summary["verdict"]["passed"], true, "{summary}");
 }
+
+/// One file, every environment: `${VAR}` from the environment and `--set` overrides
+/// (typed as TOML); a wrong path or an unset variable is exit 2 naming it, nothing starts.
+#[test]
+fn environment_variables_and_set_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let text = scenario(r#""errors.rate < 1%""#).replace(
+        "http://127.0.0.1:{PORT}\"",
+        "http://127.0.0.1:${GAUNTLET_T_PORT}\"",
+    );
+    let file = write_scenario(dir.path(), "env.toml", &text, port);
+    let run = |sets: &[&str], env: Option<String>, id: &str| {
+        let mut c = std::process::Command::new(gauntlet_bin());
+        c.arg("run")
+            .arg(&file)
+            .arg("--reports")
+            .arg(dir.path().join("reports"))
+            .arg("--run-id")
+            .arg(id)
+            .arg("--quiet");
+        for s in sets {
+            c.arg("--set").arg(s);
+        }
+        match env {
+            Some(v) => c.env("GAUNTLET_T_PORT", v),
+            None => c.env_remove("GAUNTLET_T_PORT"),
+        };
+        c.output().unwrap()
+    };
+    let out = run(
+        &["load.stages[1].users=4", "load.stages[0].users=4"],
+        Some(port.to_string()),
+        "env",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let summary = read_json(&report_dir(dir.path(), "env").join("summary.json"));
+    assert_eq!(summary["load"]["users_peak"], 4, "{summary}");
+    assert!(
+        summary["target"]["base_url"]
+            .as_str()
+            .unwrap()
+            .contains(&port.to_string()),
+        "{summary}"
+    );
+    let out = run(
+        &["load.stages[7].users=4"],
+        Some(port.to_string()),
+        "bad-set",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("load.stages[7]"),
+        "{}",
+        show(&out)
+    );
+    let out = run(&[], None, "no-env");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`GAUNTLET_T_PORT` is not set"),
+        "{}",
+        show(&out)
+    );
+}

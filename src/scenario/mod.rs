@@ -4,6 +4,7 @@
 pub mod bounds;
 pub mod load_plan;
 pub mod model;
+mod overrides;
 mod parse;
 mod source;
 pub(crate) mod suggest;
@@ -182,6 +183,23 @@ pub struct RequestPlan {
     /// Variables its templates use, and for each the index of the request that extracts
     /// it (run first when the user does not have the value yet).
     pub needs: Vec<(String, usize)>,
+}
+
+pub use overrides::Overrides;
+
+/// Read one scenario file, fill in `${VAR}` from the environment, apply the command
+/// line's `--set` overrides, then parse and validate it. All problems come back together.
+pub fn load_with(path: &Path, over: &Overrides) -> Result<Plan, ScenarioErrors> {
+    let bytes = std::fs::read(path);
+    let text = match bytes.as_deref().map(std::str::from_utf8) {
+        Ok(Ok(t)) => t.to_string(),
+        // Unreadable or not UTF-8: the plain path says where.
+        _ => return load(path),
+    };
+    let text = overrides::interpolate(path, &text, |n| std::env::var(n).ok())
+        .and_then(|t| overrides::apply_sets(path, &t, &over.sets))
+        .map_err(ScenarioErrors)?;
+    load_str(path, &text)
 }
 
 /// Read, parse and validate one scenario file. All problems come back together.
