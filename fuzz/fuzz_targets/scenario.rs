@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
     match gauntlet::scenario::load_bytes(Path::new("fuzz.toml"), data) {
         Ok(plan) => {
             // Deadline: the hard cap, or the stages plus 30s.
-            assert!(plan.load_duration <= MAX_DURATION, "{:?}", plan.load_duration);
+            assert!(
+                plan.load_duration <= MAX_DURATION,
+                "{:?}",
+                plan.load_duration
+            );
             assert!(plan.deadline <= MAX_DURATION + Duration::from_secs(30));
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(plan.seed);
             let vars = HashMap::new();
