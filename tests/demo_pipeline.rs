@@ -286,3 +286,57 @@ async fn restarted_primary_joins_as_standby_after_a_failover() {
     assert_eq!(sk["duplicates"], 0);
     assert!(again.try_wait().is_none(), "the restarted primary exited");
 }
+
+/// The sink validates every record: with `corrupt-records` the transform mangles every
+/// 10th one and the sink rejects exactly those; without it every record is valid.
+#[tokio::test]
+async fn the_sink_rejects_what_corrupt_records_mangles() {
+    for (defects, invalid) in [(&[][..], 0.0), (&["--defect", "corrupt-records"][..], 5.0)] {
+        let redis = Redis::start(&[]);
+        let mut flags = vec!["--interval", "200ms"];
+        flags.extend_from_slice(defects);
+        let (_p, pipe) = start_pipeline("valid", &redis.url(), &flags);
+        let c = http();
+        wait_healthy(&c, &pipe).await;
+        feed(&redis, 1, 50);
+        let seen = poll(Duration::from_secs(60), "50 records checked", || async {
+            let ok = metric(&c, &pipe, "pipeline_records_synced_total").await?;
+            let bad = metric(&c, &pipe, "pipeline_records_invalid_total").await?;
+            (ok + bad >= 50.0).then_some((ok, bad))
+        })
+        .await;
+        assert_eq!(seen, (50.0 - invalid, invalid), "defects {defects:?}");
+        let s = sink(&c, &pipe).await;
+        assert_eq!(s["distinct"], 50 - invalid as u64, "{s}");
+    }
+}
+
+/// `--source-rate`: the synthetic upstream appends about that many records a second, and
+/// the pipeline keeps up with them.
+#[tokio::test]
+async fn the_synthetic_source_feeds_at_its_rate() {
+    let redis = Redis::start(&[]);
+    let (_p, pipe) = start_pipeline("feeder", &redis.url(), &["--source-rate", "2000"]);
+    let c = http();
+    wait_healthy(&c, &pipe).await;
+    let first = poll(Duration::from_secs(30), "first records synced", || async {
+        let n = metric(&c, &pipe, "pipeline_records_synced_total").await?;
+        (n > 0.0).then_some((n, std::time::Instant::now()))
+    })
+    .await;
+    let later = poll(Duration::from_secs(30), "3s of records synced", || async {
+        let n = metric(&c, &pipe, "pipeline_records_synced_total").await?;
+        (first.1.elapsed() >= Duration::from_secs(3)).then_some((n, std::time::Instant::now()))
+    })
+    .await;
+    let rate = (later.0 - first.0) / (later.1 - first.1).as_secs_f64();
+    // Batches land every 500ms, so a 3s window holds 5 to 7 ticks' worth.
+    assert!(
+        (1000.0..=3000.0).contains(&rate),
+        "synced {rate:.0} records/s"
+    );
+    assert_eq!(
+        metric(&c, &pipe, "pipeline_records_invalid_total").await,
+        Some(0.0)
+    );
+}

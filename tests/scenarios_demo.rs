@@ -40,6 +40,11 @@ const CASES: &[Case] = &[
         defect: "ws-leak",
         fails: "memory.api.growth < 60MiB/min",
     },
+    Case {
+        file: "pipeline-validation.toml",
+        defect: "corrupt-records",
+        fails: "validation.rate > 95%",
+    },
 ];
 
 fn scenario(file: &str) -> PathBuf {
@@ -240,6 +245,16 @@ fn ws_leak_passes_when_fixed() {
 #[test]
 fn ws_leak_fails_with_its_defect() {
     check("ws-leak.toml", true);
+}
+
+#[test]
+fn pipeline_validation_passes_when_fixed() {
+    check("pipeline-validation.toml", false);
+}
+
+#[test]
+fn pipeline_validation_fails_with_its_defect() {
+    check("pipeline-validation.toml", true);
 }
 
 #[test]

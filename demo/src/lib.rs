@@ -63,6 +63,9 @@ pub enum Defect {
     WsLeak,
     /// A new Redis connection per API request instead of a pool.
     NoPool,
+    /// The pipeline's transform mangles every 10th record (its JSON cut in half), so the
+    /// sink's validation step rejects it.
+    CorruptRecords,
 }
 
 impl Defect {
@@ -74,6 +77,7 @@ impl Defect {
             Defect::NoFailover => "no-failover",
             Defect::WsLeak => "ws-leak",
             Defect::NoPool => "no-pool",
+            Defect::CorruptRecords => "corrupt-records",
         }
     }
 }
@@ -97,7 +101,7 @@ impl Defects {
             for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                 let d = <Defect as clap::ValueEnum>::from_str(name, false).map_err(|_| {
                     DemoError::Invalid(format!(
-                        "{DEFECTS_ENV}: unknown defect {name:?}; valid: redis-no-persistence, no-single-instance, no-failover, ws-leak, no-pool"
+                        "{DEFECTS_ENV}: unknown defect {name:?}; valid: redis-no-persistence, no-single-instance, no-failover, ws-leak, no-pool, corrupt-records"
                     ))
                 })?;
                 set.0.insert(d);
@@ -174,7 +178,8 @@ pub struct PipelineArgs {
     /// Name of this instance, shown in the lock and the logs (default: pipeline-<pid>).
     #[arg(long)]
     pub instance_name: Option<String>,
-    /// Switch a defect on (repeatable). The pipeline uses `no-single-instance` and `no-failover`.
+    /// Switch a defect on (repeatable). The pipeline uses `no-single-instance`, `no-failover`
+    /// and `corrupt-records`.
     #[arg(long = "defect", value_name = "NAME")]
     pub defects: Vec<Defect>,
     /// Start as a standby: wait while the active instance's heartbeat is fresh, take over
@@ -191,6 +196,11 @@ pub struct PipelineArgs {
     /// Most records moved per batch.
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
+    /// A synthetic upstream: this instance appends this many records per second to the
+    /// source stream (besides the items the API creates), so the pipeline can be driven at
+    /// a seed-sized throughput without HTTP load. 0: off. Give it to one instance only.
+    #[arg(long, default_value_t = 0, value_name = "RECORDS_PER_S")]
+    pub source_rate: u32,
 }
 
 /// `gauntlet demo redis`

@@ -43,26 +43,36 @@ pub mod keys {
     pub const SINK_DATA: &str = "demo:sink:data";
     /// Counter: records written, duplicates included.
     pub const SINK_WRITES: &str = "demo:sink:writes";
+    /// Hash: record id -> record JSON, for records the sink's validation step rejected.
+    pub const REJECTED: &str = "demo:sink:rejected";
+    /// Counter of records through the transform (which ones `corrupt-records` mangles).
+    pub const SEQ: &str = "demo:pipeline:seq";
+    /// Counter behind the ids of the synthetic source's records (`--source-rate`).
+    pub const SOURCE_SEQ: &str = "demo:source:seq";
 }
+
+/// `corrupt-records`: every this-many-th record is mangled by the transform.
+const CORRUPT_EVERY: u32 = 10;
 
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One batch, atomically: fencing check, read from the cursor, write the sink, move the
-/// cursor, stamp the sync time. Returns {written, new cursor} or {-1, holder} when the lock
-/// belongs to someone else.
+/// One batch, atomically: fencing check, read from the cursor, transform, validate, write
+/// the sink, move the cursor, stamp the sync time. Returns {written, new cursor, rejected}
+/// or {-1, holder, 0} when the lock belongs to someone else.
 const SYNC_LUA: &str = r#"
 if ARGV[1] ~= '' then
   local h = redis.call('GET', KEYS[1])
   if not h then
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   elseif h ~= ARGV[1] then
-    return {-1, h}
+    return {-1, h, 0}
   end
 end
 local cursor = ARGV[3]
 if cursor == '' then cursor = redis.call('GET', KEYS[2]) or '0-0' end
 local entries = redis.call('XRANGE', KEYS[3], '(' .. cursor, '+', 'COUNT', tonumber(ARGV[4]))
-local n = 0
+local corrupt = tonumber(ARGV[6])
+local n, bad = 0, 0
 for _, e in ipairs(entries) do
   cursor = e[1]
   local f = e[2]
@@ -71,15 +81,25 @@ for _, e in ipairs(entries) do
     if f[i] == 'id' then id = f[i + 1] elseif f[i] == 'json' then json = f[i + 1] end
   end
   if id then
-    redis.call('HINCRBY', KEYS[4], id, 1)
-    redis.call('HSET', KEYS[5], id, json)
-    redis.call('INCR', KEYS[6])
-    n = n + 1
+    if corrupt > 0 and redis.call('INCR', KEYS[9]) % corrupt == 0 then
+      json = string.sub(json, 1, math.floor(#json / 2))
+    end
+    -- The sink's validation step: well-formed JSON that carries the record's own id.
+    local ok, obj = pcall(cjson.decode, json)
+    if ok and type(obj) == 'table' and tostring(obj['id']) == id then
+      redis.call('HINCRBY', KEYS[4], id, 1)
+      redis.call('HSET', KEYS[5], id, json)
+      redis.call('INCR', KEYS[6])
+      n = n + 1
+    else
+      redis.call('HSET', KEYS[8], id, json)
+      bad = bad + 1
+    end
   end
 end
 redis.call('SET', KEYS[2], cursor)
 redis.call('SET', KEYS[7], ARGV[5])
-return {n, cursor}
+return {n, cursor, bad}
 "#;
 
 /// Renew our lock; take it if it is free. 1: ours, 0: someone else's.
@@ -124,10 +144,14 @@ struct Pipeline {
     failover: bool,
     ttl: Duration,
     batch: usize,
+    /// `corrupt-records`: mangle every this-many-th record (0: none).
+    corrupt_every: u32,
     role: AtomicU8,
     /// Own cursor, used only without the lock (`no-single-instance`).
     cursor: Mutex<String>,
     synced: AtomicU64,
+    /// Records the sink's validation step rejected.
+    invalid: AtomicU64,
     failing: AtomicBool,
     failures: AtomicU64,
     syncs: AtomicU64,
@@ -182,7 +206,7 @@ impl Pipeline {
                     .unwrap_or_else(|e| e.into_inner().clone())
             };
             let now = crate::now_ms();
-            let r: Result<(i64, String), _> = self
+            let r: Result<(i64, String, i64), _> = self
                 .sync
                 .key(keys::LOCK)
                 .key(keys::CURSOR)
@@ -191,16 +215,19 @@ impl Pipeline {
                 .key(keys::SINK_DATA)
                 .key(keys::SINK_WRITES)
                 .key(keys::LAST_SYNC_MS)
+                .key(keys::REJECTED)
+                .key(keys::SEQ)
                 .arg(if locked { self.token.as_str() } else { "" })
                 .arg(self.ttl_ms())
                 .arg(&cursor)
                 .arg(self.batch)
                 .arg(now)
+                .arg(self.corrupt_every)
                 .invoke_async(&mut self.conn())
                 .await;
             match r {
-                Ok((-1, holder)) => return Err(holder),
-                Ok((n, new_cursor)) => {
+                Ok((-1, holder, _)) => return Err(holder),
+                Ok((n, new_cursor, bad)) => {
                     if self.failing.swap(false, Ordering::Relaxed) {
                         eprintln!("demo pipeline {}: sync recovered", self.instance);
                     }
@@ -210,9 +237,10 @@ impl Pipeline {
                         }
                     }
                     self.synced.fetch_add(n.max(0) as u64, Ordering::Relaxed);
+                    self.invalid.fetch_add(bad.max(0) as u64, Ordering::Relaxed);
                     self.syncs.fetch_add(1, Ordering::Relaxed);
                     self.last_sync_ms.store(now, Ordering::Relaxed);
-                    if (n as usize) < self.batch {
+                    if ((n + bad) as usize) < self.batch {
                         return Ok(());
                     }
                 }
@@ -467,6 +495,13 @@ async fn metrics(State(p): State<Arc<Pipeline>>) -> Response {
     );
     single(
         &mut out,
+        "pipeline_records_invalid_total",
+        "counter",
+        "Records the sink's validation step rejected (malformed, or not carrying their id).",
+        p.invalid.load(Ordering::Relaxed) as f64,
+    );
+    single(
+        &mut out,
         "pipeline_sync_failures_total",
         "counter",
         "Sync runs of this instance that failed.",
@@ -526,6 +561,51 @@ async fn metrics(State(p): State<Arc<Pipeline>>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4"),
     );
     r
+}
+
+/// `--source-rate`: the upstream system, appending `rate` records per second to the source
+/// stream in ten pipelined batches a second (ids `src-<n>`, apart from the API's items).
+async fn source_loop(mut c: ConnectionManager, rate: u32, stop: CancellationToken) {
+    const TICKS: u32 = 10;
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / TICKS);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Spread the remainder so the ten batches of a second add up to exactly `rate`.
+    let mut n = 0u32;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let count = rate * (n % TICKS + 1) / TICKS - rate * (n % TICKS) / TICKS;
+        n = n.wrapping_add(1);
+        if count == 0 {
+            continue;
+        }
+        let first: Result<u64, _> = redis::cmd("INCRBY")
+            .arg(keys::SOURCE_SEQ)
+            .arg(count)
+            .query_async(&mut c)
+            .await;
+        // Redis down: the upstream waits for it like any writer would.
+        let Ok(last) = first else { continue };
+        let mut pipe = redis::pipe();
+        for i in (last + 1 - count as u64)..=last {
+            let id = format!("src-{i}");
+            let json = format!(r#"{{"id":"{id}","kind":"event","seq":{i}}}"#);
+            pipe.cmd("XADD")
+                .arg(STREAM)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(1_000_000)
+                .arg("*")
+                .arg("id")
+                .arg(&id)
+                .arg("json")
+                .arg(json)
+                .ignore();
+        }
+        let _: Result<(), _> = pipe.query_async(&mut c).await;
+    }
 }
 
 async fn wait_for_redis(
@@ -601,9 +681,15 @@ pub async fn run(args: PipelineArgs) -> Result<(), DemoError> {
         failover: !defects.has(Defect::NoFailover),
         ttl: args.lock_ttl,
         batch: args.batch,
+        corrupt_every: if defects.has(Defect::CorruptRecords) {
+            CORRUPT_EVERY
+        } else {
+            0
+        },
         role: AtomicU8::new(ROLE_STANDBY),
         cursor: Mutex::new(String::new()),
         synced: AtomicU64::new(0),
+        invalid: AtomicU64::new(0),
         failing: AtomicBool::new(false),
         failures: AtomicU64::new(0),
         syncs: AtomicU64::new(0),
@@ -676,6 +762,8 @@ pub async fn run(args: PipelineArgs) -> Result<(), DemoError> {
     );
 
     let sync = tokio::spawn(p.clone().sync_loop(args.interval, stop.clone()));
+    let feed = (args.source_rate > 0)
+        .then(|| tokio::spawn(source_loop(p.conn(), args.source_rate, stop.clone())));
     let beat = tokio::spawn(p.clone().heartbeat_loop(stop.clone()));
     let app = Router::new()
         .route("/health", get(health))
@@ -686,6 +774,9 @@ pub async fn run(args: PipelineArgs) -> Result<(), DemoError> {
     let result = crate::server::serve(listener, app, stop.clone(), &who).await;
     let _ = sync.await;
     let _ = beat.await;
+    if let Some(feed) = feed {
+        let _ = feed.await;
+    }
     // Hand over at once instead of making the standby wait for the TTL.
     p.release().await;
     result

@@ -12,6 +12,7 @@
 //! | `recovery.max` | the longest `Recovered { recovery_s }` of the faults (on one service, or all); a fault that was applied, whose recovery is watched, and that never recovered fails the criterion | duration |
 //! | `recovery.avg` | the mean of the same recoveries (MTTR) | duration |
 //! | `pipeline.throughput` | Σ over services of the rate of `*_records_synced_total` (increase over first→last sample) | per second |
+//! | `validation.rate` | Σ increase of `*_records_valid_total` (else `*_records_synced_total`) / (that + Σ increase of `*_records_invalid_total`) × 100 | percent |
 //! | `pipeline.success.rate` | Σ increase of `*_syncs_total` / (that + Σ increase of `*_sync_failures_total`) × 100 | percent |
 //! | `detect.max` | per applied fault, the first failed probe of its target sent at or after the apply, minus the apply time; the longest | duration |
 //! | `memory.<svc>.peak` | `ResourceStats::mem_peak_bytes` | bytes |
@@ -356,6 +357,30 @@ pub(super) fn measure(metric: &Metric, record: &Record, watched: &Watched) -> Me
             Measured::with(
                 Quantity::Percent(ok / (ok + failed) * 100.0),
                 format!("{ok} of {} sync runs succeeded", ok + failed),
+            )
+        }
+        MetricId::ValidationRate => {
+            let invalid: f64 = series_ending(record, "records_invalid_total")
+                .map(|(_, _, m)| m.increase)
+                .sum();
+            // A service's accepted records: its `valid` counter, else what it wrote.
+            let mut valid = 0.0;
+            let mut seen = std::collections::BTreeSet::new();
+            for (svc, _, m) in series_ending(record, "records_valid_total") {
+                seen.insert(svc.to_string());
+                valid += m.increase;
+            }
+            for (svc, _, m) in series_ending(record, "records_synced_total") {
+                if !seen.contains(svc) {
+                    valid += m.increase;
+                }
+            }
+            if valid + invalid <= 0.0 {
+                return Measured::missing(Unmeasured::NoPipelineSeries("records_invalid_total"));
+            }
+            Measured::with(
+                Quantity::Percent(valid / (valid + invalid) * 100.0),
+                format!("{valid} of {} records valid", valid + invalid),
             )
         }
         MetricId::MemoryGrowth | MetricId::MemoryRetained => {

@@ -727,6 +727,20 @@ path = "/"
     }
 
     #[test]
+    fn validation_rate() {
+        let mut r = empty();
+        assert!(!eval("validation.rate > 95%", &r).passed);
+        // One sink counts valid records itself; another only what it wrote.
+        metric(&mut r, "sink", "pipeline_records_valid_total", 90.0);
+        metric(&mut r, "sink", "pipeline_records_synced_total", 1000.0);
+        metric(&mut r, "sink", "pipeline_records_invalid_total", 10.0);
+        assert_eq!(measured("validation.rate > 95%", &r), 90.0);
+        metric(&mut r, "other", "pipeline_records_synced_total", 200.0);
+        assert_eq!(measured("validation.rate > 95%", &r), 290.0 / 300.0 * 100.0);
+        assert!(eval("validation.rate > 95%", &r).passed);
+    }
+
+    #[test]
     fn data_loss_and_duplicates() {
         let mut r = empty();
         let c = eval("data_loss.keys == 0", &r);

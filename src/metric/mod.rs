@@ -50,6 +50,7 @@ pub enum MetricId {
     DetectMax,
     PipelineThroughput,
     PipelineSuccess,
+    ValidationRate,
     DataLossKeys,
     MemoryPeak,
     MemoryGrowth,
@@ -383,6 +384,15 @@ pub const REGISTRY: &[MetricDef] = &[
         stats: &[],
         example: "pipeline.success.rate > 99%",
         description: "sync runs that succeeded over all sync runs during the run, from the scraped `*_syncs_total` and `*_sync_failures_total` counters",
+    },
+    MetricDef {
+        id: MetricId::ValidationRate,
+        pattern: "validation.rate",
+        kind: Kind::Share,
+        selectors: &[],
+        stats: &[],
+        example: "validation.rate > 95%",
+        description: "records a sink accepted as valid over all it checked during the run: Σ increase of the scraped `*_records_valid_total` counters (or `*_records_synced_total` where a service has no valid counter) over that plus Σ increase of `*_records_invalid_total`",
     },
     MetricDef {
         id: MetricId::DetectMax,
