@@ -277,3 +277,41 @@ fn unknown_defect_is_refused_with_the_valid_names() {
         assert!(err.contains(name), "{name} missing from: {err}");
     }
 }
+
+/// `--redis-retry`: a request that arrives while Redis restarts waits for it and succeeds;
+/// without the option the same request fails with 503 at once (the test above).
+#[tokio::test]
+async fn with_redis_retry_a_request_rides_through_a_redis_restart() {
+    let mut redis = Redis::start(&[]);
+    let (_api, base) = start_api(Some(&redis.url()), &["--redis-retry", "20s"]);
+    let c = http();
+    wait_healthy(&c, &base).await;
+    redis.crash();
+    // Sent while Redis is down: answered once it is back.
+    let pending = tokio::spawn({
+        let c = c.clone();
+        let url = format!("{base}/api/items");
+        async move {
+            c.post(url)
+                .json(&serde_json::json!({"name": "during"}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }
+    });
+    // Still unanswered (without the retry a 503 comes back in milliseconds).
+    let mut pending = pending;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut pending)
+            .await
+            .is_err(),
+        "answered while Redis was down"
+    );
+    redis.restart();
+    let status = tokio::time::timeout(Duration::from_secs(30), &mut pending)
+        .await
+        .expect("answered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 201);
+}

@@ -412,6 +412,7 @@ pub async fn run(args: ApiArgs) -> Result<(), DemoError> {
             url,
             !defects.has(Defect::NoPool),
             args.pool_size,
+            args.redis_retry,
         )?)),
     };
     if args.ws_heartbeat.is_zero() || args.ws_idle_timeout.is_zero() {

@@ -141,6 +141,10 @@ pub struct ApiArgs {
     /// Keep items in this Redis (e.g. redis://127.0.0.1:6379); without it items live in memory.
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
+    /// Ride through a Redis restart: a Redis call that fails is tried again (every 50ms)
+    /// for up to this long before the request gets a 503. 0 (default): no retry.
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub redis_retry: Duration,
     /// Switch a defect on (repeatable). The API uses `ws-leak` and `no-pool`.
     #[arg(long = "defect", value_name = "NAME")]
     pub defects: Vec<Defect>,

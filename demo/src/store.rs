@@ -96,26 +96,26 @@ impl Store {
     pub async fn create(&self, rest: &[u8]) -> Result<(String, Bytes), Unavailable> {
         match self {
             Store::Memory(m) => Ok(m.create(rest)),
-            Store::Redis(r) => r.create(rest).await,
+            Store::Redis(r) => r.ride(|| r.create(rest)).await,
         }
     }
     pub async fn get(&self, id: &str) -> Result<Option<Bytes>, Unavailable> {
         match self {
             Store::Memory(m) => Ok(m.get(id)),
-            Store::Redis(r) => r.get(id).await,
+            Store::Redis(r) => r.ride(|| r.get(id)).await,
         }
     }
     /// The newest `limit` items as a JSON array.
     pub async fn list(&self, limit: usize) -> Result<Bytes, Unavailable> {
         match self {
             Store::Memory(m) => Ok(m.list(limit)),
-            Store::Redis(r) => r.list(limit).await,
+            Store::Redis(r) => r.ride(|| r.list(limit)).await,
         }
     }
     pub async fn delete(&self, id: &str) -> Result<bool, Unavailable> {
         match self {
             Store::Memory(m) => Ok(m.delete(id)),
-            Store::Redis(r) => r.delete(id).await,
+            Store::Redis(r) => r.ride(|| r.delete(id)).await,
         }
     }
     /// Stores a new session whose body members are `rest`; returns its token and JSON.
@@ -124,7 +124,7 @@ impl Store {
         let json = session_json(&token, rest);
         match self {
             Store::Memory(m) => m.put_session(&token, json.clone()),
-            Store::Redis(r) => r.put_session(&token, &json).await?,
+            Store::Redis(r) => r.ride(|| r.put_session(&token, &json)).await?,
         }
         Ok((token, json))
     }
@@ -134,20 +134,20 @@ impl Store {
         }
         match self {
             Store::Memory(m) => Ok(m.get_session(token)),
-            Store::Redis(r) => r.get_session(token).await,
+            Store::Redis(r) => r.ride(|| r.get_session(token)).await,
         }
     }
     pub async fn count(&self) -> Result<u64, Unavailable> {
         match self {
             Store::Memory(m) => Ok(m.count()),
-            Store::Redis(r) => r.count().await,
+            Store::Redis(r) => r.ride(|| r.count()).await,
         }
     }
     /// Health: Ok when the backing store answers.
     pub async fn ping(&self) -> Result<(), Unavailable> {
         match self {
             Store::Memory(_) => Ok(()),
-            Store::Redis(r) => r.ping().await,
+            Store::Redis(r) => r.ride(|| r.ping()).await,
         }
     }
     /// Redis connections in use right now (pooled ones checked out, or per-request ones open).
@@ -300,6 +300,8 @@ struct Pool {
 
 pub(crate) struct RedisStore {
     conns: Conns,
+    /// How long a failing call is tried again (`--redis-retry`).
+    retry: Duration,
     /// Requests holding a connection right now.
     in_use: AtomicI64,
     created: AtomicU64,
@@ -362,7 +364,32 @@ fn is_item_id(id: &str) -> bool {
 }
 
 impl RedisStore {
-    pub fn new(url: &str, pooled: bool, pool_size: usize) -> Result<Self, DemoError> {
+    /// Runs `op`, trying again every 50ms while it fails, for up to `retry`: a Redis that
+    /// restarts within that time costs the request latency, not an error. A write whose
+    /// answer was lost may run twice (a duplicate item), as with any client retry.
+    async fn ride<T, F, Fut>(&self, op: F) -> Result<T, Unavailable>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Unavailable>>,
+    {
+        const PAUSE: Duration = Duration::from_millis(50);
+        let deadline = tokio::time::Instant::now() + self.retry;
+        loop {
+            match op().await {
+                Err(_) if tokio::time::Instant::now() + PAUSE < deadline => {
+                    tokio::time::sleep(PAUSE).await
+                }
+                r => return r,
+            }
+        }
+    }
+
+    pub fn new(
+        url: &str,
+        pooled: bool,
+        pool_size: usize,
+        retry: Duration,
+    ) -> Result<Self, DemoError> {
         let bad_url = |source| DemoError::RedisUrl {
             url: url.to_string(),
             source,
@@ -393,6 +420,7 @@ impl RedisStore {
         };
         Ok(RedisStore {
             conns,
+            retry,
             in_use: AtomicI64::new(0),
             created: AtomicU64::new(0),
             create: redis::Script::new(CREATE_LUA),
