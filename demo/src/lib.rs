@@ -200,6 +200,11 @@ pub struct PipelineArgs {
     /// Most records moved per batch.
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
+    /// When `--port` is taken, listen on any free port instead (logged) of failing: each
+    /// copy of a worker behaves as if it had its own network namespace (a pod), so a
+    /// stray duplicate started with the same command still runs.
+    #[arg(long)]
+    pub any_port_if_taken: bool,
     /// A synthetic upstream: this instance appends this many records per second to the
     /// source stream (besides the items the API creates), so the pipeline can be driven at
     /// a seed-sized throughput without HTTP load. 0: off. Give it to one instance only.

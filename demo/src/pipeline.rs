@@ -746,7 +746,13 @@ pub async fn run(args: PipelineArgs) -> Result<(), DemoError> {
     }
 
     let addr = format!("{}:{}", args.host, args.port);
-    let listener = tokio::net::TcpListener::bind(&addr).await;
+    let mut listener = tokio::net::TcpListener::bind(&addr).await;
+    if args.any_port_if_taken
+        && matches!(&listener, Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
+    {
+        eprintln!("demo pipeline {instance}: {addr} is taken; listening on any free port");
+        listener = tokio::net::TcpListener::bind(format!("{}:0", args.host)).await;
+    }
     let listener = match listener {
         Ok(l) => l,
         Err(source) => {
