@@ -1253,6 +1253,26 @@ path = "/b"
     }
 
     #[test]
+    fn windows_keep_raw_and_corrected_figures() {
+        // Think time 10ms: the correction adds samples below a 100ms request.
+        let mut r = Recorder::new(&closed(r#""10ms""#));
+        r.record(&phase(0, Phase::LoadStarted));
+        r.record(&req(100, 0, 1_000, None));
+        r.record(&req(200, 0, 100_000, None));
+        r.record(&phase(1_500, Phase::LoadFinished));
+        let rec = r.finish();
+        let w = &rec.windows[0];
+        // Raw: the two requests; corrected: the same maximum, more samples in between.
+        assert!(w.raw_us[0] >= 990 && w.raw_us[0] <= 1_010, "{w:?}");
+        assert!(w.raw_us[3] >= 99_900 && w.raw_us[3] <= 100_100, "{w:?}");
+        assert_eq!(w.corrected_us[3], w.raw_us[3], "{w:?}");
+        assert!(w.corrected_us[0] > w.raw_us[0], "{w:?}");
+        // The window's totals follow the run's histograms.
+        assert_eq!(rec.total.raw.len(), 2);
+        assert!(rec.total.corrected.len() > 2);
+    }
+
+    #[test]
     fn reasons_are_bounded() {
         let mut r = Recorder::new(&closed(r#""0s""#));
         r.record(&phase(0, Phase::LoadStarted));
