@@ -193,7 +193,10 @@ fn diagnostics(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
+        .with_ansi(
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .with_target(true)
         .try_init();
 }
@@ -293,7 +296,11 @@ fn run(args: RunArgs) -> i32 {
         cancel,
         baseline,
         tolerance_args: args.tolerances.iter().map(|t| t.2.clone()).collect(),
-        tolerances: args.tolerances.into_iter().map(|(k, t, _)| (k, t)).collect(),
+        tolerances: args
+            .tolerances
+            .into_iter()
+            .map(|(k, t, _)| (k, t))
+            .collect(),
         scenario_text: Some(scenario_text),
         metrics_listen: args.metrics_listen,
     };

@@ -276,9 +276,10 @@ pub async fn execute(
         report::saved::run_json(&info, &opts.tolerance_args, &report_source),
     ));
     if let Some(text) = &opts.scenario_text {
-        extra
-            .files
-            .push((report::saved::SCENARIO_FILE.into(), text.clone().into_bytes()));
+        extra.files.push((
+            report::saved::SCENARIO_FILE.into(),
+            text.clone().into_bytes(),
+        ));
     }
     match report::saved::record_json(&record) {
         Ok(b) => extra.files.push((report::saved::RECORD_FILE.into(), b)),
@@ -331,22 +332,20 @@ pub fn rebuild(dir: &Path) -> Result<RunOutcome, Error> {
     info.exit_code = exit_code;
     let mut tolerances = Vec::new();
     for t in &run.tolerances {
-        let parsed = crate::compare::parse_tolerance_arg(t).map_err(|why| {
-            saved::SavedError::Format {
+        let parsed =
+            crate::compare::parse_tolerance_arg(t).map_err(|why| saved::SavedError::Format {
                 path: dir.join(saved::RUN_FILE),
                 why: format!("tolerance `{t}`: {why}"),
-            }
-        })?;
+            })?;
         tolerances.push(parsed);
     }
     let base_path = dir.join(saved::BASELINE_FILE);
     let baseline = if base_path.is_file() {
-        let side = crate::compare::Side::load(&base_path).map_err(|e| {
-            saved::SavedError::Format {
+        let side =
+            crate::compare::Side::load(&base_path).map_err(|e| saved::SavedError::Format {
                 path: base_path.clone(),
                 why: e.to_string(),
-            }
-        })?;
+            })?;
         Some(side)
     } else {
         None
@@ -369,8 +368,7 @@ pub fn rebuild(dir: &Path) -> Result<RunOutcome, Error> {
     if let Some(c) = &comparison {
         extra_of_comparison(&mut extra, c);
     }
-    let report_errors =
-        report::write_all_with(dir, &plan, &info, &record, &verdict, &extra).err();
+    let report_errors = report::write_all_with(dir, &plan, &info, &record, &verdict, &extra).err();
     Ok(RunOutcome {
         exit_code: if report_errors.is_some() {
             exit::ENVIRONMENT

@@ -80,7 +80,15 @@ fn report_rebuilds_every_report_of_a_run_the_same() {
     let reports = dir.path().join("reports");
     let (file_s, reports_s) = (file.to_str().unwrap(), reports.to_str().unwrap());
     let base = gauntlet(
-        &["run", file_s, "--reports", reports_s, "--run-id", "base", "-q"],
+        &[
+            "run",
+            file_s,
+            "--reports",
+            reports_s,
+            "--run-id",
+            "base",
+            "-q",
+        ],
         dir.path(),
     );
     assert_eq!(base.status.code(), Some(1), "{}", show(&base));
@@ -110,7 +118,11 @@ fn report_rebuilds_every_report_of_a_run_the_same() {
         "histograms.hlog",
         "baseline.json",
     ] {
-        assert!(rd.join(saved).is_file(), "{saved} not saved; {}", show(&cur));
+        assert!(
+            rd.join(saved).is_file(),
+            "{saved} not saved; {}",
+            show(&cur)
+        );
     }
     // The criterion of one fault passed, by kind and by name.
     let summary = read_json(&rd.join("summary.json"));
@@ -134,7 +146,10 @@ fn report_rebuilds_every_report_of_a_run_the_same() {
         .map(|f| (f.to_string(), std::fs::read(rd.join(f)).unwrap()))
         .collect();
     let html = String::from_utf8_lossy(&originals[4].1).into_owned();
-    assert!(html.contains("Comparison with the baseline"), "no gate section");
+    assert!(
+        html.contains("Comparison with the baseline"),
+        "no gate section"
+    );
     assert!(html.contains("Latency per second, corrected (the criteria&#39;s basis)"));
     assert!(html.contains("Latency per second, raw"));
     for f in REPORTS {
@@ -156,7 +171,10 @@ fn report_rebuilds_every_report_of_a_run_the_same() {
     // Rebuilding again from a different working folder gives the same again.
     let out = gauntlet(&["report", rd.to_str().unwrap(), "-q"], Path::new("/"));
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert_eq!(std::fs::read(rd.join("summary.json")).unwrap(), originals[0].1);
+    assert_eq!(
+        std::fs::read(rd.join("summary.json")).unwrap(),
+        originals[0].1
+    );
 
     // A folder without saved data is invalid input, named.
     let empty = dir.path().join("empty");
@@ -242,8 +260,14 @@ fn live_metrics_are_served_while_the_run_goes() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let out = child.wait_with_output().unwrap();
-    assert!(first.is_some() && grew, "requests_total did not grow; last scrape:\n{last}");
-    assert!(fault_seen, "the pause was never active; last scrape:\n{last}");
+    assert!(
+        first.is_some() && grew,
+        "requests_total did not grow; last scrape:\n{last}"
+    );
+    assert!(
+        fault_seen,
+        "the pause was never active; last scrape:\n{last}"
+    );
     assert!(users_seen, "8 users never seen; last scrape:\n{last}");
     for series in [
         "# TYPE gauntlet_request_duration_seconds histogram",
@@ -300,12 +324,19 @@ fn a_taken_metrics_address_is_an_environment_error() {
 #[test]
 fn completions_and_man_page_are_generated() {
     let dir = tempfile::tempdir().unwrap();
-    for (shell, marker) in [("bash", "_gauntlet()"), ("zsh", "#compdef gauntlet"), ("fish", "complete -c gauntlet")] {
+    for (shell, marker) in [
+        ("bash", "_gauntlet()"),
+        ("zsh", "#compdef gauntlet"),
+        ("fish", "complete -c gauntlet"),
+    ] {
         let out = gauntlet(&["completions", shell], dir.path());
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains(marker), "{shell}: no {marker}:\n{text}");
-        assert!(text.contains("metrics-listen"), "{shell}: run's flags missing");
+        assert!(
+            text.contains("metrics-listen"),
+            "{shell}: run's flags missing"
+        );
         assert!(text.contains("report"), "{shell}: subcommands missing");
     }
     let out = gauntlet(&["completions", "tcsh"], dir.path());
@@ -313,7 +344,10 @@ fn completions_and_man_page_are_generated() {
     let out = gauntlet(&["man"], dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with(".ie") || text.contains(".TH gauntlet"), "{text}");
+    assert!(
+        text.starts_with(".ie") || text.contains(".TH gauntlet"),
+        "{text}"
+    );
     assert!(text.contains(".TH gauntlet"), "{text}");
     assert!(text.contains("report"), "{text}");
 }

@@ -159,7 +159,10 @@ fn html_is_deterministic_and_marks_faults() {
         let s = &a[from..];
         s[..s.find("</svg>").unwrap()].to_string()
     };
-    assert_ne!(svg(basis), svg(other).replace(", raw", ", corrected (the criteria&#39;s basis)"));
+    assert_ne!(
+        svg(basis),
+        svg(other).replace(", raw", ", corrected (the criteria&#39;s basis)")
+    );
     // No comparison section without a baseline.
     assert!(!a.contains("Comparison with the baseline"));
 }

@@ -342,7 +342,12 @@ fn trace_event(at: Duration, kind: &EventKind) {
             "request"
         ),
         EventKind::Connected(c) => {
-            tracing::trace!(at_s = t, handshake_us = c.handshake_us, tls = c.tls, "connected")
+            tracing::trace!(
+                at_s = t,
+                handshake_us = c.handshake_us,
+                tls = c.tls,
+                "connected"
+            )
         }
         EventKind::Dropped => tracing::trace!(at_s = t, "iteration dropped"),
         EventKind::Overflow(_) => tracing::debug!("event channel overflow folded"),

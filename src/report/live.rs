@@ -47,7 +47,9 @@ pub fn prometheus(record: &Record, users: u32, scenario: &str, run_id: &str) -> 
         "gauntlet_requests_total{{{base},outcome=\"error\"}} {}",
         t.errors
     );
-    o.push_str("# HELP gauntlet_request_duration_seconds Service time of the requests (raw latency).\n");
+    o.push_str(
+        "# HELP gauntlet_request_duration_seconds Service time of the requests (raw latency).\n",
+    );
     o.push_str("# TYPE gauntlet_request_duration_seconds histogram\n");
     let h = &t.raw;
     for le in BUCKETS_S {

@@ -51,7 +51,10 @@ pub fn rows(record: &Record) -> Vec<Row> {
             row.requests += w.requests;
             row.errors += w.errors;
             if w.requests > 0 {
-                merge(&mut row.latency_us, [w.p50_us, w.p95_us, w.p99_us, w.max_us]);
+                merge(
+                    &mut row.latency_us,
+                    [w.p50_us, w.p95_us, w.p99_us, w.max_us],
+                );
                 merge(&mut row.raw_us, w.raw_us);
                 merge(&mut row.corrected_us, w.corrected_us);
             }

@@ -200,7 +200,14 @@ pub fn load_with_text(path: &Path, over: &Overrides) -> Result<(Plan, String), S
     let text = match bytes.as_deref().map(std::str::from_utf8) {
         Ok(Ok(t)) => t.to_string(),
         // Unreadable or not UTF-8: the plain path says where.
-        _ => return load(path).map(|p| (p, String::from_utf8_lossy(bytes.as_deref().unwrap_or_default()).into_owned())),
+        _ => {
+            return load(path).map(|p| {
+                (
+                    p,
+                    String::from_utf8_lossy(bytes.as_deref().unwrap_or_default()).into_owned(),
+                )
+            })
+        }
     };
     let text = overrides::interpolate(path, &text, |n| std::env::var(n).ok())
         .and_then(|t| overrides::apply_sets(path, &t, &over.sets))

@@ -67,8 +67,12 @@ pub(super) fn check_criteria(
                     if !fault_names.iter().any(|n| n == f) {
                         let names = || fault_names.iter().map(String::as_str);
                         let hint = match closest(f, names()) {
-                            Some(m) => format!("did you mean \"{m}\"? faults: {}", quoted_list(names())),
-                            None if fault_names.is_empty() => "declare it in a [[faults]] table".into(),
+                            Some(m) => {
+                                format!("did you mean \"{m}\"? faults: {}", quoted_list(names()))
+                            }
+                            None if fault_names.is_empty() => {
+                                "declare it in a [[faults]] table".into()
+                            }
                             None => format!("fault names and kinds: {}", quoted_list(names())),
                         };
                         ctx.in_string(
