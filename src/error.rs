@@ -41,12 +41,17 @@ pub enum Error {
     Limit(#[from] crate::limits::LimitError),
     #[error("{0}")]
     Environment(String),
+    /// `gauntlet report`: the run folder's saved data cannot be read.
+    #[error(transparent)]
+    Saved(#[from] crate::report::saved::SavedError),
 }
 
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Scenario(_) | Error::Refused(_) | Error::RunId(_) => exit::INVALID,
+            Error::Scenario(_) | Error::Refused(_) | Error::RunId(_) | Error::Saved(_) => {
+                exit::INVALID
+            }
             Error::Service(_)
             | Error::Load(_)
             | Error::Report(_)

@@ -20,6 +20,10 @@ use gauntlet::metric::tolerance::Tolerance;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Diagnostics on stderr: -v what gauntlet does, -vv in detail (RUST_LOG, e.g.
+    /// RUST_LOG=gauntlet=trace, overrides both).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
 }
 
 #[derive(Subcommand, Debug)]
@@ -46,6 +50,24 @@ enum Command {
     /// Baseline files: a run's summary and latency histograms in one JSON file to commit.
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// Write every report of a finished run again (summary.json, timeseries.csv,
+    /// junit.xml, events.jsonl, report.html, comparison.json, the terminal summary) from
+    /// the data its folder saved; graded again. Exit code as the run's.
+    Report {
+        /// The run folder (e.g. reports/latest).
+        run: PathBuf,
+        /// No summary table; errors are still shown.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Print a shell completion script for SHELL (e.g. `gauntlet completions bash >
+    /// /etc/bash_completion.d/gauntlet`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; e.g. `gauntlet man > gauntlet.1`).
+    Man,
     /// The demo stack: the system under test used by the examples and tests.
     #[cfg(feature = "demo")]
     Demo(gauntlet_demo::DemoArgs),
@@ -78,8 +100,13 @@ struct RunArgs {
     baseline: Option<PathBuf>,
     /// A tolerance over the scenario's [gate] table, e.g. latency.p99=20% or
     /// errors.rate=0.1pp (repeatable).
-    #[arg(long = "tolerance", value_name = "KEY=VALUE", value_parser = tolerance_arg)]
-    tolerances: Vec<(String, Tolerance)>,
+    #[arg(long = "tolerance", value_name = "KEY=VALUE", value_parser = tolerance_arg_kept)]
+    tolerances: Vec<(String, Tolerance, String)>,
+    /// Serve live metrics (Prometheus text: requests, latency histogram, users, faults in
+    /// force) on this address while the run goes, e.g. 127.0.0.1:9464. Any address given
+    /// is used: a non-loopback one exposes the metrics to the network.
+    #[arg(long, value_name = "IP:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -116,6 +143,11 @@ fn tolerance_arg(s: &str) -> Result<(String, Tolerance), String> {
     gauntlet::compare::parse_tolerance_arg(s)
 }
 
+/// A tolerance and its text as given (saved with the run).
+fn tolerance_arg_kept(s: &str) -> Result<(String, Tolerance, String), String> {
+    gauntlet::compare::parse_tolerance_arg(s).map(|(k, t)| (k, t, s.to_string()))
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -125,6 +157,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
+    diagnostics(cli.verbose);
     let code = match cli.command {
         Command::Validate { files } => validate(&files),
         Command::Run(args) => run(args),
@@ -133,8 +166,55 @@ fn main() -> ExitCode {
         Command::Cleanup { reports } => cleanup(&reports),
         Command::Compare(args) => compare(args),
         Command::Baseline(BaselineCommand::Save { run, to }) => baseline_save(&run, &to),
+        Command::Report { run, quiet } => report(&run, quiet),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "gauntlet", &mut std::io::stdout());
+            exit::PASSED
+        }
+        Command::Man => man(),
     };
     ExitCode::from(code as u8)
+}
+
+/// The tracing subscriber, on stderr: warnings by default, `-v` info, `-vv` debug of
+/// gauntlet's own events; `RUST_LOG` wins when set.
+fn diagnostics(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,gauntlet=info",
+        _ => "info,gauntlet=debug",
+    };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.is_empty() => EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new(default)),
+        _ => EnvFilter::new(default),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
+        .with_target(true)
+        .try_init();
+}
+
+/// `gauntlet man`: the manual page on stdout.
+fn man() -> i32 {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
+        eprintln!("error: cannot render the manual page: {e}");
+        return exit::ENVIRONMENT;
+    }
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().write_all(&out) {
+        eprintln!("error: cannot write the manual page: {e}");
+        return exit::ENVIRONMENT;
+    }
+    exit::PASSED
 }
 
 /// `PATH=VALUE` of `--set`.
@@ -182,7 +262,7 @@ fn run(args: RunArgs) -> i32 {
     let over = gauntlet::scenario::Overrides {
         sets: args.sets.clone(),
     };
-    let mut plan = match gauntlet::scenario::load_with(&args.file, &over) {
+    let (mut plan, scenario_text) = match gauntlet::scenario::load_with_text(&args.file, &over) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
@@ -215,7 +295,14 @@ fn run(args: RunArgs) -> i32 {
         run_id: args.run_id,
         cancel,
         baseline,
-        tolerances: args.tolerances,
+        tolerance_args: args.tolerances.iter().map(|t| t.2.clone()).collect(),
+        tolerances: args
+            .tolerances
+            .into_iter()
+            .map(|(k, t, _)| (k, t))
+            .collect(),
+        scenario_text: Some(scenario_text),
+        metrics_listen: args.metrics_listen,
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -233,43 +320,57 @@ fn run(args: RunArgs) -> i32 {
         p.finish();
     }
     match outcome {
-        Ok(o) => {
-            if !args.quiet {
-                // Colour only for a person at a terminal, and never against NO_COLOR.
-                let color = std::io::stdout().is_terminal()
-                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-                let summary = gauntlet::report::terminal_summary(
-                    &o.plan, &o.info, &o.record, &o.verdict, color,
-                );
-                println!("{summary}");
-            }
-            if let Some(c) = &o.comparison {
-                if !args.quiet {
-                    println!("{}", gauntlet::compare::render(c));
-                } else if !c.passed() {
-                    println!(
-                        "gate: {} regression(s) against {}",
-                        c.count(gauntlet::compare::Verdict::Regression),
-                        c.baseline
-                    );
-                }
-            }
-            println!("report: {}", o.report_dir.display());
-            let summary = gauntlet::report::summary::build(&o.plan, &o.info, &o.record, &o.verdict);
-            ci_conventions(
-                &summary,
-                o.comparison.as_ref(),
-                Some(&o.report_dir.join("report.html")),
-            );
-            // The reason for an environment failure is shown even with --quiet.
-            if let gauntlet::report::EndedBy::Error(reason) = &o.info.ended_by {
-                eprintln!("error: {reason}");
-            }
-            if let Some(e) = &o.report_errors {
-                eprintln!("error: {e}");
-            }
-            o.exit_code
+        Ok(o) => show_outcome(&o, args.quiet),
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
         }
+    }
+}
+
+/// The terminal summary, the gate, CI conventions and the errors of a run (or of a
+/// rebuilt one); its exit code.
+fn show_outcome(o: &gauntlet::run::RunOutcome, quiet: bool) -> i32 {
+    if !quiet {
+        // Colour only for a person at a terminal, and never against NO_COLOR.
+        let color = std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let summary =
+            gauntlet::report::terminal_summary(&o.plan, &o.info, &o.record, &o.verdict, color);
+        println!("{summary}");
+    }
+    if let Some(c) = &o.comparison {
+        if !quiet {
+            println!("{}", gauntlet::compare::render(c));
+        } else if !c.passed() {
+            println!(
+                "gate: {} regression(s) against {}",
+                c.count(gauntlet::compare::Verdict::Regression),
+                c.baseline
+            );
+        }
+    }
+    println!("report: {}", o.report_dir.display());
+    let summary = gauntlet::report::summary::build(&o.plan, &o.info, &o.record, &o.verdict);
+    ci_conventions(
+        &summary,
+        o.comparison.as_ref(),
+        Some(&o.report_dir.join("report.html")),
+    );
+    // The reason for an environment failure is shown even with --quiet.
+    if let gauntlet::report::EndedBy::Error(reason) = &o.info.ended_by {
+        eprintln!("error: {reason}");
+    }
+    if let Some(e) = &o.report_errors {
+        eprintln!("error: {e}");
+    }
+    o.exit_code
+}
+
+/// `gauntlet report RUN_DIR`.
+fn report(dir: &std::path::Path, quiet: bool) -> i32 {
+    match gauntlet::run::rebuild(dir) {
+        Ok(o) => show_outcome(&o, quiet),
         Err(e) => {
             eprintln!("error: {e}");
             e.exit_code()

@@ -79,7 +79,7 @@ impl RequestStats {
 }
 
 /// One second of load.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Window {
     /// Seconds since load start (window covers [second, second+1)).
     pub second: u32,
@@ -90,6 +90,13 @@ pub struct Window {
     pub p95_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
+    /// p50, p95, p99 and max of the raw (service time) latency of that second.
+    #[serde(default)]
+    pub raw_us: [u64; 4],
+    /// The same of the corrected latency (closed model: with the coordinated-omission
+    /// correction's added samples).
+    #[serde(default)]
+    pub corrected_us: [u64; 4],
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -491,6 +498,8 @@ struct OpenWindow {
     requests: u64,
     errors: u64,
     hist: Histogram<u64>,
+    raw: Histogram<u64>,
+    corrected: Histogram<u64>,
 }
 
 /// Folds events. Not thread-safe by design: one task owns it.
@@ -555,6 +564,8 @@ impl Recorder {
                 requests: 0,
                 errors: 0,
                 hist: new_histogram(),
+                raw: new_histogram(),
+                corrected: new_histogram(),
             },
             users: 0,
             started_wall: None,
@@ -803,6 +814,11 @@ impl Recorder {
         self.window.requests += 1;
         self.window.errors += u64::from(d.error.is_some());
         let _ = self.window.hist.record(v);
+        let _ = self.window.raw.record(service);
+        let _ = match interval {
+            Some(iv) => self.window.corrected.record_correct(v, iv),
+            None => self.window.corrected.record(v),
+        };
     }
 
     /// Close every window before the second `at` falls in. Late events (a few ms out of
@@ -823,17 +839,20 @@ impl Recorder {
 
     fn close_window(&mut self) {
         let w = &mut self.window;
-        let h = &w.hist;
-        let (p50, p95, p99, max) = if h.is_empty() {
-            (0, 0, 0, 0)
-        } else {
-            (
-                h.value_at_quantile(0.50),
-                h.value_at_quantile(0.95),
-                h.value_at_quantile(0.99),
-                h.max(),
-            )
+        let figures = |h: &Histogram<u64>| {
+            if h.is_empty() {
+                [0; 4]
+            } else {
+                [
+                    h.value_at_quantile(0.50),
+                    h.value_at_quantile(0.95),
+                    h.value_at_quantile(0.99),
+                    h.max(),
+                ]
+            }
         };
+        let [p50, p95, p99, max] = figures(&w.hist);
+        let (raw_us, corrected_us) = (figures(&w.raw), figures(&w.corrected));
         self.record.windows.push(Window {
             second: w.second,
             users: w.users,
@@ -843,14 +862,28 @@ impl Recorder {
             p95_us: p95,
             p99_us: p99,
             max_us: max,
+            raw_us,
+            corrected_us,
         });
         w.second += 1;
         w.users = self.users;
         w.requests = 0;
         w.errors = 0;
-        if !w.hist.is_empty() {
-            w.hist.reset();
+        for h in [&mut w.hist, &mut w.raw, &mut w.corrected] {
+            if !h.is_empty() {
+                h.reset();
+            }
         }
+    }
+
+    /// The record so far (live metrics read it while the run goes).
+    pub fn so_far(&self) -> &Record {
+        &self.record
+    }
+
+    /// Virtual users running now.
+    pub fn users_now(&self) -> u32 {
+        self.users
     }
 
     pub fn live(&self) -> LiveStats {
@@ -1217,6 +1250,26 @@ path = "/b"
             rec.requests[1].error_reasons,
             vec![("status 500 (expected 2xx/3xx)".to_string(), 1)]
         );
+    }
+
+    #[test]
+    fn windows_keep_raw_and_corrected_figures() {
+        // Think time 10ms: the correction adds samples below a 100ms request.
+        let mut r = Recorder::new(&closed(r#""10ms""#));
+        r.record(&phase(0, Phase::LoadStarted));
+        r.record(&req(100, 0, 1_000, None));
+        r.record(&req(200, 0, 100_000, None));
+        r.record(&phase(1_500, Phase::LoadFinished));
+        let rec = r.finish();
+        let w = &rec.windows[0];
+        // Raw: the two requests; corrected: the same maximum, more samples in between.
+        assert!(w.raw_us[0] >= 990 && w.raw_us[0] <= 1_010, "{w:?}");
+        assert!(w.raw_us[3] >= 99_900 && w.raw_us[3] <= 100_100, "{w:?}");
+        assert_eq!(w.corrected_us[3], w.raw_us[3], "{w:?}");
+        assert!(w.corrected_us[0] > w.raw_us[0], "{w:?}");
+        // The window's totals follow the run's histograms.
+        assert_eq!(rec.total.raw.len(), 2);
+        assert!(rec.total.corrected.len() > 2);
     }
 
     #[test]

@@ -31,6 +31,14 @@ pub struct RunOptions {
     pub baseline: Option<crate::compare::Side>,
     /// `--tolerance KEY=VALUE`, over the scenario's `[gate]`.
     pub tolerances: Vec<(String, crate::metric::tolerance::Tolerance)>,
+    /// `tolerances` as written, `KEY=VALUE` (saved for `gauntlet report`).
+    pub tolerance_args: Vec<String>,
+    /// The scenario text the plan was read from (`${VAR}` filled, `--set` applied),
+    /// saved in the run folder as `scenario.toml` for `gauntlet report`.
+    pub scenario_text: Option<String>,
+    /// `--metrics-listen`: serve live metrics (Prometheus text) on this address while
+    /// the run goes.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// What a finished run produced.
@@ -150,12 +158,28 @@ pub async fn execute(
         Some(id) => check_run_id(&id).map(|()| id)?,
         None => new_run_id(&plan),
     };
+    // Bound before anything starts: an address that cannot be had stops the run here.
+    let metrics = match opts.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                Error::Environment(format!("cannot listen for metrics on {addr}: {e}"))
+            })?;
+            let text = Arc::new(std::sync::Mutex::new(String::new()));
+            let stop = CancellationToken::new();
+            tracing::info!(%addr, "serving live metrics");
+            tokio::spawn(report::live::serve(listener, text.clone(), stop.clone()));
+            Some((text, stop.drop_guard()))
+        }
+        None => None,
+    };
+    let metrics_text = metrics.as_ref().map(|(t, _)| t.clone());
     // Held until the reports are written: the folder is this run's alone.
     let (report_dir, _lock) = claim_run_dir(&opts.reports_root, &run_id)?;
     let logs_dir = report_dir.join("logs");
     std::fs::create_dir_all(&logs_dir)
         .map_err(|e| Error::Environment(format!("cannot create {}: {e}", logs_dir.display())))?;
     let started_at = chrono::Utc::now();
+    tracing::info!(run_id = %run_id, scenario = %plan.name, dir = %report_dir.display(), "run starting");
 
     let clock = std::time::Instant::now();
     let (events, mut rx) = EventSink::new(clock);
@@ -170,6 +194,7 @@ pub async fn execute(
 
     // The recorder owns its state; it hands it back when every sender is gone.
     let mut recorder = Recorder::new(&plan);
+    let labels = (plan.name.clone(), run_id.clone());
     let recorder_task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
@@ -178,7 +203,20 @@ pub async fn execute(
                     Some(ev) => recorder.record(&ev),
                     None => break,
                 },
-                _ = tick.tick() => { let _ = live_tx.send(recorder.live()); }
+                _ = tick.tick() => {
+                    let _ = live_tx.send(recorder.live());
+                    if let Some(t) = &metrics_text {
+                        let text = report::live::prometheus(
+                            recorder.so_far(),
+                            recorder.users_now(),
+                            &labels.0,
+                            &labels.1,
+                        );
+                        if let Ok(mut t) = t.lock() {
+                            *t = text;
+                        }
+                    }
+                }
             }
         }
         recorder.finish()
@@ -201,29 +239,9 @@ pub async fn execute(
         .await
         .map_err(|e| Error::Environment(format!("recorder failed: {e}")))?;
 
-    let mut verdict = grade::grade(&plan, &record);
-    // A run that did not complete never passes, in any report: part of it was not tested.
-    match &ended_by {
-        EndedBy::Completed => {}
-        EndedBy::Interrupted => {
-            verdict.passed = false;
-            verdict
-                .problems
-                .push("the run was interrupted before it completed".into());
-        }
-        EndedBy::Error(e) => {
-            verdict.passed = false;
-            verdict
-                .problems
-                .push(format!("the run ended with an error: {e}"));
-        }
-    }
-    let exit_code = match &ended_by {
-        EndedBy::Interrupted => exit::INTERRUPTED,
-        EndedBy::Error(_) => exit::ENVIRONMENT,
-        EndedBy::Completed if verdict.passed => exit::PASSED,
-        EndedBy::Completed => exit::FAILED,
-    };
+    tracing::info!(ended_by = ?ended_by, requests = record.total.count, "run ended");
+    let (verdict, exit_code) = settle(&plan, &record, &ended_by);
+    tracing::debug!(passed = verdict.passed, exit_code, "graded");
     let mut info = RunInfo {
         run_id,
         scenario: plan.name.clone(),
@@ -235,30 +253,43 @@ pub async fn execute(
         exit_code,
         gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    // The gate: a regression beyond tolerance and noise fails a run that passed.
-    let mut extra = report::Extra::default();
+    let report_source = report_dir.display().to_string();
     let comparison = opts.baseline.as_ref().map(|base| {
-        let tol = crate::compare::Tolerances {
-            scenario: plan.gate.clone(),
-            command_line: opts.tolerances.clone(),
-        };
-        let current = crate::compare::side_of_run(
-            report::summary::build(&plan, &info, &record, &verdict),
+        gate(
+            &plan,
+            &mut info,
             &record,
-            report_dir.display().to_string(),
-        );
-        crate::compare::compare(base, &current, &tol)
+            &verdict,
+            base,
+            &opts.tolerances,
+            &report_source,
+        )
     });
+    let mut extra = report::Extra::default();
     if let Some(c) = &comparison {
-        if !c.passed() && info.exit_code == exit::PASSED {
-            info.exit_code = exit::FAILED;
+        extra_of_comparison(&mut extra, c);
+    }
+    // What `gauntlet report` rebuilds every report from (with events.jsonl and
+    // histograms.hlog, which are written anyway).
+    extra.files.push((
+        report::saved::RUN_FILE.into(),
+        report::saved::run_json(&info, &opts.tolerance_args, &report_source),
+    ));
+    if let Some(text) = &opts.scenario_text {
+        extra.files.push((
+            report::saved::SCENARIO_FILE.into(),
+            text.clone().into_bytes(),
+        ));
+    }
+    match report::saved::record_json(&record) {
+        Ok(b) => extra.files.push((report::saved::RECORD_FILE.into(), b)),
+        Err(e) => extra.failed.push((report::saved::RECORD_FILE.into(), e)),
+    }
+    if let Some(base) = &opts.baseline {
+        match crate::compare::baseline::to_bytes(base) {
+            Ok(b) => extra.files.push((report::saved::BASELINE_FILE.into(), b)),
+            Err(e) => extra.failed.push((report::saved::BASELINE_FILE.into(), e)),
         }
-        extra.junit = crate::compare::junit_cases(c);
-        let mut json = serde_json::to_string_pretty(c).expect("a comparison always serializes");
-        json.push('\n');
-        extra
-            .files
-            .push(("comparison.json".into(), json.into_bytes()));
     }
     let exit_code = info.exit_code;
     // Every report that can be written is; a failed one makes the exit 3 but hides
@@ -266,6 +297,7 @@ pub async fn execute(
     let report_errors =
         report::write_all_with(&report_dir, &plan, &info, &record, &verdict, &extra).err();
     point_latest(&opts.reports_root, &report_dir);
+    tracing::info!(dir = %report_dir.display(), failed = report_errors.is_some(), "reports written");
     Ok(RunOutcome {
         exit_code: if report_errors.is_some() {
             exit::ENVIRONMENT
@@ -280,6 +312,143 @@ pub async fn execute(
         plan,
         comparison,
     })
+}
+
+/// `gauntlet report RUN_DIR`: every report of a finished run written again from what its
+/// folder saved (`run.json`, `scenario.toml`, `record.json`, `histograms.hlog`,
+/// `baseline.json`), graded again with the same rules; `histograms.hlog` and the saved
+/// files are read, not rewritten.
+pub fn rebuild(dir: &Path) -> Result<RunOutcome, Error> {
+    use report::saved;
+    let run = saved::read_run(dir)?;
+    let text = saved::read_scenario(dir)?;
+    // The file's own path: messages name it, and its relative paths resolve as in the run.
+    let mut plan = crate::scenario::load_str(&run.info.file, &text)?;
+    plan.seed = run.info.seed;
+    let plan = Arc::new(plan);
+    let record = saved::read_record(dir)?;
+    let (verdict, exit_code) = settle(&plan, &record, &run.info.ended_by);
+    let mut info = run.info;
+    info.exit_code = exit_code;
+    let mut tolerances = Vec::new();
+    for t in &run.tolerances {
+        let parsed =
+            crate::compare::parse_tolerance_arg(t).map_err(|why| saved::SavedError::Format {
+                path: dir.join(saved::RUN_FILE),
+                why: format!("tolerance `{t}`: {why}"),
+            })?;
+        tolerances.push(parsed);
+    }
+    let base_path = dir.join(saved::BASELINE_FILE);
+    let baseline = if base_path.is_file() {
+        let side =
+            crate::compare::Side::load(&base_path).map_err(|e| saved::SavedError::Format {
+                path: base_path.clone(),
+                why: e.to_string(),
+            })?;
+        Some(side)
+    } else {
+        None
+    };
+    let comparison = baseline.as_ref().map(|base| {
+        gate(
+            &plan,
+            &mut info,
+            &record,
+            &verdict,
+            base,
+            &tolerances,
+            &run.report_dir,
+        )
+    });
+    let mut extra = report::Extra {
+        skip: vec!["histograms.hlog"],
+        ..Default::default()
+    };
+    if let Some(c) = &comparison {
+        extra_of_comparison(&mut extra, c);
+    }
+    let report_errors = report::write_all_with(dir, &plan, &info, &record, &verdict, &extra).err();
+    Ok(RunOutcome {
+        exit_code: if report_errors.is_some() {
+            exit::ENVIRONMENT
+        } else {
+            info.exit_code
+        },
+        report_errors,
+        report_dir: dir.to_path_buf(),
+        info,
+        record,
+        verdict,
+        plan,
+        comparison,
+    })
+}
+
+/// The verdict of a run that ended as `ended_by`, and the exit code it makes. A run that
+/// did not complete never passes, in any report: part of it was not tested.
+pub fn settle(plan: &Plan, record: &Record, ended_by: &EndedBy) -> (Verdict, i32) {
+    let mut verdict = grade::grade(plan, record);
+    match ended_by {
+        EndedBy::Completed => {}
+        EndedBy::Interrupted => {
+            verdict.passed = false;
+            verdict
+                .problems
+                .push("the run was interrupted before it completed".into());
+        }
+        EndedBy::Error(e) => {
+            verdict.passed = false;
+            verdict
+                .problems
+                .push(format!("the run ended with an error: {e}"));
+        }
+    }
+    let exit_code = match ended_by {
+        EndedBy::Interrupted => exit::INTERRUPTED,
+        EndedBy::Error(_) => exit::ENVIRONMENT,
+        EndedBy::Completed if verdict.passed => exit::PASSED,
+        EndedBy::Completed => exit::FAILED,
+    };
+    (verdict, exit_code)
+}
+
+/// The gate: the run compared with `base`; a regression beyond tolerance and noise
+/// fails a run that passed (`info.exit_code`).
+pub fn gate(
+    plan: &Plan,
+    info: &mut RunInfo,
+    record: &Record,
+    verdict: &Verdict,
+    base: &crate::compare::Side,
+    tolerances: &[(String, crate::metric::tolerance::Tolerance)],
+    source: &str,
+) -> crate::compare::Comparison {
+    let tol = crate::compare::Tolerances {
+        scenario: plan.gate.clone(),
+        command_line: tolerances.to_vec(),
+    };
+    let current = crate::compare::side_of_run(
+        report::summary::build(plan, info, record, verdict),
+        record,
+        source.to_string(),
+    );
+    let c = crate::compare::compare(base, &current, &tol);
+    if !c.passed() && info.exit_code == exit::PASSED {
+        info.exit_code = exit::FAILED;
+    }
+    c
+}
+
+/// The gate's JUnit cases and `comparison.json`.
+pub fn extra_of_comparison(extra: &mut report::Extra, c: &crate::compare::Comparison) {
+    extra.junit = crate::compare::junit_cases(c);
+    extra.html.push(crate::compare::html(c));
+    let mut json = serde_json::to_string_pretty(c).expect("a comparison always serializes");
+    json.push('\n');
+    extra
+        .files
+        .push(("comparison.json".into(), json.into_bytes()));
 }
 
 /// Services, load and faults on one timeline. Returns how the run ended; never returns
@@ -363,6 +532,7 @@ async fn drive(
             Ok(()) = live_rx.changed() => live(*live_rx.borrow()),
         }
     };
+    tracing::debug!("undoing faults");
     chaos.undo_all().await;
     // The cooldown: services still watched (health, memory) after the load and faults,
     // for `memory.<svc>.retained`. An interrupt cuts it short and the run is interrupted.

@@ -145,7 +145,24 @@ fn html_is_deterministic_and_marks_faults() {
     let a = html::render(&plan, &info, &record, &verdict);
     let b = html::render(&plan, &info, &record, &verdict);
     assert_eq!(a, b);
-    // The pause window is shaded and labelled on each of the 4 charts.
-    assert_eq!(a.matches("<title>pause api</title>").count(), 4, "{a}");
-    assert_eq!(a.matches("<svg ").count(), 4);
+    // The pause window is shaded and labelled on each of the 5 charts.
+    assert_eq!(a.matches("<title>pause api</title>").count(), 5, "{a}");
+    assert_eq!(a.matches("<svg ").count(), 5);
+    // Latency on the criteria's basis first, labelled, then the other basis.
+    let basis = a
+        .find("Latency per second, corrected (the criteria&#39;s basis)")
+        .expect("the basis chart");
+    let other = a.find("Latency per second, raw").expect("the raw chart");
+    assert!(basis < other);
+    // The fixture's corrected p95 is twice the raw one: the charts are not the same.
+    let svg = |from: usize| {
+        let s = &a[from..];
+        s[..s.find("</svg>").unwrap()].to_string()
+    };
+    assert_ne!(
+        svg(basis),
+        svg(other).replace(", raw", ", corrected (the criteria&#39;s basis)")
+    );
+    // No comparison section without a baseline.
+    assert!(!a.contains("Comparison with the baseline"));
 }

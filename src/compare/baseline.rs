@@ -53,23 +53,27 @@ pub(super) fn from_json(json: serde_json::Value) -> Result<Side, String> {
 /// (atomically). Returns the number of histograms kept.
 pub fn save(run: &Path, to: &Path) -> Result<usize, CompareError> {
     let side = Side::load(run)?;
+    let text = to_bytes(&side).map_err(|why| CompareError::Format {
+        path: run.to_path_buf(),
+        why,
+    })?;
+    crate::report::write_atomic(to, &text)?;
+    Ok(side.histograms.len())
+}
+
+/// A side as the bytes of a baseline file.
+pub fn to_bytes(side: &Side) -> Result<Vec<u8>, String> {
     let mut hs = BTreeMap::new();
     for (tag, h) in &side.histograms {
-        let b64 = histograms::encode(h).map_err(|why| CompareError::Format {
-            path: run.to_path_buf(),
-            why,
-        })?;
-        hs.insert(tag.clone(), b64);
+        hs.insert(tag.clone(), histograms::encode(h)?);
     }
-    let n = hs.len();
     let file = BaselineFile {
         gauntlet_baseline: BASELINE_VERSION,
-        saved_from: side.source,
-        summary: side.summary,
+        saved_from: side.source.clone(),
+        summary: side.summary.clone(),
         histograms: hs,
     };
     let mut text = serde_json::to_string_pretty(&file).expect("a baseline always serializes");
     text.push('\n');
-    crate::report::write_atomic(to, text.as_bytes())?;
-    Ok(n)
+    Ok(text.into_bytes())
 }

@@ -676,6 +676,46 @@ pub fn show(q: Option<Quantity>) -> String {
     q.map(|q| q.to_string()).unwrap_or_else(|| "—".into())
 }
 
+/// The comparison as a `report.html` section: the sides, then one row per figure.
+pub fn html(cmp: &Comparison) -> String {
+    use crate::report::html::esc;
+    let n = cmp.count(Verdict::Regression);
+    let mut h = format!(
+        "<section id=\"gate\"><h2>Comparison with the baseline</h2>\
+         <p class=\"meta\">baseline <code>{}</code> · current <code>{}</code> · latency basis <b>{}</b> · <span class=\"{}\">{}</span></p>\
+         <table><tr><th>figure</th><th class=n>baseline</th><th class=n>current</th><th class=n>change</th><th>verdict</th><th>decided by</th></tr>",
+        esc(&cmp.baseline),
+        esc(&cmp.current),
+        esc(&cmp.latency_basis),
+        if n == 0 { "pass" } else { "fail" },
+        if n == 0 {
+            "no regression".to_string()
+        } else {
+            format!("{n} regression{}", if n == 1 { "" } else { "s" })
+        }
+    );
+    for f in &cmp.figures {
+        let class = match f.verdict {
+            Verdict::Regression => "fail",
+            Verdict::Improvement => "pass",
+            _ => "",
+        };
+        h.push_str(&format!(
+            "<tr><td><code>{}</code></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=\"{class}\">{}</td><td class=\"detail\">{} (tolerance {}, {})</td></tr>",
+            esc(&f.name),
+            esc(&show(f.baseline)),
+            esc(&show(f.current)),
+            esc(&f.change_text()),
+            f.verdict.as_str(),
+            esc(&f.test),
+            esc(&f.tolerance.to_string()),
+            esc(&f.tolerance_from),
+        ));
+    }
+    h.push_str("</table><p class=\"note\">A regression fails the gate only beyond its tolerance and beyond noise; improvements never fail.</p></section>");
+    h
+}
+
 /// The comparison as a terminal table (the binary prints it).
 pub fn render(cmp: &Comparison) -> String {
     let mut rows = vec![[

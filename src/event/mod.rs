@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub mod overflow;
 pub use overflow::{
@@ -110,7 +110,7 @@ pub enum Phase {
     Stopping,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Info,
@@ -148,13 +148,13 @@ pub struct Connected {
     pub h2: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceEvent {
     pub service: String,
     pub kind: ServiceEventKind,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum ServiceEventKind {
     Started {
@@ -265,6 +265,7 @@ impl EventSink {
     /// finish, a probe's send time).
     pub fn send_at(&self, at: Duration, kind: EventKind) {
         use tokio::sync::mpsc::error::TrySendError;
+        trace_event(at, &kind);
         let ev = RunEvent { at, kind };
         if let Err(TrySendError::Full(ev)) = self.tx.try_send(ev) {
             // A poisoned lock only means another sender panicked mid-fold; the
@@ -288,6 +289,68 @@ impl EventSink {
             level,
             message: message.into(),
         });
+    }
+}
+
+/// Diagnostics (`-v`, `-vv`, `RUST_LOG`): the run's milestones at info, observations at
+/// debug; single requests only at trace (there are many).
+fn trace_event(at: Duration, kind: &EventKind) {
+    let t = at.as_secs_f64();
+    match kind {
+        EventKind::Phase(p) => tracing::info!(at_s = t, phase = ?p, "phase"),
+        EventKind::Fault(f) => tracing::info!(
+            at_s = t,
+            fault = %f.name,
+            kind = f.kind.as_str(),
+            target = %f.target,
+            state = ?f.state,
+            "fault"
+        ),
+        EventKind::Service(s) => {
+            tracing::info!(at_s = t, service = %s.service, event = ?s.kind, "service")
+        }
+        EventKind::Notice { level, message } => match level {
+            Level::Error | Level::Warn => tracing::warn!(at_s = t, "{message}"),
+            Level::Info => tracing::info!(at_s = t, "{message}"),
+        },
+        EventKind::UserDied { user, reason } => {
+            tracing::warn!(at_s = t, user, reason = %reason, "virtual user died")
+        }
+        EventKind::Users { count } => tracing::debug!(at_s = t, count, "users"),
+        EventKind::Probe {
+            service,
+            ok,
+            latency_us,
+            ..
+        } => tracing::debug!(at_s = t, service = %service, ok, latency_us, "probe"),
+        EventKind::Resource {
+            service,
+            cpu_pct,
+            mem_bytes,
+        } => tracing::debug!(at_s = t, service = %service, cpu_pct, mem_bytes, "resources"),
+        EventKind::Metric {
+            service,
+            name,
+            value,
+        } => tracing::debug!(at_s = t, service = %service, name = %name, value, "metric"),
+        EventKind::Request(r) => tracing::trace!(
+            at_s = t,
+            request = r.request,
+            status = r.status,
+            latency_us = r.latency_us,
+            error = r.error.as_deref(),
+            "request"
+        ),
+        EventKind::Connected(c) => {
+            tracing::trace!(
+                at_s = t,
+                handshake_us = c.handshake_us,
+                tls = c.tls,
+                "connected"
+            )
+        }
+        EventKind::Dropped => tracing::trace!(at_s = t, "iteration dropped"),
+        EventKind::Overflow(_) => tracing::debug!("event channel overflow folded"),
     }
 }
 

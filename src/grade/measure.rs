@@ -11,6 +11,7 @@
 //! | `probes.success` | ok probes / all probes × 100, of one service or all | percent |
 //! | `recovery.max` | the longest `Recovered { recovery_s }` of the faults (on one service, or all); a fault that was applied, whose recovery is watched, and that never recovered fails the criterion | duration |
 //! | `recovery.avg` | the mean of the same recoveries (MTTR) | duration |
+//! | `recovery{fault=...}` | as `recovery.max`, over the occurrences of the faults with that name or of that kind | duration |
 //! | `pipeline.throughput` | Σ over services of the rate of `*_records_synced_total` (increase over first→last sample) | per second |
 //! | `validation.rate` | Σ increase of `*_records_valid_total` (else `*_records_synced_total`) / (that + Σ increase of `*_records_invalid_total`) × 100 | percent |
 //! | `pipeline.success.rate` | Σ increase of `*_syncs_total` / (that + Σ increase of `*_sync_failures_total`) × 100 | percent |
@@ -62,6 +63,8 @@ pub enum Unmeasured {
     NoResources(String),
     #[error("no fault was applied{}", for_service(.0, " to"))]
     NoFault(Option<String>),
+    #[error("no fault named (or of kind) `{0}` was applied")]
+    FaultNotApplied(String),
     /// (service, fault) of every fault the service did not recover from.
     #[error("{}", not_recovered(.0))]
     NotRecovered(Vec<(String, String)>),
@@ -317,8 +320,12 @@ pub(super) fn measure(metric: &Metric, record: &Record, watched: &Watched) -> Me
                 format!("{ok} of {} ok", plural(total, "probe", "probes")),
             )
         }
-        MetricId::RecoveryMax => recovery(record, service, watched, false),
-        MetricId::RecoveryAvg => recovery(record, service, watched, true),
+        MetricId::RecoveryMax => recovery(record, &BySel::Service(service), watched, false),
+        MetricId::RecoveryAvg => recovery(record, &BySel::Service(service), watched, true),
+        MetricId::Recovery => {
+            let fault = metric.fault.as_deref().unwrap_or_default();
+            recovery(record, &BySel::Fault(fault), watched, false)
+        }
         MetricId::PipelineThroughput => {
             let rates: Vec<(f64, String)> = series_ending(record, "records_synced_total")
                 .filter(|(_, _, m)| m.samples >= 2 && m.last_at > m.first_at)
@@ -663,11 +670,35 @@ fn detect(record: &Record, service: Option<&str>) -> Measured {
     }
 }
 
+/// Which faults a recovery figure reads.
+enum BySel<'a> {
+    /// Every fault, or those on one service.
+    Service(Option<&'a str>),
+    /// The faults with this name, or of this kind.
+    Fault(&'a str),
+}
+
+impl BySel<'_> {
+    fn matches(&self, f: &crate::event::FaultEvent) -> bool {
+        match self {
+            BySel::Service(s) => s.is_none_or(|s| s == f.target),
+            BySel::Fault(n) => f.name == *n || f.kind.as_str() == *n,
+        }
+    }
+
+    fn none_applied(&self) -> Unmeasured {
+        match self {
+            BySel::Service(s) => Unmeasured::NoFault(s.map(String::from)),
+            BySel::Fault(n) => Unmeasured::FaultNotApplied((*n).into()),
+        }
+    }
+}
+
 /// The longest recovery, or the mean one (MTTR) when `mean`.
-fn recovery(record: &Record, service: Option<&str>, watched: &Watched, mean: bool) -> Measured {
+fn recovery(record: &Record, sel: &BySel<'_>, watched: &Watched, mean: bool) -> Measured {
     let mut occ: BTreeMap<(usize, u32), Occurrence> = BTreeMap::new();
     for f in &record.faults {
-        if service.is_some_and(|s| s != f.target) {
+        if !sel.matches(f) {
             continue;
         }
         let o = occ.entry((f.fault, f.repetition)).or_insert(Occurrence {
@@ -718,7 +749,7 @@ fn recovery(record: &Record, service: Option<&str>, watched: &Watched, mean: boo
             q,
             format!("{} recovered", plural(applied as u64, "fault", "faults")),
         ),
-        None if applied == 0 => Measured::missing(Unmeasured::NoFault(service.map(String::from))),
+        None if applied == 0 => Measured::missing(sel.none_applied()),
         None => {
             let o = unwatched[0];
             Measured::missing(if recovery_watched(o.kind) {

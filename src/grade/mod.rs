@@ -618,6 +618,24 @@ path = "/"
             "service `api` did not recover after fault `f4`"
         );
         assert!(eval("recovery.max{service=\"db\"} < 5m", &r).passed);
+        // one fault by name, or every fault of a kind
+        let mut r2 = r.clone();
+        r2.faults.truncate(5);
+        assert_eq!(measured("recovery{fault=\"f0\"} < 5s", &r2), 2.5e6);
+        assert_eq!(measured("recovery{fault=\"f1\"} < 5s", &r2), 1e6);
+        assert_eq!(measured("recovery{fault=\"pause\"} < 5s", &r2), 1e6);
+        assert!(eval("recovery{fault=\"f1\"} < 2s", &r2).passed);
+        assert!(!eval("recovery{fault=\"f0\"} < 2s", &r2).passed);
+        let c = eval("recovery{fault=\"restart\"} < 5s", &r2);
+        assert!(!c.passed);
+        assert_eq!(
+            c.detail.unwrap(),
+            "no fault named (or of kind) `restart` was applied"
+        );
+        // the kill that never recovered fails its own figure, not the pause's
+        assert!(!eval("recovery{fault=\"f4\"} < 5m", &r).passed);
+        assert!(!eval("recovery{fault=\"kill\"} < 5m", &r).passed);
+        assert!(eval("recovery{fault=\"f1\"} < 5m", &r).passed);
         // only a duplicate fault: nothing to measure
         let mut r = empty();
         r.faults = vec![fault(

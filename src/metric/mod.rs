@@ -15,6 +15,7 @@
 //! users.peak >= 5000                   iterations.dropped == 0
 //! availability >= 99.99%               availability{service="api"} >= 99.9%
 //! recovery.max < 5m                    data_loss.keys == 0
+//! recovery{fault="kill redis"} < 10s   recovery{fault="pause"} < 2s
 //! memory.api.peak < 2GiB               cpu.api.avg < 40%
 //! metric.max{service="pipeline", name="pipeline_freshness_seconds"} < 10s
 //! metric.rate{service="pipeline", name="pipeline_records_synced_total"} > 5/s
@@ -47,6 +48,8 @@ pub enum MetricId {
     ProbeSuccess,
     RecoveryMax,
     RecoveryAvg,
+    /// The recovery of one fault, by name or kind: `recovery{fault="..."}`.
+    Recovery,
     DetectMax,
     PipelineThroughput,
     PipelineSuccess,
@@ -118,6 +121,8 @@ pub enum Selects {
     Service,
     /// A scraped series, by its recorded name (`name{labels}` for a labelled one).
     Series,
+    /// A fault of the scenario, by its name or its kind.
+    Fault,
 }
 
 impl Selects {
@@ -126,6 +131,7 @@ impl Selects {
             Selects::Request => "request name",
             Selects::Service => "service",
             Selects::Series => "series name",
+            Selects::Fault => "fault name or kind",
         }
     }
 }
@@ -147,6 +153,11 @@ const BY_SERVICE: &[SelectorDef] = &[SelectorDef {
     key: "service",
     selects: Selects::Service,
     required: false,
+}];
+const BY_FAULT: &[SelectorDef] = &[SelectorDef {
+    key: "fault",
+    selects: Selects::Fault,
+    required: true,
 }];
 const BY_SERIES: &[SelectorDef] = &[
     SelectorDef {
@@ -368,6 +379,15 @@ pub const REGISTRY: &[MetricDef] = &[
         description: "mean time to recover (MTTR) over the faults, each measured as recovery.max measures it; a service that never recovers fails it",
     },
     MetricDef {
+        id: MetricId::Recovery,
+        pattern: "recovery",
+        kind: Kind::Duration,
+        selectors: BY_FAULT,
+        stats: &[],
+        example: "recovery{fault=\"kill redis\"} < 10s",
+        description: "recovery time of one fault (by its name, or every fault of a kind), measured as recovery.max measures it; the longest of its repetitions; a service that never recovers fails it",
+    },
+    MetricDef {
         id: MetricId::PipelineThroughput,
         pattern: "pipeline.throughput",
         kind: Kind::PerSecond,
@@ -508,6 +528,8 @@ pub struct Metric {
     pub service: Option<String>,
     /// `{name="..."}` of `metric.<stat>`.
     pub series: Option<String>,
+    /// `{fault="..."}` of `recovery`: a fault's name or kind.
+    pub fault: Option<String>,
 }
 
 impl Metric {
@@ -519,6 +541,7 @@ impl Metric {
             request: None,
             service: None,
             series: None,
+            fault: None,
         }
     }
 
@@ -588,6 +611,7 @@ impl fmt::Display for Metric {
                     Selects::Request => self.request.as_deref(),
                     Selects::Service => self.service.as_deref(),
                     Selects::Series => self.series.as_deref(),
+                    Selects::Fault => self.fault.as_deref(),
                 }?;
                 Some(format!("{}={v:?}", s.key))
             })

@@ -645,6 +645,7 @@ fn apply_selectors(
             Selects::Request => &mut metric.request,
             Selects::Service => &mut metric.service,
             Selects::Series => &mut metric.series,
+            Selects::Fault => &mut metric.fault,
         };
         *slot = Some(s.value);
     }
@@ -864,6 +865,32 @@ mod tests {
             assert_eq!(&c.threshold, q, "{s}");
         }
         assert_eq!(ok("cpu.api.avg < 40%").metric.service(), Some("api"));
+    }
+
+    #[test]
+    fn recovery_of_one_fault() {
+        let c = ok("recovery{fault=\"kill redis\"} < 10s");
+        assert_eq!(
+            c.metric,
+            Metric {
+                fault: Some("kill redis".into()),
+                ..m(MetricId::Recovery)
+            }
+        );
+        assert_eq!(c.threshold, Quantity::DurationUs(10e6));
+        assert_eq!(c.metric.to_string(), "recovery{fault=\"kill redis\"}");
+        // The fault is required, and it is the only selector.
+        let e = err("recovery < 10s");
+        assert!(e.message.contains("needs {fault="), "{e}");
+        let e = err("recovery{service=\"api\"} < 10s");
+        assert!(e.message.contains("fault name or kind"), "{e}");
+        let e = err("recovery{fault=\"pause\"} < 10%");
+        assert!(e.message.contains("duration"), "{e}");
+        // recovery.max keeps its service selector.
+        assert_eq!(
+            ok("recovery.max{service=\"api\"} < 1s").metric.id,
+            MetricId::RecoveryMax
+        );
     }
 
     #[test]

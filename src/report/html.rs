@@ -11,6 +11,7 @@ use crate::record::{Record, RequestStats};
 use crate::report::text::{self, FaultWindow};
 use crate::report::timeseries::{self, Row};
 use crate::report::{EndedBy, RunInfo};
+use crate::scenario::model::LatencyBasis;
 use crate::scenario::Plan;
 
 /// Escape text for HTML content and attribute values.
@@ -175,7 +176,8 @@ fn chart_head(s: &mut String, title: &str, series: &[Series]) {
 }
 
 fn fault_shading(s: &mut String, sc: &Scale, faults: &[(f64, f64, String)]) {
-    for (a, b, label) in faults {
+    let rows = label_rows(sc, faults);
+    for ((a, b, label), row) in faults.iter().zip(rows) {
         let x0 = sc.x(*a);
         let x1 = sc.x(*b).max(x0 + 2.0);
         let _ = write!(
@@ -186,10 +188,44 @@ fn fault_shading(s: &mut String, sc: &Scale, faults: &[(f64, f64, String)]) {
             x1 - x0,
             T + PH,
             x0 + 3.0,
-            T + 10.0,
+            T + 10.0 + row as f64 * LABEL_ROW,
             l = esc(label)
         );
     }
+}
+
+/// Height of one row of fault labels.
+const LABEL_ROW: f64 = 11.0;
+
+/// The row of each fault's label: left to right, each label goes into the first row
+/// where it does not run into the label before it (an estimate of its width at 10px),
+/// so labels of faults close in time are staggered instead of drawn over each other.
+fn label_rows(sc: &Scale, faults: &[(f64, f64, String)]) -> Vec<usize> {
+    let max_rows = ((PH - 10.0) / LABEL_ROW).floor().max(1.0) as usize;
+    let mut order: Vec<usize> = (0..faults.len()).collect();
+    order.sort_by(|&i, &j| faults[i].0.total_cmp(&faults[j].0).then(i.cmp(&j)));
+    let mut ends: Vec<f64> = Vec::new();
+    let mut rows = vec![0; faults.len()];
+    for i in order {
+        let x = sc.x(faults[i].0) + 3.0;
+        let width = faults[i].2.chars().count() as f64 * 5.6 + 6.0;
+        let row = match ends.iter().position(|end| *end <= x) {
+            Some(r) => r,
+            None if ends.len() < max_rows => {
+                ends.push(0.0);
+                ends.len() - 1
+            }
+            // Every row is taken here: the one that frees up first.
+            None => ends
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(r, _)| r),
+        };
+        ends[row] = x + width;
+        rows[i] = row;
+    }
+    rows
 }
 
 /// Horizontal grid lines with their y labels, and the unit above them.
@@ -332,6 +368,17 @@ fn fault_spans(windows: &[FaultWindow], record: &Record, x_max: f64) -> Vec<(f64
 }
 
 pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -> String {
+    render_with(plan, info, record, verdict, &[])
+}
+
+/// [`render`], with `sections` (HTML, e.g. the gate's comparison) after the criteria.
+pub fn render_with(
+    plan: &Plan,
+    info: &RunInfo,
+    record: &Record,
+    verdict: &Verdict,
+    sections: &[String],
+) -> String {
     let big = big_word(info, verdict);
     let mut h = String::with_capacity(64 * 1024);
     let _ = write!(
@@ -343,6 +390,9 @@ pub fn render(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -
     );
     header(&mut h, plan, info, record, verdict, big);
     criteria(&mut h, record, verdict);
+    for sec in sections {
+        h.push_str(sec);
+    }
     requests(&mut h, record);
     let windows = text::fault_windows(&record.faults);
     over_time(&mut h, record, &windows);
@@ -479,42 +529,75 @@ fn over_time(h: &mut String, record: &Record, windows: &[FaultWindow]) {
     if rows.is_empty() {
         h.push_str("<p class=\"note\">No per-second figures were recorded.</p>");
     } else {
-        for (title, unit, series) in chart_list(&rows) {
-            h.push_str(&chart(title, unit, &series, x_max, &spans));
+        for (title, unit, series) in chart_list(&rows, record.latency_basis) {
+            h.push_str(&chart(&title, unit, &series, x_max, &spans));
         }
-        h.push_str("<p class=\"note\">Seconds since the load started. Shaded: fault windows, from the apply to the undo or the recovery, whichever is later.</p>");
+        let _ = write!(
+            h,
+            "<p class=\"note\">Seconds since the load started. The first latency chart is the {} latency, the basis the criteria read ({}); the second is the {} latency. Shaded: fault windows, from the apply to the undo or the recovery, whichever is later.</p>",
+            text::basis_name(record.latency_basis),
+            esc(&text::basis_phrase(record)),
+            text::basis_name(other_basis(record.latency_basis)),
+        );
     }
     h.push_str("</section>");
 }
 
-/// Title, unit and series of each chart, in page order.
-fn chart_list(rows: &[Row]) -> [(&'static str, &'static str, Vec<Series<'static>>); 4] {
+fn other_basis(b: LatencyBasis) -> LatencyBasis {
+    match b {
+        LatencyBasis::Corrected => LatencyBasis::Raw,
+        LatencyBasis::Raw => LatencyBasis::Corrected,
+    }
+}
+
+/// Title, unit and series of each chart, in page order: the latency the criteria read
+/// first, then the other basis, throughput, errors and users.
+fn chart_list(
+    rows: &[Row],
+    basis: LatencyBasis,
+) -> [(String, &'static str, Vec<Series<'static>>); 5] {
     let xs = |f: &dyn Fn(&Row) -> Option<f64>| -> Vec<(f64, Option<f64>)> {
         rows.iter().map(|r| (r.second as f64 + 0.5, f(r))).collect()
     };
-    let lat = |i: usize| move |r: &Row| r.latency_us.map(|l| l[i] as f64 / 1000.0);
     let line = |label: &'static str, color: &'static str, points| Series {
         label,
         color,
         points,
     };
+    let latency = |b: LatencyBasis| {
+        let pick = move |r: &Row| match b {
+            LatencyBasis::Corrected => r.corrected_us,
+            LatencyBasis::Raw => r.raw_us,
+        };
+        let lat = |i: usize| move |r: &Row| pick(r).map(|l| l[i] as f64 / 1000.0);
+        vec![
+            line("p50", "#2f6fdb", xs(&lat(0))),
+            line("p95", "#e08a00", xs(&lat(1))),
+            line("p99", "#c62828", xs(&lat(2))),
+        ]
+    };
+    let other = other_basis(basis);
     [
         (
-            "Latency per second (as measured)",
+            format!(
+                "Latency per second, {} (the criteria's basis)",
+                text::basis_name(basis)
+            ),
             "ms",
-            vec![
-                line("p50", "#2f6fdb", xs(&lat(0))),
-                line("p95", "#e08a00", xs(&lat(1))),
-                line("p99", "#c62828", xs(&lat(2))),
-            ],
+            latency(basis),
         ),
         (
-            "Throughput",
+            format!("Latency per second, {}", text::basis_name(other)),
+            "ms",
+            latency(other),
+        ),
+        (
+            "Throughput".into(),
             "req/s",
             vec![line("requests per second", "#16803c", xs(&|r| Some(r.rps)))],
         ),
         (
-            "Errors",
+            "Errors".into(),
             "per s",
             vec![line(
                 "errors per second",
@@ -523,7 +606,7 @@ fn chart_list(rows: &[Row]) -> [(&'static str, &'static str, Vec<Series<'static>
             )],
         ),
         (
-            "Users",
+            "Users".into(),
             "users",
             vec![line(
                 "active users",
@@ -677,4 +760,39 @@ fn notices(h: &mut String, record: &Record) {
         );
     }
     h.push_str("</table></section>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_of_faults_close_in_time_are_staggered() {
+        let sc = Scale {
+            x_max: 60.0,
+            y_max: 1.0,
+            y_step: 1.0,
+        };
+        let f = |a: f64, name: &str| (a, a + 5.0, name.to_string());
+        let faults = [
+            f(10.0, "pause api"),
+            f(10.5, "kill redis"),
+            f(11.0, "network api"),
+            f(40.0, "pause api"),
+        ];
+        let rows = label_rows(&sc, &faults);
+        // Three labels at about the same x: three rows; far later: back to the first.
+        assert_eq!(rows, vec![0, 1, 2, 0]);
+        // Drawn at those heights.
+        let mut s = String::new();
+        fault_shading(&mut s, &sc, &faults);
+        for row in 0..3 {
+            let y = format!("y=\"{:.1}\"", T + 10.0 + row as f64 * LABEL_ROW);
+            assert!(s.contains(&y), "{y} missing in {s}");
+        }
+        // Never more rows than fit the plot.
+        let many: Vec<_> = (0..40).map(|i| f(10.0, &format!("fault {i}"))).collect();
+        let rows = label_rows(&sc, &many);
+        assert!(rows.iter().all(|r| (*r as f64) * LABEL_ROW + 10.0 <= PH));
+    }
 }

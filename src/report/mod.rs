@@ -7,7 +7,9 @@ pub mod events;
 pub mod histograms;
 pub mod html;
 pub mod junit;
+pub mod live;
 pub mod progress;
+pub mod saved;
 pub mod summary;
 pub mod terminal;
 pub mod text;
@@ -17,14 +19,14 @@ use std::io::Write;
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::grade::Verdict;
 use crate::record::Record;
 use crate::scenario::Plan;
 
 /// Facts about the run that are not measurements.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunInfo {
     pub run_id: String,
     pub scenario: String,
@@ -38,7 +40,7 @@ pub struct RunInfo {
     pub gauntlet_version: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "reason")]
 pub enum EndedBy {
     /// Load ran to the end of its stages.
@@ -91,6 +93,13 @@ pub struct Extra {
     pub junit: Vec<junit::Case>,
     /// File name in the report folder and its bytes.
     pub files: Vec<(String, Vec<u8>)>,
+    /// Files that could not be made, and why (reported with the write failures).
+    pub failed: Vec<(String, String)>,
+    /// HTML sections for `report.html`, after the criteria (the gate's comparison).
+    pub html: Vec<String>,
+    /// Files of [`FILES`] not to write (`gauntlet report` keeps `histograms.hlog`, which
+    /// it reads).
+    pub skip: Vec<&'static str>,
 }
 
 /// Write every report file into `dir` (created if needed). Each file is written on its
@@ -123,7 +132,7 @@ pub fn write_all_with(
     })?;
     let other = |e: String| std::io::Error::other(e);
     let mut failures = vec![];
-    for name in FILES {
+    for name in FILES.iter().filter(|n| !extra.skip.contains(n)) {
         let path = dir.join(name);
         let bytes: Result<Vec<u8>, std::io::Error> = match *name {
             "summary.json" => {
@@ -135,7 +144,9 @@ pub fn write_all_with(
                 .map_err(other),
             "events.jsonl" => Ok(events::to_jsonl(record).into_bytes()),
             "histograms.hlog" => histograms::to_hlog(info, record).map_err(other),
-            "report.html" => Ok(html::render(plan, info, record, verdict).into_bytes()),
+            "report.html" => {
+                Ok(html::render_with(plan, info, record, verdict, &extra.html).into_bytes())
+            }
             unknown => Err(other(format!("no writer for {unknown}"))),
         };
         let written = match bytes {
@@ -150,6 +161,12 @@ pub fn write_all_with(
         if let Err(e) = write_atomic(&dir.join(name), bytes) {
             failures.push(e);
         }
+    }
+    for (name, why) in &extra.failed {
+        failures.push(ReportError {
+            path: dir.join(name),
+            source: other(why.clone()),
+        });
     }
     if failures.is_empty() {
         Ok(())

@@ -18,6 +18,9 @@ pub struct Row {
     pub errors: u64,
     /// None when no request finished in that second.
     pub latency_us: Option<[u64; 4]>,
+    /// The same figures of the raw and of the corrected latency (for the charts).
+    pub raw_us: Option<[u64; 4]>,
+    pub corrected_us: Option<[u64; 4]>,
 }
 
 /// The rows of the run: contiguous seconds from 0 to the last recorded window.
@@ -40,22 +43,20 @@ pub fn rows(record: &Record) -> Vec<Row> {
             rps: 0.0,
             errors: 0,
             latency_us: None,
+            raw_us: None,
+            corrected_us: None,
         };
         while let Some(w) = it.next_if(|w| w.second == second) {
             row.users = w.users;
             row.requests += w.requests;
             row.errors += w.errors;
             if w.requests > 0 {
-                let l = [w.p50_us, w.p95_us, w.p99_us, w.max_us];
-                row.latency_us = Some(match row.latency_us {
-                    None => l,
-                    Some(p) => [
-                        p[0].max(l[0]),
-                        p[1].max(l[1]),
-                        p[2].max(l[2]),
-                        p[3].max(l[3]),
-                    ],
-                });
+                merge(
+                    &mut row.latency_us,
+                    [w.p50_us, w.p95_us, w.p99_us, w.max_us],
+                );
+                merge(&mut row.raw_us, w.raw_us);
+                merge(&mut row.corrected_us, w.corrected_us);
             }
         }
         users = row.users;
@@ -69,6 +70,18 @@ pub fn rows(record: &Record) -> Vec<Row> {
         out.push(row);
     }
     out
+}
+
+fn merge(into: &mut Option<[u64; 4]>, l: [u64; 4]) {
+    *into = Some(match *into {
+        None => l,
+        Some(p) => [
+            p[0].max(l[0]),
+            p[1].max(l[1]),
+            p[2].max(l[2]),
+            p[3].max(l[3]),
+        ],
+    });
 }
 
 fn ms3(us: u64) -> String {

@@ -190,16 +190,29 @@ pub use overrides::Overrides;
 /// Read one scenario file, fill in `${VAR}` from the environment, apply the command
 /// line's `--set` overrides, then parse and validate it. All problems come back together.
 pub fn load_with(path: &Path, over: &Overrides) -> Result<Plan, ScenarioErrors> {
+    load_with_text(path, over).map(|(plan, _)| plan)
+}
+
+/// [`load_with`], and the text that was validated (variables filled in, overrides
+/// applied): what the run folder keeps so its reports can be rebuilt.
+pub fn load_with_text(path: &Path, over: &Overrides) -> Result<(Plan, String), ScenarioErrors> {
     let bytes = std::fs::read(path);
     let text = match bytes.as_deref().map(std::str::from_utf8) {
         Ok(Ok(t)) => t.to_string(),
         // Unreadable or not UTF-8: the plain path says where.
-        _ => return load(path),
+        _ => {
+            return load(path).map(|p| {
+                (
+                    p,
+                    String::from_utf8_lossy(bytes.as_deref().unwrap_or_default()).into_owned(),
+                )
+            })
+        }
     };
     let text = overrides::interpolate(path, &text, |n| std::env::var(n).ok())
         .and_then(|t| overrides::apply_sets(path, &t, &over.sets))
         .map_err(ScenarioErrors)?;
-    load_str(path, &text)
+    load_str(path, &text).map(|p| (p, text))
 }
 
 /// Read, parse and validate one scenario file. All problems come back together.

@@ -11,6 +11,7 @@ pub(super) fn check_criteria(
     criteria: &[String],
     request_names: &[&str],
     service_names: &[String],
+    fault_names: &[String],
 ) -> Vec<Criterion> {
     let mut parsed = Vec::new();
     for (i, text) in criteria.iter().enumerate() {
@@ -62,9 +63,52 @@ pub(super) fn check_criteria(
                         );
                     }
                 }
+                if let Some(f) = c.metric.fault.as_deref() {
+                    if !fault_names.iter().any(|n| n == f) {
+                        let names = || fault_names.iter().map(String::as_str);
+                        let hint = match closest(f, names()) {
+                            Some(m) => {
+                                format!("did you mean \"{m}\"? faults: {}", quoted_list(names()))
+                            }
+                            None if fault_names.is_empty() => {
+                                "declare it in a [[faults]] table".into()
+                            }
+                            None => format!("fault names and kinds: {}", quoted_list(names())),
+                        };
+                        ctx.in_string(
+                            &path,
+                            column_of(text, f),
+                            f.chars().count(),
+                            format!("no fault is named (or of kind) \"{f}\""),
+                            Some(hint),
+                        );
+                    }
+                }
                 parsed.push(c);
             }
         }
     }
     parsed
+}
+
+/// What `recovery{fault="..."}` may name: each fault's name (its `name`, else
+/// `<kind> <target>` as the run names it) and each kind the scenario uses.
+pub(super) fn fault_selectors(faults: &[crate::scenario::model::FaultSpec]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |s: String| {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    for f in faults {
+        let c = f.common();
+        match (c.name, c.target) {
+            (Some(n), _) => push(n.to_string()),
+            (None, Some(t)) => push(format!("{} {t}", f.kind().as_str())),
+            // With `targets`, the name depends on the pick; the kind still selects it.
+            (None, None) => {}
+        }
+        push(f.kind().as_str().to_string());
+    }
+    out
 }

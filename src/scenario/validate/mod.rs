@@ -119,7 +119,14 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     let services = check_services(ctx, &mut s, &service_names);
     let request_names: Vec<&str> = s.requests.iter().map(|r| r.name.as_str()).collect();
     let requests = check_requests(ctx, &s.requests, &request_names);
-    let parsed = check_criteria(ctx, &s.criteria, &request_names, &service_names);
+    let fault_names = fault_selectors(&s.faults);
+    let parsed = check_criteria(
+        ctx,
+        &s.criteria,
+        &request_names,
+        &service_names,
+        &fault_names,
+    );
     let deadline = check_duration(ctx, s.duration, load_duration);
     let cooldown = check_cooldown(ctx, s.cooldown, &parsed);
 
