@@ -439,7 +439,7 @@ pub const REGISTRY: &[MetricDef] = &[
         selectors: &[],
         stats: &[],
         example: "duplicates.records == 0",
-        description: "highest scraped `*_duplicate_records` figure of any service",
+        description: "duplicate records written during the run: the increase of a scraped `*_duplicate_records` figure from its first to its last sample (the highest of any service)",
     },
     MetricDef {
         id: MetricId::MemoryPeak,
