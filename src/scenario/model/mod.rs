@@ -36,6 +36,19 @@ impl fmt::Display for HumanDuration {
     }
 }
 
+impl schemars::JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration: a number and a unit (ns, us, ms, s, m, h, d), several added up: \"250ms\", \"30s\", \"5m\", \"1h 30m\". At most 7 days.",
+            "pattern": "^\\s*([0-9]+\\s*[a-zA-Z\u00b5]+\\s*)+$"
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -65,7 +78,7 @@ impl<'de> Deserialize<'de> for HumanDuration {
 }
 
 /// The whole scenario file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct Scenario {
     /// Short name, used in reports and the run id.
     pub name: String,
@@ -112,17 +125,49 @@ pub struct Scenario {
     /// `"latency.p99" = "20%"`, `"errors.rate" = "0.1pp"`.
     #[serde(default)]
     pub gate: std::collections::BTreeMap<String, String>,
+    /// `[vars]`: the scenario's variables, for `${NAME}` anywhere in the file, with their
+    /// defaults: `NAME = "value"`, or `NAME = { default = "value", secret = true }` (a
+    /// secret is masked as `***` in every report, log and message). The environment and
+    /// `--vars FILE` override them.
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, VarSpec>,
+}
+
+/// One variable of `[vars]`.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum VarSpec {
+    /// Its default value.
+    Value(VarValue),
+    /// `{ default, secret }`.
+    Declared {
+        /// Absent: the variable must come from the environment or `--vars`.
+        default: Option<VarValue>,
+        /// Mask its value as `***` wherever gauntlet writes.
+        #[serde(default)]
+        secret: bool,
+    },
+}
+
+/// A variable's value: text, a number or a boolean (put in the file as written).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum VarValue {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
 }
 
 /// `[report]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 pub struct ReportSpec {
     /// Quote values from the exchange (header values, response values, rendered paths) in
     /// error reasons. Default false: they may hold secrets (tokens, cookies).
     pub show_values: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LatencyBasis {
     /// Coordinated-omission corrected histogram (HdrHistogram `record_correct` with the
@@ -133,7 +178,7 @@ pub enum LatencyBasis {
     Raw,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFaultError {
     /// The run stops, faults are undone, exit code 3.
@@ -143,7 +188,7 @@ pub enum OnFaultError {
     Record,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct Target {
     /// e.g. "http://127.0.0.1:18080"; request paths are joined to it.
     pub base_url: String,
@@ -158,7 +203,7 @@ pub struct Target {
 }
 
 /// `target.http`: which HTTP version the load speaks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum HttpVersion {
     /// HTTP/1.1 only.
     #[serde(rename = "1.1")]
@@ -175,7 +220,7 @@ pub enum HttpVersion {
 
 /// `target.tls = { ca, cert, key, insecure, server_name }`; paths are relative to the
 /// scenario file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 pub struct TlsSpec {
     /// PEM file of CA certificates trusted besides the system's roots.
     pub ca: Option<std::path::PathBuf>,
@@ -191,7 +236,7 @@ pub struct TlsSpec {
     pub server_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BackendKind {
     /// Services are local child processes; faults are signals.

@@ -159,6 +159,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         requests,
         observers,
         gate,
+        secrets: Default::default(),
     })
 }
 
