@@ -163,7 +163,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate { files, env } => validate(&files, &env.overrides()),
         Command::Schema => {
-            println!("{}", gauntlet::scenario::schema::json());
+            print!("{}", gauntlet::scenario::schema::json());
             exit::PASSED
         }
         Command::Run(args) => run(args),

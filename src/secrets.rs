@@ -10,24 +10,18 @@ pub const MASK: &str = "***";
 pub struct Secrets(Vec<String>);
 
 impl Secrets {
-    /// The values as written, and each as JSON and HTML escape it (a report writes them
-    /// escaped, and the escaped form is the same secret). Empty values are dropped.
+    /// The values as written, and each as the formats escape it, once or twice (a JSON
+    /// value quoted in a reason that is itself JSON or HTML): an escaped form is the same
+    /// secret. Empty values are dropped.
     pub fn new(values: impl IntoIterator<Item = String>) -> Secrets {
         let mut all: Vec<String> = Vec::new();
         for v in values.into_iter().filter(|v| !v.is_empty()) {
-            // Always `"..."`: a JSON string of a string.
-            let json = serde_json::to_string(&v)
-                .map(|j| j[1..j.len() - 1].to_string())
-                .unwrap_or_default();
-            let html = v
-                .replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace('"', "&quot;")
-                .replace('\'', "&#39;");
-            // CSV doubles a quote inside a quoted field.
-            let csv = v.replace('"', "\"\"");
-            all.extend([v, json, html, csv]);
+            let once: Vec<String> = ESCAPES.iter().map(|e| e(&v)).collect();
+            for o in &once {
+                all.extend(ESCAPES.iter().map(|e| e(o)));
+            }
+            all.extend(once);
+            all.push(v);
         }
         all.retain(|v| !v.is_empty());
         all.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
@@ -84,6 +78,35 @@ fn replace_bytes(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
     out
 }
 
+/// How each format writes a text: JSON, HTML, CSV (quoted field), a URL path and query
+/// (as the URL parser percent-encodes them).
+const ESCAPES: [fn(&str) -> String; 5] = [
+    |v| {
+        // Always `"..."`: a JSON string of a string.
+        serde_json::to_string(v)
+            .map(|j| j[1..j.len() - 1].to_string())
+            .unwrap_or_default()
+    },
+    |v| {
+        v.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#39;")
+    },
+    |v| v.replace('"', "\"\""),
+    |v| {
+        let mut u = url::Url::parse("http://h/").expect("a valid URL");
+        u.set_path(v);
+        u.path().trim_start_matches('/').to_string()
+    },
+    |v| {
+        let mut u = url::Url::parse("http://h/").expect("a valid URL");
+        u.set_query(Some(v));
+        u.query().unwrap_or_default().to_string()
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,8 +118,21 @@ mod tests {
         assert_eq!(s.mask(r#"{"v":"to\"k<en"}"#), r#"{"v":"***"}"#);
         assert_eq!(s.mask("<td>to&quot;k&lt;en</td>"), "<td>***</td>");
         assert_eq!(s.mask("x,\"to\"\"k<en\""), "x,\"***\"");
-        assert_eq!(s.mask_bytes(b"\xff to\"k<en".to_vec()), b"\xff ***".to_vec());
+        assert_eq!(
+            s.mask_bytes(b"\xff to\"k<en".to_vec()),
+            b"\xff ***".to_vec()
+        );
+        assert_eq!(
+            s.mask("http://h/a/to%22k%3Cen?q=to%22k%3Cen"),
+            "http://h/a/***?q=***"
+        );
         assert!(Secrets::new([String::new()]).is_empty());
+        // JSON in JSON, JSON in HTML.
+        assert_eq!(
+            s.mask(r#"{"r":"found \"to\\\"k<en\""}"#),
+            r#"{"r":"found \"***\""}"#
+        );
+        assert_eq!(s.mask("to\\&quot;k&lt;en"), "***");
     }
 
     #[test]

@@ -241,10 +241,10 @@ pub fn load_with(path: &Path, over: &Overrides) -> Result<Plan, ScenarioErrors> 
         .filter(|(_, v)| v.secret)
         .map(|(n, _)| n.clone());
     let secrets = crate::secrets::Secrets::new(secret_names.filter_map(|n| lookup(&n)));
-    let masked = |e: Vec<Diagnostic>| ScenarioErrors(e.into_iter().map(|d| mask(d, &secrets)).collect());
+    let masked =
+        |e: Vec<Diagnostic>| ScenarioErrors(e.into_iter().map(|d| mask(d, &secrets)).collect());
     let text = overrides::interpolate(path, &text, lookup).map_err(masked)?;
-    let (text, scaled) =
-        overrides::edit(path, &text, &ops, over.scale_time).map_err(masked)?;
+    let (text, scaled) = overrides::edit(path, &text, &ops, over.scale_time).map_err(masked)?;
     match load_str(path, &text) {
         Ok(mut plan) => {
             plan.secrets = secrets;
@@ -274,7 +274,11 @@ fn explain(
         notes.push(match &op.origin {
             overrides::Origin::CommandLine => format!("the value comes from --set {}", op.path),
             overrides::Origin::VarsFile(f) => {
-                format!("the value comes from --vars {} (`{}`)", f.display(), op.path)
+                format!(
+                    "the value comes from --vars {} (`{}`)",
+                    f.display(),
+                    op.path
+                )
             }
         });
     }

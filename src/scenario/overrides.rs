@@ -82,7 +82,11 @@ pub(super) fn scenario_vars(text: &str) -> BTreeMap<String, Var> {
     let neutral = interpolate(Path::new(""), text, |_| Some("0".into()));
     let doc = neutral.ok().and_then(|t| t.parse::<DocumentMut>().ok());
     let mut out = BTreeMap::new();
-    if let Some(t) = doc.as_ref().and_then(|d| d.get("vars")).and_then(Item::as_table_like) {
+    if let Some(t) = doc
+        .as_ref()
+        .and_then(|d| d.get("vars"))
+        .and_then(Item::as_table_like)
+    {
         for (k, v) in t.iter() {
             if let Ok(var) = read_var(v) {
                 out.insert(k.to_string(), var);
@@ -187,7 +191,9 @@ fn flatten(
             file,
             at,
             "an array of tables cannot be merged into the scenario".into(),
-            Some(format!("set one entry's keys by path, e.g. \"{at}[0].name\" = \"...\"")),
+            Some(format!(
+                "set one entry's keys by path, e.g. \"{at}[0].name\" = \"...\""
+            )),
         )),
         Item::None => {}
     }
@@ -425,17 +431,18 @@ pub(super) fn scale_time(doc: &mut DocumentMut, f: f64) -> Vec<String> {
             }
         }
     }
-    let mut each = |item: Option<&mut Item>, at: &str, keys: &[&str], scaled: &mut Vec<String>| {
-        let Some(item) = item else { return };
+    fn each(item: Option<&mut Item>, at: &str, keys: &[&str], f: f64, scaled: &mut Vec<String>) {
         let mut tables: Vec<&mut dyn toml_edit::TableLike> = Vec::new();
-        if let Some(aot) = item.as_array_of_tables_mut() {
-            tables.extend(aot.iter_mut().map(|t| t as &mut dyn toml_edit::TableLike));
-        } else if let Some(arr) = item.as_array_mut() {
-            tables.extend(
+        match item {
+            Some(Item::ArrayOfTables(aot)) => {
+                tables.extend(aot.iter_mut().map(|t| t as &mut dyn toml_edit::TableLike))
+            }
+            Some(Item::Value(Value::Array(arr))) => tables.extend(
                 arr.iter_mut()
                     .filter_map(Value::as_inline_table_mut)
                     .map(|t| t as &mut dyn toml_edit::TableLike),
-            );
+            ),
+            _ => {}
         }
         for (i, t) in tables.into_iter().enumerate() {
             for key in keys {
@@ -446,24 +453,37 @@ pub(super) fn scale_time(doc: &mut DocumentMut, f: f64) -> Vec<String> {
                 }
             }
         }
-    };
+    }
     let stages = root
         .get_mut("load")
         .and_then(Item::as_table_like_mut)
         .and_then(|l| l.get_mut("stages"));
-    each(stages, "load.stages", &["duration"], &mut scaled);
-    each(root.get_mut("faults"), "faults", &FAULT_TIME_KEYS, &mut scaled);
+    each(stages, "load.stages", &["duration"], f, &mut scaled);
+    each(
+        root.get_mut("faults"),
+        "faults",
+        &FAULT_TIME_KEYS,
+        f,
+        &mut scaled,
+    );
     scaled
 }
 
 /// A duration string multiplied by `f`, to the millisecond; false when `v` is not one.
 fn scale_value(v: &mut Value, f: f64) -> bool {
-    let Some(d) = v.as_str().and_then(|s| humantime::parse_duration(s.trim()).ok()) else {
+    let Some(d) = v
+        .as_str()
+        .and_then(|s| humantime::parse_duration(s.trim()).ok())
+    else {
         return false;
     };
     let ms = (d.as_secs_f64() * 1000.0 * f).round();
     // Beyond u64 milliseconds: left as a duration too long, which the bounds report.
-    let scaled = Duration::from_millis(if ms >= u64::MAX as f64 { u64::MAX } else { ms as u64 });
+    let scaled = Duration::from_millis(if ms >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        ms as u64
+    });
     let decor = v.decor().clone();
     *v = Value::from(humantime::format_duration(scaled).to_string());
     *v.decor_mut() = decor;

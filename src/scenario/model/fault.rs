@@ -123,13 +123,20 @@ macro_rules! fault_kinds {
             $(#[$vdoc])*
             #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
             pub struct $spec {
+                /// Label in reports. Default "<kind> <target>".
                 pub name: Option<String>,
+                /// The service it hits, by name.
                 pub target: Option<String>,
+                /// Or a random pick (scenario seed) among these services.
                 #[serde(default)]
                 pub targets: Vec<String>,
+                /// When, from the start of the load.
                 pub at: HumanDuration,
+                /// Repeat every this long ...
                 pub every: Option<HumanDuration>,
+                /// ... this many times in all. Default 1.
                 pub times: Option<u32>,
+                /// Overrides the scenario's `on_fault_error` for this fault.
                 pub on_error: Option<OnFaultError>,
                 $( $(#[$fattr])* pub $field: $ty, )*
             }

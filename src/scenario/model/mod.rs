@@ -44,7 +44,7 @@ impl schemars::JsonSchema for HumanDuration {
         schemars::json_schema!({
             "type": "string",
             "description": "A duration: a number and a unit (ns, us, ms, s, m, h, d), several added up: \"250ms\", \"30s\", \"5m\", \"1h 30m\". At most 7 days.",
-            "pattern": "^\\s*([0-9]+\\s*[a-zA-Z\u00b5]+\\s*)+$"
+            "pattern": "^\\s*([0-9]+\\s*[a-zA-Zµ]+\\s*)+$"
         })
     }
 }
@@ -167,7 +167,9 @@ pub struct ReportSpec {
     pub show_values: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LatencyBasis {
     /// Coordinated-omission corrected histogram (HdrHistogram `record_correct` with the
@@ -178,7 +180,9 @@ pub enum LatencyBasis {
     Raw,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFaultError {
     /// The run stops, faults are undone, exit code 3.
@@ -203,7 +207,9 @@ pub struct Target {
 }
 
 /// `target.http`: which HTTP version the load speaks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 pub enum HttpVersion {
     /// HTTP/1.1 only.
     #[serde(rename = "1.1")]
@@ -236,7 +242,9 @@ pub struct TlsSpec {
     pub server_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BackendKind {
     /// Services are local child processes; faults are signals.

@@ -91,7 +91,9 @@ pub struct RestartSpec {
     pub delay: Option<HumanDuration>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum RestartPolicy {
     /// Never restart (a crash stays a crash).
