@@ -282,7 +282,7 @@ fn explain(
             }
         });
     }
-    if let (Some(f), true) = (scale, scaled.iter().any(|p| *p == d.key)) {
+    if let (Some(f), true) = (scale, scaled.contains(&d.key)) {
         notes.push(format!("the duration was scaled by --scale-time {f}"));
     }
     if !notes.is_empty() {
