@@ -341,6 +341,12 @@ allow_hosts = ["127.0.0.1"]
 [report]
 show_values = true
 
+# A service that prints the secret it is given: its captured output is masked too.
+[[services]]
+name = "talker"
+command = ["sh", "-c", "echo \"token=$GTE_T\"; exec sleep 60"]
+env = { GTE_T = "${GTE_API_TOKEN}" }
+
 [load]
 think_time = "20ms"
 stages = [{ duration = "1s", users = 2 }]
@@ -403,6 +409,8 @@ checks = [{ status = 200 }, { json = "/auth", equals = "nope" }]
     let summary = std::fs::read_to_string(rd.join("summary.json")).unwrap();
     assert!(summary.contains("Bearer ***"), "{summary}");
     assert!(summary.contains("/t/***"), "{summary}");
+    let log = std::fs::read_to_string(rd.join("logs/talker.log")).unwrap();
+    assert!(log.contains("token=***"), "{log}");
 
     // A problem on the line of a secret shows the line masked.
     let bad = write(
