@@ -134,19 +134,46 @@ pub struct Scenario {
 }
 
 /// One variable of `[vars]`.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum VarSpec {
     /// Its default value.
     Value(VarValue),
     /// `{ default, secret }`.
-    Declared {
-        /// Absent: the variable must come from the environment or `--vars`.
-        default: Option<VarValue>,
-        /// Mask its value as `***` wherever gauntlet writes.
-        #[serde(default)]
-        secret: bool,
-    },
+    Declared(VarDecl),
+}
+
+/// `NAME = { default = ..., secret = true }` in `[vars]`.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VarDecl {
+    /// Absent: the variable must come from the environment or `--vars`.
+    pub default: Option<VarValue>,
+    /// Mask its value as `***` wherever gauntlet writes.
+    #[serde(default)]
+    pub secret: bool,
+}
+
+impl<'de> Deserialize<'de> for VarSpec {
+    // By hand: an untagged enum would take an array as the struct's fields in order.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        Ok(VarSpec::Value(match toml::Value::deserialize(d)? {
+            toml::Value::String(s) => VarValue::Text(s),
+            toml::Value::Integer(i) => VarValue::Integer(i),
+            toml::Value::Float(f) => VarValue::Float(f),
+            toml::Value::Boolean(b) => VarValue::Bool(b),
+            toml::Value::Table(t) => {
+                return toml::Value::Table(t)
+                    .try_into::<VarDecl>()
+                    .map(VarSpec::Declared)
+                    .map_err(|e| D::Error::custom(e.message()))
+            }
+            _ => return Err(D::Error::custom(
+                "a variable is text, a number or a boolean, or { default = ..., secret = true }",
+            )),
+        }))
+    }
 }
 
 /// A variable's value: text, a number or a boolean (put in the file as written).
