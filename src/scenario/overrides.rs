@@ -680,4 +680,49 @@ command = ["gauntlet", "demo", "api"]
         assert_eq!((e[0].line, e[0].column), (2, 6));
         assert!(e[0].message.contains("`NOPE` is not set"));
     }
+
+    #[test]
+    fn scale_time_reaches_arrays_of_tables_and_leaves_the_rest() {
+        let text = r#"duration = "1m"
+cooldown = "oops"
+[load]
+think_time = "100ms"
+timeout = "2s"
+[[load.stages]]
+duration = "10s"
+users = 1
+[[load.stages]]
+duration = "1m 30s"
+users = 1
+[[services]]
+name = "api"
+health = { tcp = "127.0.0.1:1", interval = "1s" }
+[[faults]]
+kind = "kill"
+at = "5s"
+every = "2s"
+times = 3
+"#;
+        let mut doc: DocumentMut = text.parse().unwrap();
+        let scaled = scale_time(&mut doc, 0.5);
+        assert_eq!(
+            scaled,
+            [
+                "duration",
+                "load.stages[0].duration",
+                "load.stages[1].duration",
+                "faults[0].at",
+                "faults[0].every"
+            ]
+        );
+        let v: toml::Table = doc.to_string().parse().unwrap();
+        assert_eq!(v["duration"].as_str(), Some("30s"));
+        assert_eq!(v["cooldown"].as_str(), Some("oops"), "left for the parser");
+        assert_eq!(v["load"]["stages"][1]["duration"].as_str(), Some("45s"));
+        assert_eq!(v["load"]["think_time"].as_str(), Some("100ms"));
+        assert_eq!(v["load"]["timeout"].as_str(), Some("2s"));
+        assert_eq!(v["faults"][0]["at"].as_str(), Some("2s 500ms"));
+        assert_eq!(v["faults"][0]["times"].as_integer(), Some(3));
+        assert_eq!(v["services"][0]["health"]["interval"].as_str(), Some("1s"));
+    }
 }
