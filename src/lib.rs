@@ -16,6 +16,7 @@ pub mod record;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod secrets;
 mod suggest;
 pub mod units;
 

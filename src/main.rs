@@ -35,7 +35,11 @@ enum Command {
         /// Scenario files (TOML).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        env: EnvArgs,
     },
+    /// Print the JSON Schema of scenario files (for editors: `#:schema` in a TOML file).
+    Schema,
     /// Find and remove leftovers of earlier runs: containers labelled with a run id, stray
     /// processes, paused processes and containers recorded in the state.json files under
     /// --reports (up to 8 folders deep). Run folders still locked by a live run are left alone.
@@ -86,11 +90,8 @@ struct RunArgs {
     /// Override the scenario's seed (replay a run).
     #[arg(long)]
     seed: Option<u64>,
-    /// Set a scenario value, e.g. target.base_url=https://staging.example.com or
-    /// load.stages[1].users=5000 (repeatable; the value is read as TOML, else as text).
-    /// `${VAR}` and `${VAR:-default}` in the file come from the environment.
-    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = set_arg)]
-    sets: Vec<(String, String)>,
+    #[command(flatten)]
+    env: EnvArgs,
     /// No progress bar and no summary table; errors are still shown.
     #[arg(long, short)]
     quiet: bool,
@@ -107,6 +108,40 @@ struct RunArgs {
     /// is used: a non-loopback one exposes the metrics to the network.
     #[arg(long, value_name = "IP:PORT")]
     metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// What makes one scenario file fit one environment.
+#[derive(clap::Args, Debug)]
+struct EnvArgs {
+    /// Set a scenario value, e.g. target.base_url=https://staging.example.com or
+    /// load.stages[1].users=5000 (repeatable; the value is read as TOML, else as text);
+    /// vars.NAME=VALUE sets a variable. Wins over everything else.
+    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = set_arg)]
+    sets: Vec<(String, String)>,
+    /// One environment's overrides: a TOML file of key paths = values and a [vars]
+    /// table. `${VAR}` comes from --set vars.VAR, the environment, this file's [vars],
+    /// the scenario's [vars], then `${VAR:-default}`.
+    #[arg(long = "vars", value_name = "FILE")]
+    vars: Option<PathBuf>,
+    /// Multiply the timeline by F (0 < F <= 1000): the scenario's duration and cooldown,
+    /// every stage's duration, every fault's at, duration, every and restart_after. Think
+    /// times, timeouts and probe intervals keep their values.
+    #[arg(long = "scale-time", value_name = "F", value_parser = scale_arg)]
+    scale_time: Option<f64>,
+}
+
+impl EnvArgs {
+    fn overrides(&self) -> gauntlet::scenario::Overrides {
+        gauntlet::scenario::Overrides {
+            sets: self.sets.clone(),
+            vars_file: self.vars.clone(),
+            scale_time: self.scale_time,
+        }
+    }
+}
+
+fn scale_arg(s: &str) -> Result<f64, String> {
+    gauntlet::scenario::parse_scale_time(s)
 }
 
 #[derive(clap::Args, Debug)]
@@ -159,7 +194,11 @@ fn main() -> ExitCode {
     };
     diagnostics(cli.verbose);
     let code = match cli.command {
-        Command::Validate { files } => validate(&files),
+        Command::Validate { files, env } => validate(&files, &env.overrides()),
+        Command::Schema => {
+            print!("{}", gauntlet::scenario::schema::json());
+            exit::PASSED
+        }
         Command::Run(args) => run(args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo(args),
@@ -229,10 +268,10 @@ fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn validate(files: &[PathBuf]) -> i32 {
+fn validate(files: &[PathBuf], over: &gauntlet::scenario::Overrides) -> i32 {
     let mut code = exit::PASSED;
     for f in files {
-        match gauntlet::scenario::load_with(f, &Default::default()) {
+        match gauntlet::scenario::load_with(f, over) {
             Ok(plan) => println!(
                 "{}: ok ({}, {}, {})",
                 f.display(),
@@ -259,9 +298,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 fn run(args: RunArgs) -> i32 {
-    let over = gauntlet::scenario::Overrides {
-        sets: args.sets.clone(),
-    };
+    let over = args.env.overrides();
     let (mut plan, scenario_text) = match gauntlet::scenario::load_with_text(&args.file, &over) {
         Ok(p) => p,
         Err(e) => {
@@ -311,6 +348,8 @@ fn run(args: RunArgs) -> i32 {
             return exit::ENVIRONMENT;
         }
     };
+    // Secret values are masked in everything shown from here on.
+    let secrets = plan.secrets.clone();
     let outcome = rt.block_on(gauntlet::run::execute(plan, opts, |s| {
         if let Some(p) = &progress {
             p.update(&s);
@@ -322,7 +361,7 @@ fn run(args: RunArgs) -> i32 {
     match outcome {
         Ok(o) => show_outcome(&o, args.quiet),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", secrets.mask(&e.to_string()));
             e.exit_code()
         }
     }
@@ -331,22 +370,24 @@ fn run(args: RunArgs) -> i32 {
 /// The terminal summary, the gate, CI conventions and the errors of a run (or of a
 /// rebuilt one); its exit code.
 fn show_outcome(o: &gauntlet::run::RunOutcome, quiet: bool) -> i32 {
+    // Secret values are masked in everything shown.
+    let secrets = &o.plan.secrets;
     if !quiet {
         // Colour only for a person at a terminal, and never against NO_COLOR.
         let color = std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         let summary =
             gauntlet::report::terminal_summary(&o.plan, &o.info, &o.record, &o.verdict, color);
-        println!("{summary}");
+        println!("{}", secrets.mask(&summary));
     }
     if let Some(c) = &o.comparison {
         if !quiet {
-            println!("{}", gauntlet::compare::render(c));
+            println!("{}", secrets.mask(&gauntlet::compare::render(c)));
         } else if !c.passed() {
             println!(
                 "gate: {} regression(s) against {}",
                 c.count(gauntlet::compare::Verdict::Regression),
-                c.baseline
+                secrets.mask(&c.baseline)
             );
         }
     }
@@ -356,13 +397,14 @@ fn show_outcome(o: &gauntlet::run::RunOutcome, quiet: bool) -> i32 {
         &summary,
         o.comparison.as_ref(),
         Some(&o.report_dir.join("report.html")),
+        secrets,
     );
     // The reason for an environment failure is shown even with --quiet.
     if let gauntlet::report::EndedBy::Error(reason) = &o.info.ended_by {
-        eprintln!("error: {reason}");
+        eprintln!("error: {}", secrets.mask(reason));
     }
     if let Some(e) = &o.report_errors {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", secrets.mask(&e.to_string()));
     }
     o.exit_code
 }
@@ -422,10 +464,15 @@ fn ci_conventions(
     summary: &gauntlet::report::summary::Summary,
     comparison: Option<&gauntlet::compare::Comparison>,
     report_html: Option<&std::path::Path>,
+    secrets: &gauntlet::secrets::Secrets,
 ) {
     use std::io::Write;
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        let md = gauntlet::compare::github::step_summary(summary, comparison, report_html);
+        let md = secrets.mask(&gauntlet::compare::github::step_summary(
+            summary,
+            comparison,
+            report_html,
+        ));
         let written = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -440,7 +487,7 @@ fn ci_conventions(
     }
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
         for line in gauntlet::compare::github::annotations(summary, comparison) {
-            println!("{line}");
+            println!("{}", secrets.mask(&line));
         }
     }
 }
@@ -485,7 +532,12 @@ fn compare(args: CompareArgs) -> i32 {
         .current
         .is_dir()
         .then(|| args.current.join("report.html"));
-    ci_conventions(&cur.summary, Some(&cmp), html.as_deref());
+    ci_conventions(
+        &cur.summary,
+        Some(&cmp),
+        html.as_deref(),
+        &Default::default(),
+    );
     if cmp.passed() {
         exit::PASSED
     } else {

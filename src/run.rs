@@ -235,6 +235,8 @@ pub async fn execute(
     )
     .await;
     drop(events);
+    // The services' own output may quote a secret they were given; they have stopped.
+    mask_logs(&logs_dir, &plan.secrets);
     let record = recorder_task
         .await
         .map_err(|e| Error::Environment(format!("recorder failed: {e}")))?;
@@ -449,6 +451,24 @@ pub fn extra_of_comparison(extra: &mut report::Extra, c: &crate::compare::Compar
     extra
         .files
         .push(("comparison.json".into(), json.into_bytes()));
+}
+
+/// Secret values in the captured service output masked; a log that cannot be rewritten
+/// is removed rather than left holding a secret.
+fn mask_logs(dir: &std::path::Path, secrets: &crate::secrets::Secrets) {
+    if secrets.is_empty() {
+        return;
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let masked = secrets.mask_bytes(bytes.clone());
+        if masked != bytes && report::write_atomic(&path, &masked).is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 /// Services, load and faults on one timeline. Returns how the run ended; never returns

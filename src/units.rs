@@ -93,6 +93,20 @@ impl fmt::Display for ByteSize {
     }
 }
 
+impl schemars::JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["string", "integer"],
+            "minimum": 0,
+            "description": "A size: \"512MiB\", \"2GiB\", \"64KiB\", \"1MB\", \"100B\" or a number of bytes (KiB, MiB, GiB, TiB: powers of 1024; KB, MB, GB, TB: of 1000; a trailing \"/s\" for bandwidths). At most 1PiB.",
+            "pattern": "^\\s*[0-9.]+\\s*[a-zA-Z]*\\s*(/s)?\\s*$"
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;

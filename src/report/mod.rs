@@ -149,8 +149,9 @@ pub fn write_all_with(
             }
             unknown => Err(other(format!("no writer for {unknown}"))),
         };
+        // Secret values never reach a file, whatever the format quoted.
         let written = match bytes {
-            Ok(b) => write_atomic(&path, &b),
+            Ok(b) => write_atomic(&path, &plan.secrets.mask_bytes(b)),
             Err(source) => Err(ReportError { path, source }),
         };
         if let Err(e) = written {
@@ -158,7 +159,7 @@ pub fn write_all_with(
         }
     }
     for (name, bytes) in &extra.files {
-        if let Err(e) = write_atomic(&dir.join(name), bytes) {
+        if let Err(e) = write_atomic(&dir.join(name), &plan.secrets.mask_bytes(bytes.clone())) {
             failures.push(e);
         }
     }

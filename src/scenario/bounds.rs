@@ -32,5 +32,8 @@ pub const MAX_RESTARTS: u32 = 1_000_000;
 /// A criterion's threshold in its base unit (µs, bytes, count, ...): 2^53.
 pub use crate::metric::MAX_THRESHOLD;
 
+/// `--scale-time F`: `0 < F <=` this (a 30s gate becomes at most a 8h20m run).
+pub const MAX_SCALE_TIME: f64 = 1000.0;
+
 /// [`MAX_DURATION`], for messages.
 pub const MAX_DURATION_TEXT: &str = "7 days";

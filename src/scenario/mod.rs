@@ -6,6 +6,7 @@ pub mod load_plan;
 pub mod model;
 mod overrides;
 mod parse;
+pub mod schema;
 mod source;
 pub(crate) mod suggest;
 pub mod template;
@@ -146,6 +147,8 @@ pub struct Plan {
     pub observers: model::ObserversPlan,
     /// `[gate]`: tolerances against a baseline, by figure key, in file order.
     pub gate: Vec<(String, crate::metric::tolerance::Tolerance)>,
+    /// The values of the secret variables: masked in every report, event and message.
+    pub secrets: crate::secrets::Secrets,
 }
 
 /// The TLS settings of an `https://` target, its files read and parsed by validation.
@@ -185,10 +188,12 @@ pub struct RequestPlan {
     pub needs: Vec<(String, usize)>,
 }
 
-pub use overrides::Overrides;
+pub use overrides::{parse_scale_time, Overrides};
 
-/// Read one scenario file, fill in `${VAR}` from the environment, apply the command
-/// line's `--set` overrides, then parse and validate it. All problems come back together.
+/// Read one scenario file, fill in its variables (`${VAR}`: `--set vars.VAR=...`, the
+/// environment, `--vars FILE`, `[vars]`, `:-default`), apply the key paths of `--vars
+/// FILE` then of `--set`, scale the timeline by `--scale-time`, then parse and validate
+/// it. All problems come back together, secret values masked.
 pub fn load_with(path: &Path, over: &Overrides) -> Result<Plan, ScenarioErrors> {
     load_with_text(path, over).map(|(plan, _)| plan)
 }
@@ -209,10 +214,118 @@ pub fn load_with_text(path: &Path, over: &Overrides) -> Result<(Plan, String), S
             })
         }
     };
-    let text = overrides::interpolate(path, &text, |n| std::env::var(n).ok())
-        .and_then(|t| overrides::apply_sets(path, &t, &over.sets))
-        .map_err(ScenarioErrors)?;
-    load_str(path, &text).map(|p| (p, text))
+    let file_vars = match &over.vars_file {
+        Some(f) => overrides::read_vars_file(f).map_err(ScenarioErrors)?,
+        None => overrides::VarsFile::default(),
+    };
+    let scenario_vars = overrides::scenario_vars(&text);
+    // `--set vars.NAME=VALUE` sets a variable (over the environment); other paths edit
+    // the file, after those of --vars.
+    let mut set_vars = std::collections::BTreeMap::new();
+    let mut ops: Vec<overrides::SetOp> = file_vars
+        .sets
+        .iter()
+        .map(|(p, v)| overrides::SetOp {
+            origin: overrides::Origin::VarsFile(file_vars.path.clone()),
+            path: p.clone(),
+            value: v.clone(),
+        })
+        .collect();
+    for (p, v) in &over.sets {
+        let op = overrides::SetOp::command_line(p, v);
+        match p.strip_prefix("vars.") {
+            Some(name) if !name.contains(['.', '[']) => {
+                set_vars.insert(name.to_string(), op.text().unwrap_or_else(|| v.clone()));
+            }
+            _ => ops.push(op),
+        }
+    }
+    let lookup = |n: &str| {
+        set_vars
+            .get(n)
+            .cloned()
+            .or_else(|| std::env::var(n).ok())
+            .or_else(|| file_vars.vars.get(n).and_then(|v| v.value.clone()))
+            .or_else(|| scenario_vars.get(n).and_then(|v| v.value.clone()))
+    };
+    let secret_names = scenario_vars
+        .iter()
+        .chain(&file_vars.vars)
+        .filter(|(_, v)| v.secret)
+        .map(|(n, _)| n.clone());
+    let secrets = crate::secrets::Secrets::new(secret_names.filter_map(|n| lookup(&n)));
+    let masked =
+        |e: Vec<Diagnostic>| ScenarioErrors(e.into_iter().map(|d| mask(d, &secrets)).collect());
+    let text = overrides::interpolate(path, &text, lookup).map_err(masked)?;
+    let (text, scaled) = overrides::edit(path, &text, &ops, over.scale_time).map_err(masked)?;
+    match load_str(path, &text) {
+        Ok(mut plan) => {
+            // What the run folder keeps holds no secret either.
+            let text = secrets.mask(&text);
+            plan.secrets = secrets;
+            Ok((plan, text))
+        }
+        Err(ScenarioErrors(diags)) => Err(masked(
+            diags
+                .into_iter()
+                .map(|d| explain(d, &ops, &scaled, over.scale_time))
+                .collect(),
+        )),
+    }
+}
+
+/// A problem at a value the command line put there says so.
+fn explain(
+    mut d: Diagnostic,
+    ops: &[overrides::SetOp],
+    scaled: &[String],
+    scale: Option<f64>,
+) -> Diagnostic {
+    let under = |p: &str| {
+        d.key == p || d.key.starts_with(&format!("{p}.")) || d.key.starts_with(&format!("{p}["))
+    };
+    let mut notes = Vec::new();
+    if let Some(op) = ops.iter().rev().find(|op| under(&op.path)) {
+        notes.push(match &op.origin {
+            overrides::Origin::CommandLine => format!("the value comes from --set {}", op.path),
+            overrides::Origin::VarsFile(f) => {
+                format!(
+                    "the value comes from --vars {} (`{}`)",
+                    f.display(),
+                    op.path
+                )
+            }
+        });
+    }
+    if let (Some(f), true) = (scale, scaled.contains(&d.key)) {
+        notes.push(format!("the duration was scaled by --scale-time {f}"));
+    }
+    if !notes.is_empty() {
+        let note = notes.join("; ");
+        d.hint = Some(match d.hint.take() {
+            Some(h) => format!("{h}; {note}"),
+            None => note,
+        });
+    }
+    d
+}
+
+fn mask(mut d: Diagnostic, secrets: &crate::secrets::Secrets) -> Diagnostic {
+    if secrets.is_empty() {
+        return d;
+    }
+    d.message = secrets.mask(&d.message);
+    d.key = secrets.mask(&d.key);
+    d.hint = d.hint.map(|h| secrets.mask(&h));
+    if let Some(line) = &d.source_line {
+        let m = secrets.mask(line);
+        if m != *line {
+            // The caret no longer lines up with the masked text.
+            d.caret = d.caret.min(m.chars().count() + 1);
+            d.source_line = Some(m);
+        }
+    }
+    d
 }
 
 /// Read, parse and validate one scenario file. All problems come back together.

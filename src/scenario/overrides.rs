@@ -1,9 +1,13 @@
-//! One scenario file, every environment: `${VAR}` / `${VAR:-default}` from the
-//! environment anywhere in the file, then `--set PATH=VALUE` overrides (dotted key paths
-//! with `[n]` indexes, the value read as TOML, else as a string). Both are applied to the
-//! text before it is parsed, so every later message still has a line and column.
+//! One scenario file, every environment. Before the file is parsed, its text gets:
+//! `${VAR}` / `${VAR:-default}` filled in (from `--set vars.NAME=...`, the environment,
+//! `--vars FILE`'s `[vars]`, the scenario's `[vars]`, then the `:-default`, in that
+//! order), then the key paths of `--vars FILE` and `--set PATH=VALUE` (dotted key paths
+//! with `[n]` indexes, the value read as TOML, else as a string), then `--scale-time`.
+//! All of it is applied to the text, so every later message still has a line and column.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use toml_edit::{DocumentMut, Item, Value};
 
@@ -14,6 +18,216 @@ use super::Diagnostic;
 pub struct Overrides {
     /// `PATH=VALUE`, in the order given (a later one wins).
     pub sets: Vec<(String, String)>,
+    /// `--vars FILE`: one environment's values (key paths and a `[vars]` table).
+    pub vars_file: Option<PathBuf>,
+    /// `--scale-time F`: every duration of the timeline multiplied by F.
+    pub scale_time: Option<f64>,
+}
+
+/// A variable as declared: its value (`None`: none given) and whether it is secret.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Var {
+    pub value: Option<String>,
+    pub secret: bool,
+}
+
+/// A scalar as the text `${NAME}` puts in the file; `None` for a table or an array.
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.value().clone()),
+        Value::Integer(i) => Some(i.value().to_string()),
+        Value::Float(f) => Some(f.value().to_string()),
+        Value::Boolean(b) => Some(b.value().to_string()),
+        _ => None,
+    }
+}
+
+/// `NAME = value` or `NAME = { default = value, secret = true }`; `Err` says what is wrong.
+fn read_var(item: &Item) -> Result<Var, String> {
+    if let Some(v) = item.as_value().and_then(scalar_text) {
+        return Ok(Var {
+            value: Some(v),
+            secret: false,
+        });
+    }
+    let Some(t) = item.as_table_like() else {
+        return Err("a variable is a value, or { default = value, secret = true }".into());
+    };
+    let mut var = Var::default();
+    for (k, v) in t.iter() {
+        match k {
+            "default" | "value" => {
+                var.value = Some(
+                    v.as_value()
+                        .and_then(scalar_text)
+                        .ok_or_else(|| format!("`{k}` is text, a number or a boolean"))?,
+                )
+            }
+            "secret" => {
+                var.secret = v
+                    .as_value()
+                    .and_then(Value::as_bool)
+                    .ok_or("`secret` is true or false")?
+            }
+            other => return Err(format!("unknown key `{other}`: write default and secret")),
+        }
+    }
+    Ok(var)
+}
+
+/// The scenario's own `[vars]`, read leniently (the parser reports what does not fit).
+/// `${...}` is filled with a neutral value first, so a file that only parses once
+/// filled in still gives its variables.
+pub(super) fn scenario_vars(text: &str) -> BTreeMap<String, Var> {
+    let neutral = interpolate(Path::new(""), text, |_| Some("0".into()));
+    let doc = neutral.ok().and_then(|t| t.parse::<DocumentMut>().ok());
+    let mut out = BTreeMap::new();
+    if let Some(t) = doc
+        .as_ref()
+        .and_then(|d| d.get("vars"))
+        .and_then(Item::as_table_like)
+    {
+        for (k, v) in t.iter() {
+            if let Ok(var) = read_var(v) {
+                out.insert(k.to_string(), var);
+            }
+        }
+    }
+    out
+}
+
+/// `--vars FILE`, read: its `[vars]` and its key paths with their values.
+#[derive(Debug, Default)]
+pub(super) struct VarsFile {
+    pub path: PathBuf,
+    pub vars: BTreeMap<String, Var>,
+    pub sets: Vec<(String, Value)>,
+}
+
+/// Read `--vars FILE`: `[vars]` gives variables; every other key is a key path of the
+/// scenario (`target.base_url = "..."`, `[load]` then `max_in_flight = 50`, or a quoted
+/// path with indexes: `"load.stages[1].users" = 50`) set to its value. An inline table
+/// or an array is one value.
+pub(super) fn read_vars_file(path: &Path) -> Result<VarsFile, Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![diag(
+            path,
+            "",
+            format!("cannot read the --vars file: {e}"),
+            None,
+        )]
+    })?;
+    let doc = text.parse::<DocumentMut>().map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start).min(text.len());
+        let line = text[..at].matches('\n').count() + 1;
+        let line_start = text[..at].rfind('\n').map_or(0, |p| p + 1);
+        let column = text[line_start..at].chars().count() + 1;
+        vec![Diagnostic {
+            line,
+            column,
+            source_line: text[line_start..].lines().next().map(String::from),
+            caret: column,
+            ..diag(
+                path,
+                "",
+                format!("invalid TOML: {}", e.message().trim()),
+                None,
+            )
+        }]
+    })?;
+    let mut out = VarsFile {
+        path: path.to_path_buf(),
+        ..VarsFile::default()
+    };
+    let mut problems = Vec::new();
+    for (k, item) in doc.iter() {
+        if k == "vars" {
+            match item.as_table_like() {
+                Some(t) => {
+                    for (name, v) in t.iter() {
+                        match read_var(v) {
+                            Ok(var) => {
+                                out.vars.insert(name.to_string(), var);
+                            }
+                            Err(why) => {
+                                problems.push(diag(path, &format!("vars.{name}"), why, None))
+                            }
+                        }
+                    }
+                }
+                None => problems.push(diag(
+                    path,
+                    "vars",
+                    "`vars` is a table of variables: [vars] then NAME = value".into(),
+                    None,
+                )),
+            }
+            continue;
+        }
+        flatten(path, k, item, &mut out.sets, &mut problems);
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+fn flatten(
+    file: &Path,
+    at: &str,
+    item: &Item,
+    out: &mut Vec<(String, Value)>,
+    problems: &mut Vec<Diagnostic>,
+) {
+    match item {
+        Item::Value(v) => out.push((at.to_string(), v.clone())),
+        Item::Table(t) => {
+            for (k, v) in t.iter() {
+                flatten(file, &format!("{at}.{k}"), v, out, problems);
+            }
+        }
+        Item::ArrayOfTables(_) => problems.push(diag(
+            file,
+            at,
+            "an array of tables cannot be merged into the scenario".into(),
+            Some(format!(
+                "set one entry's keys by path, e.g. \"{at}[0].name\" = \"...\""
+            )),
+        )),
+        Item::None => {}
+    }
+}
+
+/// Where a value set on the scenario comes from, for messages.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Origin {
+    CommandLine,
+    VarsFile(PathBuf),
+}
+
+/// One key path set to a value.
+#[derive(Debug, Clone)]
+pub(super) struct SetOp {
+    pub origin: Origin,
+    pub path: String,
+    pub value: Value,
+}
+
+impl SetOp {
+    /// `--set PATH=VALUE`, its value read as TOML, else as a string.
+    pub fn command_line(path: &str, value: &str) -> SetOp {
+        SetOp {
+            origin: Origin::CommandLine,
+            path: path.to_string(),
+            value: value_of(value),
+        }
+    }
+
+    /// The value as a variable's text (`--set vars.NAME=...`).
+    pub fn text(&self) -> Option<String> {
+        scalar_text(&self.value)
+    }
 }
 
 fn diag(file: &Path, key: &str, message: String, hint: Option<String>) -> Diagnostic {
@@ -88,8 +302,8 @@ pub fn interpolate(
             )),
             (true, Some(v)) => out.push_str(&v.replace('\\', "\\\\").replace('"', "\\\"")),
             (true, None) => problems.push(here(
-                format!("environment variable `{name}` is not set"),
-                Some(format!("export {name}=..., or give a default: ${{{name}:-value}}")),
+                format!("variable `{name}` is not set (not in the environment, --vars or [vars])"),
+                Some(format!("export {name}=..., give it in [vars] (or a --vars file), or a default: ${{{name}:-value}}")),
             )),
         }
         rest = &after[end + 1..];
@@ -141,38 +355,149 @@ fn value_of(text: &str) -> Value {
 }
 
 /// Apply `--set` overrides to the scenario text. Each problem names its path.
+#[cfg(test)]
 pub fn apply_sets(
     file: &Path,
     text: &str,
     sets: &[(String, String)],
 ) -> Result<String, Vec<Diagnostic>> {
-    if sets.is_empty() {
-        return Ok(text.to_string());
+    let ops: Vec<SetOp> = sets
+        .iter()
+        .map(|(p, v)| SetOp::command_line(p, v))
+        .collect();
+    edit(file, text, &ops, None).map(|(t, _)| t)
+}
+
+/// Apply the key paths set (in order: a later one wins), then scale the timeline by
+/// `scale` (see [`scale_time`]). Each problem names its path, and the `--vars` file it
+/// comes from. Also returns the key paths that were scaled.
+pub(super) fn edit(
+    file: &Path,
+    text: &str,
+    ops: &[SetOp],
+    scale: Option<f64>,
+) -> Result<(String, Vec<String>), Vec<Diagnostic>> {
+    if ops.is_empty() && scale.is_none() {
+        return Ok((text.to_string(), Vec::new()));
     }
     // A file that does not parse is reported by the normal pipeline, with positions.
     let Ok(mut doc) = text.parse::<DocumentMut>() else {
-        return Ok(text.to_string());
+        return Ok((text.to_string(), Vec::new()));
     };
     let mut problems = Vec::new();
-    for (path, value) in sets {
-        let key = format!("--set {path}");
-        let Some(steps) = path_steps(path) else {
+    for op in ops {
+        let (from, key) = match &op.origin {
+            Origin::CommandLine => (file, format!("--set {}", op.path)),
+            Origin::VarsFile(f) => (f.as_path(), op.path.clone()),
+        };
+        let Some(steps) = path_steps(&op.path) else {
             problems.push(diag(
-                file,
+                from,
                 &key,
-                format!("`{path}` is not a key path"),
+                format!("`{}` is not a key path", op.path),
                 Some("write it like load.stages[1].users or target.base_url".into()),
             ));
             continue;
         };
-        if let Err(why) = set(doc.as_item_mut(), &steps, value_of(value)) {
-            problems.push(diag(file, &key, why, None));
+        if let Err(why) = set(doc.as_item_mut(), &steps, op.value.clone()) {
+            problems.push(diag(from, &key, why, None));
         }
     }
-    if problems.is_empty() {
-        Ok(doc.to_string())
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let scaled = match scale {
+        Some(f) => scale_time(&mut doc, f),
+        None => Vec::new(),
+    };
+    Ok((doc.to_string(), scaled))
+}
+
+/// The keys of a fault that are places on the timeline (scaled by `--scale-time`).
+const FAULT_TIME_KEYS: [&str; 4] = ["at", "duration", "every", "restart_after"];
+
+/// `--scale-time F`: the run's timeline multiplied by F: the scenario's `duration` and
+/// `cooldown`, every load stage's `duration`, every fault's `at`, `duration`, `every` and
+/// `restart_after`. What a request or a probe takes (think time, timeouts, intervals,
+/// health startup) is not the timeline and keeps its value. A value that is not a
+/// duration is left for the parser to report. Returns the paths scaled.
+pub(super) fn scale_time(doc: &mut DocumentMut, f: f64) -> Vec<String> {
+    let mut scaled = Vec::new();
+    let root = doc.as_table_mut();
+    for key in ["duration", "cooldown"] {
+        if let Some(v) = root.get_mut(key).and_then(Item::as_value_mut) {
+            if scale_value(v, f) {
+                scaled.push(key.to_string());
+            }
+        }
+    }
+    fn each(item: Option<&mut Item>, at: &str, keys: &[&str], f: f64, scaled: &mut Vec<String>) {
+        let mut tables: Vec<&mut dyn toml_edit::TableLike> = Vec::new();
+        match item {
+            Some(Item::ArrayOfTables(aot)) => {
+                tables.extend(aot.iter_mut().map(|t| t as &mut dyn toml_edit::TableLike))
+            }
+            Some(Item::Value(Value::Array(arr))) => tables.extend(
+                arr.iter_mut()
+                    .filter_map(Value::as_inline_table_mut)
+                    .map(|t| t as &mut dyn toml_edit::TableLike),
+            ),
+            _ => {}
+        }
+        for (i, t) in tables.into_iter().enumerate() {
+            for key in keys {
+                if let Some(v) = t.get_mut(key).and_then(Item::as_value_mut) {
+                    if scale_value(v, f) {
+                        scaled.push(format!("{at}[{i}].{key}"));
+                    }
+                }
+            }
+        }
+    }
+    let stages = root
+        .get_mut("load")
+        .and_then(Item::as_table_like_mut)
+        .and_then(|l| l.get_mut("stages"));
+    each(stages, "load.stages", &["duration"], f, &mut scaled);
+    each(
+        root.get_mut("faults"),
+        "faults",
+        &FAULT_TIME_KEYS,
+        f,
+        &mut scaled,
+    );
+    scaled
+}
+
+/// A duration string multiplied by `f`, to the millisecond; false when `v` is not one.
+fn scale_value(v: &mut Value, f: f64) -> bool {
+    let Some(d) = v
+        .as_str()
+        .and_then(|s| humantime::parse_duration(s.trim()).ok())
+    else {
+        return false;
+    };
+    let ms = (d.as_secs_f64() * 1000.0 * f).round();
+    // Beyond u64 milliseconds: left as a duration too long, which the bounds report.
+    let scaled = Duration::from_millis(if ms >= u64::MAX as f64 {
+        u64::MAX
     } else {
-        Err(problems)
+        ms as u64
+    });
+    let decor = v.decor().clone();
+    *v = Value::from(humantime::format_duration(scaled).to_string());
+    *v.decor_mut() = decor;
+    true
+}
+
+/// `--scale-time F`, checked: `0 < F <= MAX_SCALE_TIME`.
+pub fn parse_scale_time(s: &str) -> Result<f64, String> {
+    let max = super::bounds::MAX_SCALE_TIME;
+    match s.trim().parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 && f <= max => Ok(f),
+        _ => Err(format!(
+            "`{s}`: --scale-time is a factor above 0 and at most {max}, e.g. 0.1 or 2"
+        )),
     }
 }
 
@@ -354,5 +679,50 @@ command = ["gauntlet", "demo", "api"]
         let e = interpolate(Path::new("f.toml"), "a = 1\nb = \"${NOPE}\"\n", env).unwrap_err();
         assert_eq!((e[0].line, e[0].column), (2, 6));
         assert!(e[0].message.contains("`NOPE` is not set"));
+    }
+
+    #[test]
+    fn scale_time_reaches_arrays_of_tables_and_leaves_the_rest() {
+        let text = r#"duration = "1m"
+cooldown = "oops"
+[load]
+think_time = "100ms"
+timeout = "2s"
+[[load.stages]]
+duration = "10s"
+users = 1
+[[load.stages]]
+duration = "1m 30s"
+users = 1
+[[services]]
+name = "api"
+health = { tcp = "127.0.0.1:1", interval = "1s" }
+[[faults]]
+kind = "kill"
+at = "5s"
+every = "2s"
+times = 3
+"#;
+        let mut doc: DocumentMut = text.parse().unwrap();
+        let scaled = scale_time(&mut doc, 0.5);
+        assert_eq!(
+            scaled,
+            [
+                "duration",
+                "load.stages[0].duration",
+                "load.stages[1].duration",
+                "faults[0].at",
+                "faults[0].every"
+            ]
+        );
+        let v: toml::Table = doc.to_string().parse().unwrap();
+        assert_eq!(v["duration"].as_str(), Some("30s"));
+        assert_eq!(v["cooldown"].as_str(), Some("oops"), "left for the parser");
+        assert_eq!(v["load"]["stages"][1]["duration"].as_str(), Some("45s"));
+        assert_eq!(v["load"]["think_time"].as_str(), Some("100ms"));
+        assert_eq!(v["load"]["timeout"].as_str(), Some("2s"));
+        assert_eq!(v["faults"][0]["at"].as_str(), Some("2s 500ms"));
+        assert_eq!(v["faults"][0]["times"].as_integer(), Some(3));
+        assert_eq!(v["services"][0]["health"]["interval"].as_str(), Some("1s"));
     }
 }

@@ -67,7 +67,12 @@ impl Cuts {
                 ("requests", "load") => c.len() <= 1,
                 ("requests", "requests") => *extracts,
                 ("services", "backend" | "target") => true,
-                ("faults", "services" | "duration" | "load" | "target" | "backend") => true,
+                ("faults", "services" | "target" | "backend") => true,
+                // The load and the cap only place a fault's end against the deadline
+                // (at `faults[i].at`); an unknown target is still unknown.
+                ("faults", "duration" | "load") => {
+                    matches!(key.last(), Some(Seg::Key(k)) if k == "at")
+                }
                 // Only a name that no longer resolves; a wrong unit is still wrong.
                 ("criteria", "requests" | "services") => {
                     element && message.starts_with("no ") && message.contains(" is named ")

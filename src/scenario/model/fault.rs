@@ -43,6 +43,18 @@ impl fmt::Display for Signal {
     }
 }
 
+impl schemars::JsonSchema for Signal {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Signal".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A POSIX signal, with or without SIG, in any case: \"SIGKILL\", \"KILL\", \"term\"."
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Signal {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -83,7 +95,7 @@ macro_rules! fault_kinds {
             $( $(#[$fattr:meta])* $field:ident : $ty:ty, )*
         }
     )*) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum FaultKind {
             $( $variant, )*
@@ -109,22 +121,29 @@ macro_rules! fault_kinds {
 
         $(
             $(#[$vdoc])*
-            #[derive(Debug, Clone, Deserialize)]
+            #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
             pub struct $spec {
+                /// Label in reports. Default "<kind> <target>".
                 pub name: Option<String>,
+                /// The service it hits, by name.
                 pub target: Option<String>,
+                /// Or a random pick (scenario seed) among these services.
                 #[serde(default)]
                 pub targets: Vec<String>,
+                /// When, from the start of the load.
                 pub at: HumanDuration,
+                /// Repeat every this long ...
                 pub every: Option<HumanDuration>,
+                /// ... this many times in all. Default 1.
                 pub times: Option<u32>,
+                /// Overrides the scenario's `on_fault_error` for this fault.
                 pub on_error: Option<OnFaultError>,
                 $( $(#[$fattr])* pub $field: $ty, )*
             }
         )*
 
         /// A fault on the timeline.
-        #[derive(Debug, Clone, Deserialize)]
+        #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
         #[serde(tag = "kind", rename_all = "snake_case")]
         pub enum FaultSpec {
             $( $variant($spec), )*

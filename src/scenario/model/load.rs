@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadModel {
     /// A number of users, each looping: request, think, request... (goose).
@@ -16,7 +18,7 @@ pub enum LoadModel {
     Open,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct LoadSpec {
     #[serde(default)]
     pub model: LoadModel,
@@ -47,14 +49,14 @@ pub struct LoadSpec {
     pub truncate_body: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct StageSpec {
     pub duration: HumanDuration,
     pub users: Option<u32>,
     pub rate: Option<f64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum ThinkTime {
     Fixed(HumanDuration),
@@ -73,7 +75,9 @@ impl ThinkTime {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionMode {
     #[default]

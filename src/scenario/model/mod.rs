@@ -36,6 +36,19 @@ impl fmt::Display for HumanDuration {
     }
 }
 
+impl schemars::JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration: a number and a unit (ns, us, ms, s, m, h, d), several added up: \"250ms\", \"30s\", \"5m\", \"1h 30m\". At most 7 days.",
+            "pattern": "^\\s*([0-9]+\\s*[a-zA-Zµ]+\\s*)+$"
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -65,7 +78,7 @@ impl<'de> Deserialize<'de> for HumanDuration {
 }
 
 /// The whole scenario file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct Scenario {
     /// Short name, used in reports and the run id.
     pub name: String,
@@ -112,17 +125,78 @@ pub struct Scenario {
     /// `"latency.p99" = "20%"`, `"errors.rate" = "0.1pp"`.
     #[serde(default)]
     pub gate: std::collections::BTreeMap<String, String>,
+    /// `[vars]`: the scenario's variables, for `${NAME}` anywhere in the file, with their
+    /// defaults: `NAME = "value"`, or `NAME = { default = "value", secret = true }` (a
+    /// secret is masked as `***` in every report, log and message). The environment and
+    /// `--vars FILE` override them.
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, VarSpec>,
+}
+
+/// One variable of `[vars]`.
+#[derive(Debug, Clone, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum VarSpec {
+    /// Its default value.
+    Value(VarValue),
+    /// `{ default, secret }`.
+    Declared(VarDecl),
+}
+
+/// `NAME = { default = ..., secret = true }` in `[vars]`.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VarDecl {
+    /// Absent: the variable must come from the environment or `--vars`.
+    pub default: Option<VarValue>,
+    /// Mask its value as `***` wherever gauntlet writes.
+    #[serde(default)]
+    pub secret: bool,
+}
+
+impl<'de> Deserialize<'de> for VarSpec {
+    // By hand: an untagged enum would take an array as the struct's fields in order.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        Ok(VarSpec::Value(match toml::Value::deserialize(d)? {
+            toml::Value::String(s) => VarValue::Text(s),
+            toml::Value::Integer(i) => VarValue::Integer(i),
+            toml::Value::Float(f) => VarValue::Float(f),
+            toml::Value::Boolean(b) => VarValue::Bool(b),
+            toml::Value::Table(t) => {
+                return toml::Value::Table(t)
+                    .try_into::<VarDecl>()
+                    .map(VarSpec::Declared)
+                    .map_err(|e| D::Error::custom(e.message()))
+            }
+            _ => return Err(D::Error::custom(
+                "a variable is text, a number or a boolean, or { default = ..., secret = true }",
+            )),
+        }))
+    }
+}
+
+/// A variable's value: text, a number or a boolean (put in the file as written).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum VarValue {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
 }
 
 /// `[report]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 pub struct ReportSpec {
     /// Quote values from the exchange (header values, response values, rendered paths) in
     /// error reasons. Default false: they may hold secrets (tokens, cookies).
     pub show_values: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LatencyBasis {
     /// Coordinated-omission corrected histogram (HdrHistogram `record_correct` with the
@@ -133,7 +207,9 @@ pub enum LatencyBasis {
     Raw,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFaultError {
     /// The run stops, faults are undone, exit code 3.
@@ -143,7 +219,7 @@ pub enum OnFaultError {
     Record,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct Target {
     /// e.g. "http://127.0.0.1:18080"; request paths are joined to it.
     pub base_url: String,
@@ -158,7 +234,9 @@ pub struct Target {
 }
 
 /// `target.http`: which HTTP version the load speaks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 pub enum HttpVersion {
     /// HTTP/1.1 only.
     #[serde(rename = "1.1")]
@@ -175,7 +253,7 @@ pub enum HttpVersion {
 
 /// `target.tls = { ca, cert, key, insecure, server_name }`; paths are relative to the
 /// scenario file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 pub struct TlsSpec {
     /// PEM file of CA certificates trusted besides the system's roots.
     pub ca: Option<std::path::PathBuf>,
@@ -191,7 +269,9 @@ pub struct TlsSpec {
     pub server_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BackendKind {
     /// Services are local child processes; faults are signals.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::*;
 
 /// `[canary]`: data-loss canary keys in a Redis (see `observe::canary`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct CanarySpec {
     /// The Redis the keys go to, e.g. "redis://127.0.0.1:6379" (its host must be in
     /// `target.allow_hosts`, and loopback).
@@ -25,7 +25,7 @@ pub struct CanarySpec {
 }
 
 /// A service's Prometheus `/metrics`, scraped during the run (see `observe::scrape`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct MetricsSpec {
     /// e.g. "http://127.0.0.1:9090/metrics" (host in `target.allow_hosts`, loopback).
     pub url: String,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 /// One entry of the weighted request mix.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RequestSpec {
     /// Unique; criteria and reports refer to it (`latency.p95{name="create item"}`).
     pub name: String,
@@ -21,6 +21,7 @@ pub struct RequestSpec {
     /// Raw body (placeholders allowed).
     pub body: Option<String>,
     /// JSON body (placeholders allowed in strings); sets content-type.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub json: Option<toml::Value>,
     /// Values taken from the response for this user's later requests.
     #[serde(default)]
@@ -31,7 +32,7 @@ pub struct RequestSpec {
     pub checks: Vec<CheckSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct ExtractSpec {
     /// Variable name, used as `{{var}}` in later requests of the same user.
     pub var: String,
@@ -41,18 +42,19 @@ pub struct ExtractSpec {
     pub header: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct CheckSpec {
     /// 201, [200, 201], or "2xx".
     pub status: Option<StatusCheck>,
     pub body_contains: Option<String>,
     /// JSON pointer; with `equals` or `exists`.
     pub json: Option<String>,
+    #[schemars(with = "Option<serde_json::Value>")]
     pub equals: Option<toml::Value>,
     pub exists: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum StatusCheck {
     One(u16),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::*;
 
 /// A part of the system under test.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct ServiceSpec {
     pub name: String,
     /// Process backend: argv. A first word `gauntlet` means this very binary.
@@ -49,7 +49,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct ProxySpec {
     pub listen: String,
     pub upstream: String,
@@ -60,7 +60,7 @@ pub struct ProxySpec {
 /// `tcp` (a connection is accepted; blind to a paused process, whose kernel still
 /// accepts). A process-backend service is also unhealthy while its process is stopped or
 /// gone, whatever the check says.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 pub struct HealthSpec {
     pub http: Option<String>,
     pub tcp: Option<String>,
@@ -81,7 +81,7 @@ pub struct HealthSpec {
     pub startup: Option<HumanDuration>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 pub struct RestartSpec {
     #[serde(default)]
     pub policy: RestartPolicy,
@@ -91,7 +91,9 @@ pub struct RestartSpec {
     pub delay: Option<HumanDuration>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum RestartPolicy {
     /// Never restart (a crash stays a crash).

@@ -138,6 +138,13 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     // --- observers (metrics scrapes, data canary) ------------------------------------
     let observers = check_observers(ctx, &s, &allow);
     let gate = check_gate(ctx, &s.gate);
+    for name in s.vars.keys().filter(|n| !is_ident(n)) {
+        ctx.at_key(
+            &sub("vars", name),
+            format!("`{name}` is not a variable name"),
+            Some("letters, digits and _, not starting with a digit: ${NAME} must name it".into()),
+        );
+    }
 
     let base_url = base_url?;
     Some(Plan {
@@ -166,6 +173,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         requests,
         observers,
         gate,
+        secrets: Default::default(),
     })
 }
 
