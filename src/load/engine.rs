@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::checks::{self, JsonBody};
 use super::client::{self, Conn, Failure, Target};
 use super::{LoadError, RequestError, Shown};
-use crate::event::{Connected, EventKind, EventSink, Level, RequestDone};
+use crate::event::{Connected, EventKind, EventSink, FlowDone, Level, RequestDone};
 use crate::scenario::load_plan::{Check, Extractor, Think};
 use crate::scenario::template::{BodyTemplate, RenderCtx, Template};
 use crate::scenario::{Plan, RequestPlan};
@@ -120,10 +120,18 @@ pub(crate) enum Sent {
     Aborted,
 }
 
+/// One `[[flows]]` table: its steps, as request indexes.
+struct CompiledFlow {
+    idx: u16,
+    /// Indexes into the requests.
+    steps: Vec<usize>,
+}
+
 pub(crate) struct Engine {
     pub plan: Arc<Plan>,
     pub target: Target,
     reqs: Vec<Compiled>,
+    flows: Vec<CompiledFlow>,
     cumulative: Vec<u64>,
     total_weight: u64,
     pub think: Think,
@@ -151,10 +159,23 @@ impl Engine {
         for (i, r) in plan.requests.iter().enumerate() {
             reqs.push(compile(i, r, &target, plan.show_values)?);
         }
-        let mut cumulative = Vec::with_capacity(reqs.len());
+        let mut flows = Vec::with_capacity(plan.flows.len());
+        for (i, f) in plan.flows.iter().enumerate() {
+            flows.push(CompiledFlow {
+                idx: u16::try_from(i).map_err(|_| LoadError::TooManyRequests)?,
+                steps: f.steps.clone(),
+            });
+        }
+        // Requests first, then flows: one weighted mix.
+        let mut cumulative = Vec::with_capacity(reqs.len() + flows.len());
         let mut total: u64 = 0;
-        for r in &plan.requests {
-            total += u64::from(r.weight);
+        for w in plan
+            .requests
+            .iter()
+            .map(|r| r.weight)
+            .chain(plan.flows.iter().map(|f| f.weight))
+        {
+            total += u64::from(w);
             cumulative.push(total);
         }
         if total == 0 {
@@ -165,6 +186,7 @@ impl Engine {
             plan,
             target,
             reqs,
+            flows,
             cumulative,
             total_weight: total,
             think,
@@ -196,9 +218,9 @@ impl Engine {
         }
     }
 
-    /// One iteration: a weighted pick, with the requests it needs first. `intended`
-    /// (open model) is when the iteration should have started; the first request's
-    /// latency counts from it.
+    /// One iteration: a weighted pick (a request, with the requests it needs first, or a
+    /// whole flow). `intended` (open model) is when the iteration should have started;
+    /// the first request's latency counts from it.
     pub(crate) async fn iteration(
         &self,
         flow: &mut Flow,
@@ -206,23 +228,85 @@ impl Engine {
         intended: Option<Instant>,
     ) -> Sent {
         let pick = self.pick(&mut flow.rng);
-        let result = if self.reqs[pick].needs.is_empty() {
-            self.send_one(pick, flow, conns, intended).await
-        } else {
-            let mut order: Vec<usize> = Vec::new();
-            self.chain(pick, &flow.vars, &mut order, 0);
-            let mut result = Sent::Ok;
-            for (k, &i) in order.iter().enumerate() {
-                let from = if k == 0 { intended } else { None };
-                result = self.send_one(i, flow, conns, from).await;
-                if result != Sent::Ok {
-                    break;
-                }
-            }
-            result
+        let result = match pick.checked_sub(self.reqs.len()) {
+            Some(f) => self.run_flow(f, flow, conns, intended).await,
+            None => self.send_with_needs(pick, flow, conns, intended).await,
         };
         flow.iteration += 1;
         result
+    }
+
+    /// Request `i`, preceded by whatever extracts a value it needs that the user lacks.
+    async fn send_with_needs(
+        &self,
+        i: usize,
+        flow: &mut Flow,
+        conns: &mut Conns<'_>,
+        intended: Option<Instant>,
+    ) -> Sent {
+        if self.reqs[i].needs.is_empty() {
+            return self.send_one(i, flow, conns, intended).await;
+        }
+        let mut order: Vec<usize> = Vec::new();
+        self.chain(i, &flow.vars, &mut order, 0);
+        let mut result = Sent::Ok;
+        for (k, &j) in order.iter().enumerate() {
+            let from = if k == 0 { intended } else { None };
+            result = self.send_one(j, flow, conns, from).await;
+            if result != Sent::Ok {
+                break;
+            }
+        }
+        result
+    }
+
+    /// Flow `f`: its steps in order, thinking between them; it stops at the first failed
+    /// step (a failed flow). Cut short by the end of the load, it is not counted.
+    async fn run_flow(
+        &self,
+        f: usize,
+        flow: &mut Flow,
+        conns: &mut Conns<'_>,
+        intended: Option<Instant>,
+    ) -> Sent {
+        let compiled = &self.flows[f];
+        let start = intended.unwrap_or_else(Instant::now);
+        for (k, &step) in compiled.steps.iter().enumerate() {
+            if k > 0 {
+                let think = self.think.sample(&mut flow.rng);
+                if !self.pause(think).await {
+                    return Sent::Aborted;
+                }
+            }
+            let from = if k == 0 { intended } else { None };
+            match self.send_with_needs(step, flow, conns, from).await {
+                Sent::Ok => {}
+                Sent::Aborted => return Sent::Aborted,
+                Sent::Failed => {
+                    let why = format!(
+                        "step {} {:?} failed",
+                        k + 1,
+                        self.plan.requests[step].name
+                    );
+                    self.report_flow(compiled.idx, start, Some(why.into_boxed_str()));
+                    return Sent::Failed;
+                }
+            }
+        }
+        self.report_flow(compiled.idx, start, None);
+        Sent::Ok
+    }
+
+    fn report_flow(&self, flow: u16, start: Instant, error: Option<Box<str>>) {
+        let done = Instant::now();
+        self.events.send_at(
+            done.saturating_duration_since(self.events.clock()),
+            EventKind::Flow(FlowDone {
+                flow,
+                latency_us: micros(done.saturating_duration_since(start)),
+                error,
+            }),
+        );
     }
 
     /// Render and build the request.

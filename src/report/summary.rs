@@ -52,6 +52,11 @@ pub struct Summary {
     pub requests: Vec<RequestSummary>,
     /// All requests together (name `all`).
     pub total: RequestSummary,
+    /// One entry per `[[flows]]` table, in file order: `count` flows ended, `errors` of
+    /// them stopped at a failed step, latency from the first step sent to the last
+    /// answered (raw = corrected). Absent when the scenario has no flows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<RequestSummary>,
     pub criteria: Vec<CriterionSummary>,
     /// One entry per fault occurrence (a repetition of a fault is its own entry).
     pub faults: Vec<FaultSummary>,
@@ -543,6 +548,7 @@ pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) ->
         },
         requests: record.requests.iter().map(|s| request(s, secs)).collect(),
         total: request(&record.total, secs),
+        flows: record.flows.iter().map(|s| request(s, secs)).collect(),
         criteria: verdict.criteria.iter().map(criterion).collect(),
         faults: text::fault_windows(&record.faults)
             .into_iter()

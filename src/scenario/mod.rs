@@ -142,6 +142,8 @@ pub struct Plan {
     pub show_values: bool,
     /// In the order of the file; `RequestDone::request` indexes this.
     pub requests: Vec<RequestPlan>,
+    /// `[[flows]]` in file order; `FlowDone::flow` indexes this.
+    pub flows: Vec<FlowPlan>,
     /// Metrics scrapes and the data canary, resolved (what `observe` runs).
     pub observers: model::ObserversPlan,
     /// `[gate]`: tolerances against a baseline, by figure key, in file order.
@@ -183,6 +185,14 @@ pub struct RequestPlan {
     /// Variables its templates use, and for each the index of the request that extracts
     /// it (run first when the user does not have the value yet).
     pub needs: Vec<(String, usize)>,
+}
+
+/// One `[[flows]]` table, resolved: its steps as indexes into `Plan::requests`.
+#[derive(Debug, Clone)]
+pub struct FlowPlan {
+    pub name: String,
+    pub weight: u32,
+    pub steps: Vec<usize>,
 }
 
 pub use overrides::Overrides;

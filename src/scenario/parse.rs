@@ -113,6 +113,7 @@ pub(crate) fn parse(ctx: &mut Ctx<'_>) -> Option<Parsed> {
     // the size of its element, not of the file, so validation stays linear in the file.
     settle_each::<ServiceSpec>(ctx, &mut tree, "services", &mut st);
     settle_each::<RequestSpec>(ctx, &mut tree, "requests", &mut st);
+    settle_each::<FlowSpec>(ctx, &mut tree, "flows", &mut st);
     settle_each::<String>(ctx, &mut tree, "criteria", &mut st);
     settle_each::<StageSpec>(ctx, &mut tree, "load.stages", &mut st);
     let _ = settle::<LoadSpec>(ctx, &mut tree, &parse_path("load"), &mut st);
@@ -737,6 +738,7 @@ fn known_keys(parent: &[Seg]) -> Vec<&'static str> {
         ["requests"] if indexed(1) => fields_of::<RequestSpec>().to_vec(),
         ["requests", "extract"] => fields_of::<ExtractSpec>().to_vec(),
         ["requests", "checks"] => fields_of::<CheckSpec>().to_vec(),
+        ["flows"] if indexed(1) => fields_of::<FlowSpec>().to_vec(),
         ["faults"] if indexed(1) => all_fault_keys(),
         _ => Vec::new(),
     }

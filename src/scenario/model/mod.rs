@@ -100,6 +100,9 @@ pub struct Scenario {
     pub load: Option<LoadSpec>,
     #[serde(default)]
     pub requests: Vec<RequestSpec>,
+    /// Ordered journeys through the requests, picked in the same weighted mix.
+    #[serde(default)]
+    pub flows: Vec<FlowSpec>,
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
     /// A data canary: keys written to a Redis before the load and faults, read back at the

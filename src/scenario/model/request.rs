@@ -31,6 +31,21 @@ pub struct RequestSpec {
     pub checks: Vec<CheckSpec>,
 }
 
+/// `[[flows]]`: an ordered user journey made of named requests (log in, create, read,
+/// delete). A user that picks a flow runs its steps in order, thinking between them;
+/// values extracted by one step are `{{var}}`s of the later ones.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FlowSpec {
+    /// Unique among flows; criteria and reports refer to it
+    /// (`flow.latency.p95{name="checkout"}`).
+    pub name: String,
+    /// Relative weight, in the same mix as the requests' weights. Default 1.
+    pub weight: Option<u32>,
+    /// The names of the `[[requests]]` run, in order. A request named here has weight 0
+    /// unless it says otherwise (it runs only in its flows).
+    pub steps: Vec<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct ExtractSpec {
     /// Variable name, used as `{{var}}` in later requests of the same user.

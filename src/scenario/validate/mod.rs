@@ -15,6 +15,7 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPT
 
 mod criteria;
 mod faults;
+mod flows;
 mod load;
 mod observers;
 mod requests;
@@ -23,6 +24,7 @@ mod target;
 
 use criteria::*;
 use faults::*;
+use flows::*;
 use load::*;
 use observers::*;
 use requests::*;
@@ -118,8 +120,16 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     let service_names: Vec<String> = s.services.iter().map(|sv| sv.name.clone()).collect();
     let services = check_services(ctx, &mut s, &service_names);
     let request_names: Vec<&str> = s.requests.iter().map(|r| r.name.as_str()).collect();
-    let requests = check_requests(ctx, &s.requests, &request_names);
-    let parsed = check_criteria(ctx, &s.criteria, &request_names, &service_names);
+    let mut requests = check_requests(ctx, &s.requests, &request_names, &s.flows);
+    let flows = check_flows(ctx, &s.flows, &s.requests, &mut requests);
+    let flow_names: Vec<&str> = s.flows.iter().map(|f| f.name.as_str()).collect();
+    let parsed = check_criteria(
+        ctx,
+        &s.criteria,
+        &request_names,
+        &flow_names,
+        &service_names,
+    );
     let deadline = check_duration(ctx, s.duration, load_duration);
     let cooldown = check_cooldown(ctx, s.cooldown, &parsed);
 
@@ -157,6 +167,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
             .and_then(|r| r.show_values)
             .unwrap_or(false),
         requests,
+        flows,
         observers,
         gate,
     })
@@ -213,6 +224,7 @@ fn check_requests(
     ctx: &mut Ctx<'_>,
     specs: &[RequestSpec],
     request_names: &[&str],
+    flows: &[FlowSpec],
 ) -> Vec<super::RequestPlan> {
     if specs.len() > MAX_REQUESTS {
         ctx.at_key(
@@ -233,7 +245,10 @@ fn check_requests(
         requests.push(plan);
         places.push(p);
     }
-    if !specs.is_empty() && specs.iter().all(|r| r.weight == Some(0)) {
+    if !specs.is_empty()
+        && specs.iter().all(|r| r.weight == Some(0))
+        && flows.iter().all(|f| f.weight == Some(0))
+    {
         ctx.at_key(
             "requests",
             "every request has weight 0, so none would ever be picked",
