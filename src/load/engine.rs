@@ -41,6 +41,8 @@ pub(crate) struct Compiled {
     checks: Vec<Check>,
     extracts: Vec<Extractor>,
     needs: Vec<(String, usize)>,
+    /// Redirects followed at most (0: none).
+    redirects: u32,
 }
 
 enum HeaderPart {
@@ -390,7 +392,7 @@ impl Engine {
                 self.abandoned.fetch_add(1, Ordering::Relaxed);
                 return Sent::Aborted;
             }
-            o = tokio::time::timeout(self.target.timeout, self.exchange(conns, req, r.reads_body)) => o,
+            o = tokio::time::timeout(self.target.timeout, self.exchange_following(conns, req, r)) => o,
         };
         let done = Instant::now();
         let service_us = micros(done - t0);
@@ -458,6 +460,114 @@ impl Engine {
             }
         }
         drop(lease);
+        Ok(reply)
+    }
+
+    /// Send `req`; when the request follows redirects, follow the 3xx answers (up to its
+    /// count), each only to a host on the allow list: a redirect elsewhere fails the
+    /// request and nothing is sent there. Another origin gets a connection of its own
+    /// for that hop; credentials (`authorization`, `cookie`) do not go with it.
+    async fn exchange_following(
+        &self,
+        conns: &mut Conns<'_>,
+        req: Request<Full<Bytes>>,
+        r: &Compiled,
+    ) -> Result<client::Reply, Failure> {
+        if r.redirects == 0 {
+            return self.exchange(conns, req, r.reads_body).await;
+        }
+        let (method, headers, body) = (req.method().clone(), req.headers().clone(), req.body().clone());
+        let mut current = self
+            .plan
+            .base_url
+            .join(req.uri().path_and_query().map_or("/", |p| p.as_str()))
+            .map_err(|e| Failure::Redirect(format!("redirect: {e}")))?;
+        let mut reply = self.exchange(conns, req, r.reads_body).await?;
+        let mut method = method;
+        let mut body = Some(body);
+        for hop in 0..=r.redirects {
+            let status = reply.status;
+            if !status.is_redirection() || status == http::StatusCode::NOT_MODIFIED {
+                return Ok(reply);
+            }
+            let Some(location) = reply.headers.get(http::header::LOCATION) else {
+                return Ok(reply);
+            };
+            if hop == r.redirects {
+                return Err(Failure::Redirect(format!(
+                    "more than {} redirects",
+                    r.redirects
+                )));
+            }
+            let next = location
+                .to_str()
+                .ok()
+                .and_then(|l| current.join(l).ok())
+                .ok_or_else(|| {
+                    Failure::Redirect(format!("redirect ({status}) to a location that is not a URL"))
+                })?;
+            let host = next.host_str().map(crate::units::bare_host).unwrap_or_default();
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(Failure::Redirect(format!(
+                    "redirect to {}: refused, only http and https are followed",
+                    next.scheme()
+                )));
+            }
+            if !crate::units::host_allowed(&self.plan.allow_hosts, &host) {
+                return Err(Failure::Redirect(format!(
+                    "redirect to {host} refused: not on allow_hosts"
+                )));
+            }
+            // 303 (and 301/302 after a POST, as browsers do) becomes a GET without body;
+            // 307 and 308 repeat the request as it was.
+            let keep = matches!(status.as_u16(), 307 | 308)
+                || (status.as_u16() != 303 && method != Method::POST);
+            if !keep {
+                method = if method == Method::HEAD { Method::HEAD } else { Method::GET };
+                body = None;
+            }
+            let same = self.target.same_origin(&next);
+            let mut hop_req = Request::new(body.clone().unwrap_or_default());
+            *hop_req.method_mut() = method.clone();
+            let mut path = next.path().to_string();
+            if let Some(q) = next.query() {
+                path.push('?');
+                path.push_str(q);
+            }
+            *hop_req.uri_mut() = Uri::try_from(path.as_str())
+                .map_err(|e| Failure::Redirect(format!("redirect: {e}")))?;
+            let h = hop_req.headers_mut();
+            for (name, value) in &headers {
+                let dropped = (!same
+                    && (name == http::header::AUTHORIZATION || name == http::header::COOKIE))
+                    || (body.is_none()
+                        && (name == CONTENT_TYPE || name == http::header::CONTENT_LENGTH));
+                if !dropped {
+                    h.append(name.clone(), value.clone());
+                }
+            }
+            reply = if same {
+                self.target.prepare(&mut hop_req);
+                self.exchange(conns, hop_req, r.reads_body).await?
+            } else {
+                let other = self
+                    .target
+                    .for_redirect(&next, &self.plan)
+                    .await
+                    .map_err(|e| Failure::Redirect(format!("redirect to {host}: {e}")))?;
+                other.prepare(&mut hop_req);
+                let (mut conn, _) = other.connect().await?;
+                let limit = client::BodyLimit {
+                    max: self.target.max_body,
+                    truncate: self.target.truncate_body,
+                    keep: r.reads_body,
+                };
+                client::send(&other, &mut conn, hop_req, limit)
+                    .await
+                    .map_err(|(e, _)| e)?
+            };
+            current = next;
+        }
         Ok(reply)
     }
 
@@ -593,5 +703,6 @@ fn compile(i: usize, r: &RequestPlan, target: &Target, show: bool) -> Result<Com
         checks: r.checks.clone(),
         extracts: r.extract.clone(),
         needs: r.needs.clone(),
+        redirects: r.redirects,
     })
 }

@@ -17,7 +17,7 @@ mod engine;
 mod goose_users;
 mod open;
 mod ramp;
-mod tls;
+pub(crate) mod tls;
 
 use std::sync::Arc;
 

@@ -229,8 +229,7 @@ fn flows(out: &mut String, st: &Style, record: &Record) {
         "{}",
         st.dim("flow latency: first step sent to last step answered, think times included")
     );
-    out.push('
-');
+    out.push('\n');
 }
 
 /// A row per request, an "all" row unless there is only one request, and the other

@@ -185,6 +185,9 @@ pub struct RequestPlan {
     /// Variables its templates use, and for each the index of the request that extracts
     /// it (run first when the user does not have the value yet).
     pub needs: Vec<(String, usize)>,
+    /// Redirects followed at most (0: a 3xx is the response), each only to a host on the
+    /// allow list.
+    pub redirects: u32,
 }
 
 /// One `[[flows]]` table, resolved: its steps as indexes into `Plan::requests`.

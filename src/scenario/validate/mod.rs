@@ -118,7 +118,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     };
 
     let service_names: Vec<String> = s.services.iter().map(|sv| sv.name.clone()).collect();
-    let services = check_services(ctx, &mut s, &service_names);
+    let services = check_services(ctx, &mut s, &service_names, tls.as_ref());
     let request_names: Vec<&str> = s.requests.iter().map(|r| r.name.as_str()).collect();
     let mut requests = check_requests(ctx, &s.requests, &request_names, &s.flows);
     let flows = check_flows(ctx, &s.flows, &s.requests, &mut requests);
@@ -199,11 +199,13 @@ fn check_services(
     ctx: &mut Ctx<'_>,
     s: &mut Scenario,
     service_names: &[String],
+    target_tls: Option<&super::TlsPlan>,
 ) -> Vec<ServicePlan> {
     let base_dir = scenario_dir(ctx.file);
     let mut services = Vec::with_capacity(s.services.len());
     for (i, sv) in s.services.iter_mut().enumerate() {
-        let (health, ports, proxy) = check_service(ctx, i, sv, s.backend, &service_names[..i]);
+        let (health, ports, proxy) =
+            check_service(ctx, i, sv, s.backend, &service_names[..i], target_tls);
         for p in [&mut sv.cwd, &mut sv.pid_file].into_iter().flatten() {
             if p.is_relative() {
                 *p = base_dir.join(&*p);

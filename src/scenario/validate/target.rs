@@ -185,7 +185,7 @@ fn io_text(e: &std::io::Error) -> String {
 }
 
 /// Every certificate of a PEM file; at least one.
-fn read_certs(
+pub(super) fn read_certs(
     ctx: &mut Ctx<'_>,
     path: &str,
     written: &Path,
