@@ -140,25 +140,65 @@ steps = ["create item", "read item"]
         assert_eq!(problems(ok), Vec::<String>::new());
         assert_eq!(
             problems("[[flows]]\nname = \"crud\"\nsteps = [\"create item\", \"raed item\"]"),
-            vec!["19:flows[0].steps[1]: no request is named \"raed item\""]
+            vec!["18:flows[0].steps[1]: no request is named \"raed item\""]
         );
         assert_eq!(
             problems("[[flows]]\nname = \"crud\"\nsteps = []"),
-            vec!["19:flows[0].steps: a flow needs at least one step"]
+            vec!["18:flows[0].steps: a flow needs at least one step"]
         );
         assert_eq!(
             problems(
                 "[[flows]]\nname = \"a\"\nsteps = [\"read item\"]\n[[flows]]\nname = \"a\"\nsteps = [\"read item\"]"
             ),
-            vec!["21:flows[1].name: flow name \"a\" is used twice"]
+            vec!["20:flows[1].name: flow name \"a\" is used twice"]
         );
         assert_eq!(
             problems("[[flows]]\nname = \"a\"\nweight = 2000000\nsteps = [\"read item\"]"),
-            vec!["19:flows[0].weight: weight is at most 1000000; found 2000000"]
+            vec!["18:flows[0].weight: weight is at most 1000000; found 2000000"]
         );
         assert_eq!(
             problems("[[flows]]\nname = \"a\"\nstep = [\"read item\"]"),
-            vec!["19:flows[0].steps: missing field `steps`"]
+            vec![
+                "16:flows[0]: missing key `steps`",
+                "18:flows[0].step: unknown key"
+            ]
+        );
+    }
+
+    /// Flow figures select flows by name; request figures select requests.
+    #[test]
+    fn criteria_name_flows() {
+        let flow = "[[flows]]\nname = \"crud\"\nsteps = [\"a\"]";
+        let src = |c: &str| {
+            format!(
+                r#"
+name = "t"
+criteria = [{c}]
+[target]
+base_url = "http://127.0.0.1:9"
+allow_hosts = ["127.0.0.1"]
+[load]
+stages = [{{ duration = "1s", users = 1 }}]
+[[requests]]
+name = "a"
+path = "/a"
+{flow}
+"#
+            )
+        };
+        let errs = |c: &str| match crate::scenario::load_str(Path::new("t.toml"), &src(c)) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(|d| d.message.clone()).collect(),
+        };
+        assert_eq!(errs(r#""flow.latency.p95{name=\"crud\"} < 1s""#), Vec::<String>::new());
+        assert_eq!(errs(r#""flow.errors.rate < 1%", "flow.count > 1""#), Vec::<String>::new());
+        assert_eq!(
+            errs(r#""flow.latency.p95{name=\"crd\"} < 1s""#),
+            vec!["no flow is named \"crd\"".to_string()]
+        );
+        assert_eq!(
+            errs(r#""latency.p95{name=\"crud\"} < 1s""#),
+            vec!["no request is named \"crud\"".to_string()]
         );
     }
 
