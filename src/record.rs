@@ -785,7 +785,10 @@ impl Recorder {
         let i = usize::from(d.flow);
         for (stats, acc) in [
             (self.record.flows.get_mut(i), self.flow_accs.get_mut(i)),
-            (Some(&mut self.record.flow_total), Some(&mut self.flow_total_acc)),
+            (
+                Some(&mut self.record.flow_total),
+                Some(&mut self.flow_total_acc),
+            ),
         ] {
             let (Some(stats), Some(acc)) = (stats, acc) else {
                 continue;

@@ -11,7 +11,9 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::PrivateKeyDer;
 use rustls::ServerConfig;
@@ -20,8 +22,12 @@ use rustls::ServerConfig;
 fn pki() -> (String, Arc<ServerConfig>) {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(DnType::CommonName, "health test CA");
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    p.distinguished_name
+        .push(DnType::CommonName, "health test CA");
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
     let key = KeyPair::generate().unwrap();
     let mut leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
@@ -183,7 +189,9 @@ fn https_health_checks_trust_what_the_scenario_says() {
     let h = health(
         dir.path(),
         http_target,
-        &format!(r#"{{ http = "https://127.0.0.1:{port}/nope", ca = "ca.pem", process_state = false }}"#),
+        &format!(
+            r#"{{ http = "https://127.0.0.1:{port}/nope", ca = "ca.pem", process_state = false }}"#
+        ),
     )
     .unwrap();
     assert_eq!(probe(&h).unwrap_err(), "GET /nope: status 404");
@@ -194,13 +202,29 @@ fn https_health_checks_trust_what_the_scenario_says() {
 fn https_health_options_are_validated() {
     let dir = tempfile::tempdir().unwrap();
     let t = r#"base_url = "http://127.0.0.1:9""#;
-    let e = health(dir.path(), t, r#"{ http = "http://127.0.0.1:1/h", insecure = true }"#)
-        .unwrap_err();
-    assert!(e.contains("services[0].health.insecure`: `insecure` applies only to an https:// health check"), "{e}");
+    let e = health(
+        dir.path(),
+        t,
+        r#"{ http = "http://127.0.0.1:1/h", insecure = true }"#,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains(
+            "services[0].health.insecure`: `insecure` applies only to an https:// health check"
+        ),
+        "{e}"
+    );
     let e = health(dir.path(), t, r#"{ tcp = "127.0.0.1:1", ca = "ca.pem" }"#).unwrap_err();
-    assert!(e.contains("`ca` applies only to an https:// health check"), "{e}");
-    let e = health(dir.path(), t, r#"{ http = "https://127.0.0.1:1/h", ca = "missing.pem" }"#)
-        .unwrap_err();
+    assert!(
+        e.contains("`ca` applies only to an https:// health check"),
+        "{e}"
+    );
+    let e = health(
+        dir.path(),
+        t,
+        r#"{ http = "https://127.0.0.1:1/h", ca = "missing.pem" }"#,
+    )
+    .unwrap_err();
     assert!(e.contains("services[0].health.ca"), "{e}");
     assert!(e.contains("missing.pem"), "{e}");
 }

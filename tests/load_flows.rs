@@ -225,9 +225,17 @@ stages = [{ duration = "0s", users = 4 }, { duration = "2s", users = 4 }]"#,
     assert_eq!(f.count, whole as u64);
     assert!(part <= 4, "{part} items left part-way");
     // The steps ran only inside the flow (weight 0 by default): as many creates as items.
-    let creates = rec.requests.iter().find(|r| r.name == "create item").unwrap();
+    let creates = rec
+        .requests
+        .iter()
+        .find(|r| r.name == "create item")
+        .unwrap();
     assert_eq!(creates.count, (whole + part) as u64);
-    let deletes = rec.requests.iter().find(|r| r.name == "delete item").unwrap();
+    let deletes = rec
+        .requests
+        .iter()
+        .find(|r| r.name == "delete item")
+        .unwrap();
     assert_eq!(deletes.count, whole as u64);
     // Graded from the flow figures.
     let verdict = gauntlet::grade::grade(&p, rec);
@@ -300,13 +308,19 @@ fn a_failed_step_stops_the_flow() {
     );
     // Nothing was ever deleted: the flow stopped before its third step.
     assert!(srv.log.deleted.lock().unwrap().is_empty());
-    let deletes = out.record.requests.iter().find(|r| r.name == "delete item").unwrap();
+    let deletes = out
+        .record
+        .requests
+        .iter()
+        .find(|r| r.name == "delete item")
+        .unwrap();
     assert_eq!(deletes.count, 0);
     let verdict = gauntlet::grade::grade(&p, &out.record);
     assert!(!verdict.criteria[0].passed);
-    assert_eq!(verdict.criteria[0].detail.as_deref(), Some(
-        format!("{} failed flows of {} flows", f.count, f.count).as_str()
-    ));
+    assert_eq!(
+        verdict.criteria[0].detail.as_deref(),
+        Some(format!("{} failed flows of {} flows", f.count, f.count).as_str())
+    );
 }
 
 /// Open model: an iteration is one flow, its latency counted from the intended start.
@@ -326,7 +340,11 @@ stages = [{ duration = "2s", rate = 20 }]"#,
     assert_eq!(out.result, Ok(()));
     let rec = &out.record;
     let f = &rec.flows[0];
-    assert_eq!(f.errors, 0, "{:?} {:?}", f.error_reasons, rec.total.error_reasons);
+    assert_eq!(
+        f.errors, 0,
+        "{:?} {:?}",
+        f.error_reasons, rec.total.error_reasons
+    );
     let (whole, part) = check_server_log(&srv.log);
     assert_eq!(f.count, whole as u64);
     // 40 iterations are due; each one is a whole flow.

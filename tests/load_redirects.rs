@@ -40,7 +40,9 @@ fn serve(ip: &str, app: impl FnOnce(SocketAddr) -> Router + Send + 'static) -> S
             .build()
             .unwrap();
         rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind((ip.as_str(), 0)).await.unwrap();
+            let listener = tokio::net::TcpListener::bind((ip.as_str(), 0))
+                .await
+                .unwrap();
             let addr = listener.local_addr().unwrap();
             tx.send(addr).unwrap();
             axum::serve(listener, app(addr)).await.unwrap();
@@ -92,7 +94,10 @@ fn redirects_follow_only_to_allowed_hosts() {
     });
     let main = serve("127.0.0.1", move |_| {
         Router::new()
-            .route("/same", get(|| async { redirect(StatusCode::FOUND, "/landed?x=1".into()) }))
+            .route(
+                "/same",
+                get(|| async { redirect(StatusCode::FOUND, "/landed?x=1".into()) }),
+            )
             .route(
                 "/landed",
                 get(|State(p): State<Arc<Ports>>| async move {
@@ -112,10 +117,16 @@ fn redirects_follow_only_to_allowed_hosts() {
             .route(
                 "/to-evil",
                 get(|State(p): State<Arc<Ports>>| async move {
-                    redirect(StatusCode::FOUND, format!("http://127.0.0.2:{}/evil", p.evil))
+                    redirect(
+                        StatusCode::FOUND,
+                        format!("http://127.0.0.2:{}/evil", p.evil),
+                    )
                 }),
             )
-            .route("/loop", get(|| async { redirect(StatusCode::FOUND, "/loop".into()) }))
+            .route(
+                "/loop",
+                get(|| async { redirect(StatusCode::FOUND, "/loop".into()) }),
+            )
             .with_state(ports)
     });
     let src = format!(
@@ -212,11 +223,11 @@ follow_redirects = {v}
                 assert_eq!(p.requests.len(), 1);
                 Vec::new()
             }
-            Err(e) => e
-                .0
-                .iter()
-                .map(|d| format!("{}:{}: {}", d.line, d.key, d.message))
-                .collect(),
+            Err(e) => {
+                e.0.iter()
+                    .map(|d| format!("{}:{}: {}", d.line, d.key, d.message))
+                    .collect()
+            }
         }
     };
     assert!(errs("true").is_empty());

@@ -135,8 +135,8 @@ async fn probe_inner(target: &ProbeTarget) -> Result<(), String> {
                     (tx, tokio::spawn(async move { conn.await.map(|_| ()) }))
                 }
                 Some(t) => {
-                    let tls = crate::load::tls::Tls::for_health(t, host)
-                        .map_err(|e| e.to_string())?;
+                    let tls =
+                        crate::load::tls::Tls::for_health(t, host).map_err(|e| e.to_string())?;
                     let stream = tls.connect(stream).await.map_err(|e| e.to_string())?;
                     let (tx, conn) = builder
                         .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))

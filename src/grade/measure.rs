@@ -267,7 +267,10 @@ pub(super) fn measure(metric: &Metric, record: &Record, watched: &Watched) -> Me
             match latency_stat(&s.raw, stat) {
                 Some(v) => Measured::with(
                     Quantity::DurationUs(v),
-                    format!("{} (first step sent to last answered)", plural(s.count, "flow", "flows")),
+                    format!(
+                        "{} (first step sent to last answered)",
+                        plural(s.count, "flow", "flows")
+                    ),
                 ),
                 None => Measured::missing(Unmeasured::NoFlows),
             }

@@ -244,7 +244,11 @@ impl Target {
             && url.host_str().map(crate::units::bare_host)
                 == Some(crate::units::bare_host(self.uri_authority.host()))
             && url.port_or_known_default()
-                == Some(self.uri_authority.port_u16().unwrap_or(if self.tls.is_some() { 443 } else { 80 }))
+                == Some(
+                    self.uri_authority
+                        .port_u16()
+                        .unwrap_or(if self.tls.is_some() { 443 } else { 80 }),
+                )
     }
 
     async fn resolve_url(

@@ -285,11 +285,7 @@ impl Engine {
                 Sent::Ok => {}
                 Sent::Aborted => return Sent::Aborted,
                 Sent::Failed => {
-                    let why = format!(
-                        "step {} {:?} failed",
-                        k + 1,
-                        self.plan.requests[step].name
-                    );
+                    let why = format!("step {} {:?} failed", k + 1, self.plan.requests[step].name);
                     self.report_flow(compiled.idx, start, Some(why.into_boxed_str()));
                     return Sent::Failed;
                 }
@@ -476,7 +472,11 @@ impl Engine {
         if r.redirects == 0 {
             return self.exchange(conns, req, r.reads_body).await;
         }
-        let (method, headers, body) = (req.method().clone(), req.headers().clone(), req.body().clone());
+        let (method, headers, body) = (
+            req.method().clone(),
+            req.headers().clone(),
+            req.body().clone(),
+        );
         let mut current = self
             .plan
             .base_url
@@ -504,9 +504,14 @@ impl Engine {
                 .ok()
                 .and_then(|l| current.join(l).ok())
                 .ok_or_else(|| {
-                    Failure::Redirect(format!("redirect ({status}) to a location that is not a URL"))
+                    Failure::Redirect(format!(
+                        "redirect ({status}) to a location that is not a URL"
+                    ))
                 })?;
-            let host = next.host_str().map(crate::units::bare_host).unwrap_or_default();
+            let host = next
+                .host_str()
+                .map(crate::units::bare_host)
+                .unwrap_or_default();
             if !matches!(next.scheme(), "http" | "https") {
                 return Err(Failure::Redirect(format!(
                     "redirect to {}: refused, only http and https are followed",
@@ -523,7 +528,11 @@ impl Engine {
             let keep = matches!(status.as_u16(), 307 | 308)
                 || (status.as_u16() != 303 && method != Method::POST);
             if !keep {
-                method = if method == Method::HEAD { Method::HEAD } else { Method::GET };
+                method = if method == Method::HEAD {
+                    Method::HEAD
+                } else {
+                    Method::GET
+                };
                 body = None;
             }
             let same = self.target.same_origin(&next);

@@ -218,8 +218,7 @@ fn flows(out: &mut String, st: &Style, record: &Record) {
         out,
         st,
         &[
-            "flow", "count", "failed", "per s", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
-            "max ms",
+            "flow", "count", "failed", "per s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms",
         ],
         &rows,
         "",

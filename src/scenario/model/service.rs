@@ -522,7 +522,12 @@ mod tests {
             }
         );
         for (http, tcp, key, says) in [
-            (Some("ftp://127.0.0.1/h"), None, "http", "http:// or https://"),
+            (
+                Some("ftp://127.0.0.1/h"),
+                None,
+                "http",
+                "http:// or https://",
+            ),
             (Some("http://10.0.0.5/h"), None, "http", "not a loopback"),
             (Some("not a url"), None, "http", "not a URL"),
             (None, Some("10.1.1.1:80"), "tcp", "not a loopback"),

@@ -20,7 +20,12 @@ pub(super) fn check_criteria(
             Err(e) => ctx.in_string(&path, e.column, e.width, e.message, e.hint),
             Ok(c) => {
                 if let Some(n) = c.metric.request_name() {
-                    let by_flow = c.metric.def().selectors.iter().any(|d| d.selects == metric::Selects::Flow);
+                    let by_flow = c
+                        .metric
+                        .def()
+                        .selectors
+                        .iter()
+                        .any(|d| d.selects == metric::Selects::Flow);
                     let (names, what) = if by_flow {
                         (flow_names, ("flow", "flows"))
                     } else {

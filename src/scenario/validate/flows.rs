@@ -71,8 +71,14 @@ pub(super) fn check_flows(
                 Some(j) => steps.push(j),
                 None => {
                     let hint = match closest(step, names.iter().copied()) {
-                        Some(m) => format!("did you mean \"{m}\"? requests: {}", quoted_list(names.iter().copied())),
-                        None => format!("a step names a [[requests]] table; requests: {}", quoted_list(names.iter().copied())),
+                        Some(m) => format!(
+                            "did you mean \"{m}\"? requests: {}",
+                            quoted_list(names.iter().copied())
+                        ),
+                        None => format!(
+                            "a step names a [[requests]] table; requests: {}",
+                            quoted_list(names.iter().copied())
+                        ),
                     };
                     ctx.at_value(
                         &format!("{p}.steps[{k}]"),
@@ -122,11 +128,11 @@ path = "/items/{{{{id}}}}"
         );
         match crate::scenario::load_str(Path::new("t.toml"), &src) {
             Ok(_) => Vec::new(),
-            Err(e) => e
-                .0
-                .iter()
-                .map(|d| format!("{}:{}: {}", d.line, d.key, d.message))
-                .collect(),
+            Err(e) => {
+                e.0.iter()
+                    .map(|d| format!("{}:{}: {}", d.line, d.key, d.message))
+                    .collect()
+            }
         }
     }
 
@@ -190,8 +196,14 @@ path = "/a"
             Ok(_) => Vec::new(),
             Err(e) => e.0.iter().map(|d| d.message.clone()).collect(),
         };
-        assert_eq!(errs(r#""flow.latency.p95{name=\"crud\"} < 1s""#), Vec::<String>::new());
-        assert_eq!(errs(r#""flow.errors.rate < 1%", "flow.count > 1""#), Vec::<String>::new());
+        assert_eq!(
+            errs(r#""flow.latency.p95{name=\"crud\"} < 1s""#),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            errs(r#""flow.errors.rate < 1%", "flow.count > 1""#),
+            Vec::<String>::new()
+        );
         assert_eq!(
             errs(r#""flow.latency.p95{name=\"crd\"} < 1s""#),
             vec!["no flow is named \"crd\"".to_string()]
