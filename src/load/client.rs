@@ -217,6 +217,20 @@ impl Target {
         .await
     }
 
+    /// A `[targets.<name>]` table, as the default target is resolved.
+    pub(crate) async fn resolve_named(
+        t: &crate::scenario::NamedTargetPlan,
+        load: &crate::scenario::load_plan::LoadPlan,
+    ) -> Result<Target, TargetError> {
+        Self::resolve_url(
+            &t.base_url,
+            t.http,
+            t.tls.as_ref(),
+            (load.timeout, load.max_body, load.truncate_body),
+        )
+        .await
+    }
+
     /// Another origin on the allow list that a redirect leads to: the same HTTP version,
     /// trust and limits as `self`, the name verified being the URL's own host.
     pub(crate) async fn for_redirect(

@@ -43,6 +43,8 @@ pub(crate) struct Compiled {
     needs: Vec<(String, usize)>,
     /// Redirects followed at most (0: none).
     redirects: u32,
+    /// Which target (0: the default one).
+    target: usize,
 }
 
 enum HeaderPart {
@@ -62,7 +64,8 @@ pub(crate) struct Flow {
 /// Connections shared by many users or iterations: at most `size` in use at once, idle
 /// ones kept for reuse.
 pub(crate) struct Pool {
-    idle: Mutex<Vec<Conn>>,
+    /// Idle connections, one list per target (0: the default one).
+    idle: Mutex<Vec<Vec<Conn>>>,
     sem: Arc<Semaphore>,
 }
 
@@ -71,14 +74,18 @@ pub(crate) struct Lease {
 }
 
 impl Pool {
-    pub(crate) fn new(size: usize) -> Pool {
+    pub(crate) fn new(size: usize, targets: usize) -> Pool {
         Pool {
-            idle: Mutex::new(Vec::with_capacity(size.min(4096))),
+            idle: Mutex::new(
+                (0..targets.max(1))
+                    .map(|_| Vec::with_capacity(size.min(4096)))
+                    .collect(),
+            ),
             sem: Arc::new(Semaphore::new(size.max(1))),
         }
     }
 
-    async fn lease(&self) -> (Lease, Option<Conn>) {
+    async fn lease(&self, target: usize) -> (Lease, Option<Conn>) {
         let permit = self
             .sem
             .clone()
@@ -87,6 +94,7 @@ impl Pool {
             .expect("the pool's semaphore is never closed");
         let conn = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let idle = &mut idle[target];
             loop {
                 match idle.pop() {
                     Some(c) if c.usable() => break Some(c),
@@ -98,18 +106,15 @@ impl Pool {
         (Lease { _permit: permit }, conn)
     }
 
-    fn give_back(&self, conn: Conn) {
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(conn);
+    fn give_back(&self, target: usize, conn: Conn) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())[target].push(conn);
     }
 }
 
 /// Where a request gets its connection.
 pub(crate) enum Conns<'a> {
-    /// The user's own keep-alive connection (reconnects when it is gone).
-    Own(&'a mut Option<Conn>),
+    /// The user's own keep-alive connection to each target (reconnects when it is gone).
+    Own(&'a mut [Option<Conn>]),
     Pool(&'a Pool),
 }
 
@@ -131,7 +136,10 @@ struct CompiledFlow {
 
 pub(crate) struct Engine {
     pub plan: Arc<Plan>,
+    /// The default `[target]`.
     pub target: Target,
+    /// `[targets.<name>]`, in `Plan::targets` order (a request's target k > 0 is k - 1).
+    others: Vec<Target>,
     reqs: Vec<Compiled>,
     flows: Vec<CompiledFlow>,
     cumulative: Vec<u64>,
@@ -153,13 +161,18 @@ impl Engine {
         plan: Arc<Plan>,
         think: Think,
         target: Target,
+        others: Vec<Target>,
         events: EventSink,
         cancel: CancellationToken,
         pool: Option<Pool>,
     ) -> Result<Engine, LoadError> {
         let mut reqs = Vec::with_capacity(plan.requests.len());
         for (i, r) in plan.requests.iter().enumerate() {
-            reqs.push(compile(i, r, &target, plan.show_values)?);
+            let t = match r.target {
+                0 => &target,
+                k => &others[k - 1],
+            };
+            reqs.push(compile(i, r, t, plan.show_values)?);
         }
         let mut flows = Vec::with_capacity(plan.flows.len());
         for (i, f) in plan.flows.iter().enumerate() {
@@ -187,6 +200,7 @@ impl Engine {
         Ok(Engine {
             plan,
             target,
+            others,
             reqs,
             flows,
             cumulative,
@@ -198,6 +212,19 @@ impl Engine {
             pool,
             abandoned: AtomicU64::new(0),
         })
+    }
+
+    /// Target `k` (0: the default one).
+    fn target_of(&self, k: usize) -> &Target {
+        match k {
+            0 => &self.target,
+            k => &self.others[k - 1],
+        }
+    }
+
+    /// How many targets there are.
+    pub(crate) fn targets(&self) -> usize {
+        1 + self.others.len()
     }
 
     /// A request index by weight.
@@ -319,7 +346,7 @@ impl Engine {
             Some(u) => u.clone(),
             None => {
                 let mut p = String::with_capacity(64);
-                p.push_str(&self.target.base_path);
+                p.push_str(&self.target_of(r.target).base_path);
                 let at = p.len();
                 r.path.render(&mut ctx, &mut p);
                 if !p[at..].starts_with('/') {
@@ -361,7 +388,7 @@ impl Engine {
         if let (Some(ct), true) = (ctype, r.content_type) {
             h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
         }
-        self.target.prepare(&mut req);
+        self.target_of(r.target).prepare(&mut req);
         Ok(req)
     }
 
@@ -418,32 +445,34 @@ impl Engine {
     async fn exchange(
         &self,
         conns: &mut Conns<'_>,
+        k: usize,
         req: Request<Full<Bytes>>,
         keep_body: bool,
     ) -> Result<client::Reply, Failure> {
+        let target = self.target_of(k);
         let limit = client::BodyLimit {
             max: self.target.max_body,
             truncate: self.target.truncate_body,
             keep: keep_body,
         };
         let (lease, cached) = match conns {
-            Conns::Own(slot) => (None, slot.take()),
+            Conns::Own(slots) => (None, slots[k].take()),
             Conns::Pool(p) => {
-                let (l, c) = p.lease().await;
+                let (l, c) = p.lease(k).await;
                 (Some(l), c)
             }
         };
         let mut conn = match cached {
             Some(c) if c.usable() => c,
-            _ => self.connect().await?,
+            _ => self.connect(k).await?,
         };
-        let reply = match client::send(&self.target, &mut conn, req, limit).await {
+        let reply = match client::send(target, &mut conn, req, limit).await {
             Ok(reply) => reply,
             // The kept-alive connection was already closed: the request was never
             // written, so it is safe to send it once more on a fresh connection.
             Err((_, Some(req))) => {
-                conn = self.connect().await?;
-                client::send(&self.target, &mut conn, req, limit)
+                conn = self.connect(k).await?;
+                client::send(target, &mut conn, req, limit)
                     .await
                     .map_err(|(e, _)| e)?
             }
@@ -451,8 +480,8 @@ impl Engine {
         };
         if !reply.close && conn.usable() {
             match conns {
-                Conns::Own(slot) => **slot = Some(conn),
-                Conns::Pool(p) => p.give_back(conn),
+                Conns::Own(slots) => slots[k] = Some(conn),
+                Conns::Pool(p) => p.give_back(k, conn),
             }
         }
         drop(lease);
@@ -469,20 +498,24 @@ impl Engine {
         req: Request<Full<Bytes>>,
         r: &Compiled,
     ) -> Result<client::Reply, Failure> {
+        let k = r.target;
+        let target = self.target_of(k);
         if r.redirects == 0 {
-            return self.exchange(conns, req, r.reads_body).await;
+            return self.exchange(conns, k, req, r.reads_body).await;
         }
         let (method, headers, body) = (
             req.method().clone(),
             req.headers().clone(),
             req.body().clone(),
         );
-        let mut current = self
-            .plan
-            .base_url
+        let base = match k {
+            0 => &self.plan.base_url,
+            k => &self.plan.targets[k - 1].base_url,
+        };
+        let mut current = base
             .join(req.uri().path_and_query().map_or("/", |p| p.as_str()))
             .map_err(|e| Failure::Redirect(format!("redirect: {e}")))?;
-        let mut reply = self.exchange(conns, req, r.reads_body).await?;
+        let mut reply = self.exchange(conns, k, req, r.reads_body).await?;
         let mut method = method;
         let mut body = Some(body);
         for hop in 0..=r.redirects {
@@ -535,7 +568,7 @@ impl Engine {
                 };
                 body = None;
             }
-            let same = self.target.same_origin(&next);
+            let same = target.same_origin(&next);
             let mut hop_req = Request::new(body.clone().unwrap_or_default());
             *hop_req.method_mut() = method.clone();
             let mut path = next.path().to_string();
@@ -556,11 +589,10 @@ impl Engine {
                 }
             }
             reply = if same {
-                self.target.prepare(&mut hop_req);
-                self.exchange(conns, hop_req, r.reads_body).await?
+                target.prepare(&mut hop_req);
+                self.exchange(conns, k, hop_req, r.reads_body).await?
             } else {
-                let other = self
-                    .target
+                let other = target
                     .for_redirect(&next, &self.plan)
                     .await
                     .map_err(|e| Failure::Redirect(format!("redirect to {host}: {e}")))?;
@@ -581,8 +613,8 @@ impl Engine {
     }
 
     /// A new connection, its handshake reported apart from the request's latency.
-    async fn connect(&self) -> Result<client::Conn, Failure> {
-        let (conn, hs) = self.target.connect().await?;
+    async fn connect(&self, k: usize) -> Result<client::Conn, Failure> {
+        let (conn, hs) = self.target_of(k).connect().await?;
         self.events.send(EventKind::Connected(Connected {
             handshake_us: hs.us,
             tls: hs.tls,
@@ -713,5 +745,6 @@ fn compile(i: usize, r: &RequestPlan, target: &Target, show: bool) -> Result<Com
         extracts: r.extract.clone(),
         needs: r.needs.clone(),
         redirects: r.redirects,
+        target: r.target,
     })
 }

@@ -137,6 +137,8 @@ pub struct Plan {
     pub http: model::HttpVersion,
     /// `Some` for an `https://` target (the defaults when `target.tls` is absent).
     pub tls: Option<TlsPlan>,
+    /// `[targets.<name>]`, by name order; `RequestPlan::target` k > 0 is `targets[k - 1]`.
+    pub targets: Vec<NamedTargetPlan>,
     /// `[report] show_values`: error reasons may quote values from the exchange (header
     /// values, response values, rendered paths). Off by default: they may be secrets.
     pub show_values: bool,
@@ -188,6 +190,17 @@ pub struct RequestPlan {
     /// Redirects followed at most (0: a 3xx is the response), each only to a host on the
     /// allow list.
     pub redirects: u32,
+    /// Where it goes: 0 the default `[target]`, k > 0 `Plan::targets[k - 1]`.
+    pub target: usize,
+}
+
+/// One `[targets.<name>]` table, resolved.
+#[derive(Debug, Clone)]
+pub struct NamedTargetPlan {
+    pub name: String,
+    pub base_url: url::Url,
+    pub http: model::HttpVersion,
+    pub tls: Option<TlsPlan>,
 }
 
 /// One `[[flows]]` table, resolved: its steps as indexes into `Plan::requests`.

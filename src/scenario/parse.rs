@@ -728,6 +728,8 @@ fn known_keys(parent: &[Seg]) -> Vec<&'static str> {
         [] => fields_of::<Scenario>().to_vec(),
         ["target"] => fields_of::<Target>().to_vec(),
         ["target", "tls"] => fields_of::<TlsSpec>().to_vec(),
+        ["targets", _] => fields_of::<NamedTarget>().to_vec(),
+        ["targets", _, "tls"] => fields_of::<TlsSpec>().to_vec(),
         ["load"] => fields_of::<LoadSpec>().to_vec(),
         ["load", "stages"] => fields_of::<StageSpec>().to_vec(),
         ["load", "think_time"] => vec!["min", "max"],

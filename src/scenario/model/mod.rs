@@ -93,6 +93,10 @@ pub struct Scenario {
     #[serde(default)]
     pub on_fault_error: OnFaultError,
     pub target: Target,
+    /// `[targets.<name>]`: more targets a request may name (`target = "admin"`); their
+    /// hosts must be on `target.allow_hosts`. `[target]` stays the default.
+    #[serde(default)]
+    pub targets: std::collections::BTreeMap<String, NamedTarget>,
     #[serde(default)]
     pub backend: BackendKind,
     #[serde(default)]
@@ -157,6 +161,15 @@ pub struct Target {
     #[serde(default)]
     pub http: HttpVersion,
     /// TLS settings of an `https://` target (none: the system's roots, SNI from the host).
+    pub tls: Option<TlsSpec>,
+}
+
+/// `[targets.<name>]`: a target besides the default one, on the same allow list.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NamedTarget {
+    pub base_url: String,
+    #[serde(default)]
+    pub http: HttpVersion,
     pub tls: Option<TlsSpec>,
 }
 

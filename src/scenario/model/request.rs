@@ -32,6 +32,8 @@ pub struct RequestSpec {
     /// Follow 3xx responses (`true`: up to 10; a number: up to that many), only to hosts
     /// on `target.allow_hosts`. Default: not followed, the 3xx is the response.
     pub follow_redirects: Option<FollowRedirects>,
+    /// The name of a `[targets.<name>]` table this request goes to (default: `[target]`).
+    pub target: Option<String>,
 }
 
 /// `follow_redirects = true` or a maximum count.

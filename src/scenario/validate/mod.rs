@@ -93,6 +93,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         );
     }
     let (allow, base_url, tls) = check_target(ctx, &s);
+    let targets = check_named_targets(ctx, &s, &allow);
     // --- load -----------------------------------------------------------------------
     match (&s.load, s.requests.is_empty()) {
         (Some(_), true) => ctx.at_key(
@@ -122,6 +123,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     let request_names: Vec<&str> = s.requests.iter().map(|r| r.name.as_str()).collect();
     let mut requests = check_requests(ctx, &s.requests, &request_names, &s.flows);
     let flows = check_flows(ctx, &s.flows, &s.requests, &mut requests);
+    resolve_request_targets(ctx, &s.requests, &targets, &mut requests);
     let flow_names: Vec<&str> = s.flows.iter().map(|f| f.name.as_str()).collect();
     let parsed = check_criteria(
         ctx,
@@ -161,6 +163,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         base_url,
         http: s.target.http,
         tls,
+        targets,
         show_values: s
             .report
             .as_ref()
@@ -171,6 +174,36 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         observers,
         gate,
     })
+}
+
+/// Each request's `target` names a `[targets.<name>]` table.
+fn resolve_request_targets(
+    ctx: &mut Ctx<'_>,
+    specs: &[RequestSpec],
+    targets: &[super::NamedTargetPlan],
+    plans: &mut [super::RequestPlan],
+) {
+    for (i, (spec, plan)) in specs.iter().zip(plans.iter_mut()).enumerate() {
+        let Some(name) = &spec.target else { continue };
+        match targets.iter().position(|t| &t.name == name) {
+            Some(k) => plan.target = k + 1,
+            None => {
+                let names = targets.iter().map(|t| t.name.as_str());
+                let hint = match super::suggest::closest(name, names.clone()) {
+                    Some(m) => format!("did you mean \"{m}\"? targets: {}", quoted_list(names)),
+                    None if targets.is_empty() => format!(
+                        "declare it as a [targets.{name}] table with its base_url, or remove `target` to use [target]"
+                    ),
+                    None => format!("targets: {}", quoted_list(names)),
+                };
+                ctx.at_value(
+                    &format!("requests[{i}].target"),
+                    format!("no target is named \"{name}\""),
+                    Some(hint),
+                );
+            }
+        }
+    }
 }
 
 /// `[gate]`: every key names a figure family and every value is a tolerance that fits it.

@@ -132,6 +132,7 @@ pub(super) fn check_request(
         checks,
         needs: Vec::new(),
         redirects,
+        target: 0,
     };
     (plan, places)
 }
