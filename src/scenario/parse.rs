@@ -69,9 +69,13 @@ impl Cuts {
                 ("services", "backend" | "target") => true,
                 ("faults", "services" | "duration" | "load" | "target" | "backend") => true,
                 // Only a name that no longer resolves; a wrong unit is still wrong.
-                ("criteria", "requests" | "services") => {
+                ("criteria", "requests" | "services" | "flows")
+                | ("flows", "requests")
+                | ("requests", "targets") => {
                     element && message.starts_with("no ") && message.contains(" is named ")
                 }
+                // Weights of the cut requests or flows are unknown.
+                ("requests", "flows") => element && message.contains("weight 0"),
                 ("canary", "target") => true,
                 _ => false,
             }
