@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::event::{
-    EventKind, FaultEvent, FaultState, Level, Overflow, Phase, RequestDone, RunEvent, ServiceEvent,
-    Timed,
+    EventKind, FaultEvent, FaultState, FlowDone, Level, Overflow, Phase, RequestDone, RunEvent,
+    ServiceEvent, Timed,
 };
 use crate::scenario::model::{FaultKind, LatencyBasis};
 use crate::scenario::Plan;
@@ -439,6 +439,11 @@ pub struct Record {
     pub first_death: Option<String>,
     /// The load's connections to the target and their handshakes.
     pub connections: ConnectionStats,
+    /// Per flow of the plan, in plan order: count = flows that ended, errors = those that
+    /// stopped at a failed step, `raw` = `corrected` = whole-flow latency.
+    pub flows: Vec<RequestStats>,
+    /// All flows together.
+    pub flow_total: RequestStats,
 }
 
 /// Connections the load opened, and what their handshakes took.
@@ -507,6 +512,8 @@ pub struct Recorder {
     record: Record,
     accs: Vec<Acc>,
     total_acc: Acc,
+    flow_accs: Vec<Acc>,
+    flow_total_acc: Acc,
     window: OpenWindow,
     users: u32,
     /// Wall clock when `LoadStarted` was folded (for `live().elapsed`).
@@ -555,7 +562,15 @@ impl Recorder {
                 users_died: 0,
                 first_death: None,
                 connections: ConnectionStats::default(),
+                flows: plan
+                    .flows
+                    .iter()
+                    .map(|f| RequestStats::with_digits(f.name.clone(), digits))
+                    .collect(),
+                flow_total: RequestStats::new("all"),
             },
+            flow_accs: plan.flows.iter().map(|_| Acc::new()).collect(),
+            flow_total_acc: Acc::new(),
             accs: plan.requests.iter().map(|_| Acc::new()).collect(),
             total_acc: Acc::new(),
             window: OpenWindow {
@@ -608,6 +623,7 @@ impl Recorder {
                 self.window.users = self.window.users.max(*count);
             }
             EventKind::Request(done) => self.request(at, done),
+            EventKind::Flow(done) => self.flow(at, done),
             EventKind::Connected(c) => {
                 self.seen(at);
                 let k = &mut self.record.connections;
@@ -770,6 +786,33 @@ impl Recorder {
 
     fn seen(&mut self, at: Duration) {
         self.last_at = self.last_at.max(at);
+    }
+
+    /// A flow ended: its whole latency (no coordinated-omission correction: think times
+    /// are part of it), and whether it stopped at a failed step.
+    fn flow(&mut self, at: Duration, d: &FlowDone) {
+        self.seen(at);
+        let v = d.latency_us.min(MAX_LATENCY_US);
+        let i = usize::from(d.flow);
+        for (stats, acc) in [
+            (self.record.flows.get_mut(i), self.flow_accs.get_mut(i)),
+            (
+                Some(&mut self.record.flow_total),
+                Some(&mut self.flow_total_acc),
+            ),
+        ] {
+            let (Some(stats), Some(acc)) = (stats, acc) else {
+                continue;
+            };
+            stats.count += 1;
+            stats.clamped += u64::from(d.latency_us > MAX_LATENCY_US);
+            let _ = stats.raw.record(v);
+            let _ = stats.corrected.record(v);
+            if let Some(reason) = &d.error {
+                stats.errors += 1;
+                count_reason(&mut acc.reasons, reason);
+            }
+        }
     }
 
     fn request(&mut self, at: Duration, d: &RequestDone) {
@@ -935,6 +978,12 @@ impl Recorder {
         }
         let total = std::mem::replace(&mut self.total_acc, Acc::new());
         self.record.total.error_reasons = sorted_reasons(total.reasons);
+        let accs = std::mem::take(&mut self.flow_accs);
+        for (stats, acc) in self.record.flows.iter_mut().zip(accs) {
+            stats.error_reasons = sorted_reasons(acc.reasons);
+        }
+        let total = std::mem::replace(&mut self.flow_total_acc, Acc::new());
+        self.record.flow_total.error_reasons = sorted_reasons(total.reasons);
         self.record
     }
 }

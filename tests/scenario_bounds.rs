@@ -146,7 +146,13 @@ timeout = "{d11}"
 [[requests]]
 name = "get"
 weight = {c4}
+follow_redirects = {c9}
 path = "/{{{{rand.int({lo},{hi})}}}}/{{{{rand.float({f3},{f4})}}}}"
+
+[[flows]]
+name = "flow"
+weight = {c10}
+steps = ["get", "get"]
 
 [[faults]]
 kind = "cpu"
@@ -226,6 +232,8 @@ timeout = "{d1}"
         c6 = c[6],
         c7 = c[7],
         c8 = c[8],
+        c9 = c[9],
+        c10 = c[10],
         f3 = f[3],
         f4 = f[4],
         f5 = f[5],

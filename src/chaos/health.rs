@@ -114,19 +114,37 @@ async fn probe_inner(target: &ProbeTarget) -> Result<(), String> {
             path,
             authority,
             body,
+            tls,
         } => {
             let stream = TcpStream::connect((host.as_str(), *port))
                 .await
                 .map_err(|e| format!("connect {host}:{port}: {e}"))?;
             let _ = stream.set_nodelay(true);
-            let (mut sender, conn) =
-                // Only the status is read; a head past 64 KiB is an error, not memory.
-                hyper::client::conn::http1::Builder::new()
-                    .max_buf_size(64 << 10)
-                    .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| format!("http handshake: {e}"))?;
-            let conn = tokio::spawn(conn);
+            // Only the status is read; a head past 64 KiB is an error, not memory.
+            let builder = {
+                let mut b = hyper::client::conn::http1::Builder::new();
+                b.max_buf_size(64 << 10);
+                b
+            };
+            let (mut sender, conn) = match tls {
+                None => {
+                    let (tx, conn) = builder
+                        .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+                        .await
+                        .map_err(|e| format!("http handshake: {e}"))?;
+                    (tx, tokio::spawn(async move { conn.await.map(|_| ()) }))
+                }
+                Some(t) => {
+                    let tls =
+                        crate::load::tls::Tls::for_health(t, host).map_err(|e| e.to_string())?;
+                    let stream = tls.connect(stream).await.map_err(|e| e.to_string())?;
+                    let (tx, conn) = builder
+                        .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+                        .await
+                        .map_err(|e| format!("http handshake: {e}"))?;
+                    (tx, tokio::spawn(async move { conn.await.map(|_| ()) }))
+                }
+            };
             let req = http::Request::get(path.as_str())
                 .header(http::header::HOST, authority.as_str())
                 .header(http::header::CONNECTION, "close")

@@ -32,6 +32,8 @@ pub enum EventKind {
     },
     /// A request finished (`at`: when it finished).
     Request(RequestDone),
+    /// A flow ended: its last step answered, or a step failed (`at`: then).
+    Flow(FlowDone),
     /// A load connection was opened (`at`: when its TLS handshake ended).
     Connected(Connected),
     /// Open model: an iteration was due but could not start (all `max_in_flight` busy).
@@ -132,6 +134,19 @@ pub struct RequestDone {
     pub status: u16,
     /// None = success. Some(reason) = an error, with why: "status 500 (expected 2xx)",
     /// "check failed: body lacks \"id\"", "connect: connection refused", "timeout after 10s".
+    pub error: Option<Box<str>>,
+}
+
+/// One flow (`[[flows]]`) ended.
+#[derive(Debug, Clone)]
+pub struct FlowDone {
+    /// Index into `Plan::flows`.
+    pub flow: u16,
+    /// From its first step sent (open model: the iteration's intended start) to its last
+    /// step answered, think times between steps included.
+    pub latency_us: u64,
+    /// None = every step passed; Some = the step it stopped at, e.g.
+    /// `step 2 "read item" failed`.
     pub error: Option<Box<str>>,
 }
 
@@ -317,6 +332,7 @@ fn trace_event(at: Duration, kind: &EventKind) {
             tracing::warn!(at_s = t, user, reason = %reason, "virtual user died")
         }
         EventKind::Users { count } => tracing::debug!(at_s = t, count, "users"),
+        EventKind::Flow(_) => {}
         EventKind::Probe {
             service,
             ok,

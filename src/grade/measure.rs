@@ -53,6 +53,10 @@ pub enum Unmeasured {
         basis: &'static str,
         request: Option<String>,
     },
+    #[error("no flows ended")]
+    NoFlows,
+    #[error("no flow named `{0}` ended")]
+    FlowNotRun(String),
     #[error("the load did not run")]
     LoadNotRun,
     #[error("the load opened no connection")]
@@ -182,6 +186,19 @@ fn stats<'a>(record: &'a Record, name: Option<&str>) -> Result<&'a RequestStats,
     }
 }
 
+/// A flow's figures (all flows together without a name); a flow with no ended run has
+/// none.
+fn flow_stats<'a>(record: &'a Record, name: Option<&str>) -> Result<&'a RequestStats, Unmeasured> {
+    match name {
+        None if record.flow_total.count == 0 => Err(Unmeasured::NoFlows),
+        None => Ok(&record.flow_total),
+        Some(n) => match record.flows.iter().find(|r| r.name == n) {
+            Some(r) if r.count > 0 => Ok(r),
+            _ => Err(Unmeasured::FlowNotRun(n.into())),
+        },
+    }
+}
+
 fn basis_name(b: LatencyBasis) -> &'static str {
     match b {
         LatencyBasis::Corrected => "corrected",
@@ -240,6 +257,43 @@ pub(super) fn measure(metric: &Metric, record: &Record, watched: &Watched) -> Me
                 }),
             }
         }
+        MetricId::FlowLatency => {
+            let s = match flow_stats(record, name) {
+                Ok(s) => s,
+                Err(e) => return Measured::missing(e),
+            };
+            let Some(stat) = metric.stat else {
+                return Measured::missing(Unmeasured::NoSuchStat {
+                    metric: metric.name(),
+                    stat: "given".into(),
+                });
+            };
+            match latency_stat(&s.raw, stat) {
+                Some(v) => Measured::with(
+                    Quantity::DurationUs(v),
+                    format!(
+                        "{} (first step sent to last answered)",
+                        plural(s.count, "flow", "flows")
+                    ),
+                ),
+                None => Measured::missing(Unmeasured::NoFlows),
+            }
+        }
+        MetricId::FlowErrorRate => match flow_stats(record, name) {
+            Ok(s) => Measured::with(
+                Quantity::Percent(s.errors as f64 / s.count as f64 * 100.0),
+                format!(
+                    "{} of {}",
+                    plural(s.errors, "failed flow", "failed flows"),
+                    plural(s.count, "flow", "flows")
+                ),
+            ),
+            Err(e) => Measured::missing(e),
+        },
+        MetricId::FlowCount => match flow_stats(record, name) {
+            Ok(s) => Measured::ok(Quantity::Count(s.count as f64)),
+            Err(e) => Measured::failed(Some(Quantity::Count(0.0)), e),
+        },
         MetricId::Connect => {
             let c = &record.connections;
             let Some(stat) = metric.stat else {

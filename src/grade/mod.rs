@@ -274,6 +274,8 @@ times = 2
             users_died: 0,
             first_death: None,
             connections: Default::default(),
+            flows: vec![],
+            flow_total: RequestStats::new("all"),
         }
     }
 

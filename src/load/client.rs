@@ -1,7 +1,8 @@
 //! The lean HTTP client: one hyper `SendRequest` per keep-alive connection (HTTP/1.1, or
 //! HTTP/2 with its streams on that one connection), over TCP or TLS ([`super::tls`]), no
-//! pool logic, no redirects, no cookies. Every request goes to the plan's one target (the
-//! host validation allowed); the URL is never taken from a response.
+//! pool logic, no cookies. Every request goes to the plan's target (the host validation
+//! allowed); a URL taken from a response (a redirect a request follows, in the engine) is
+//! used only when its host is on the allow list.
 //!
 //! Each new connection reports its handshake (TCP connect + TLS, µs) apart from the
 //! request that needed it: [`Handshake`].
@@ -80,6 +81,9 @@ pub(crate) enum Failure {
     OverBudget,
     #[error(transparent)]
     Check(#[from] CheckFailure),
+    /// A redirect that is not followed: off the allow list, too many, or unreadable.
+    #[error("{0}")]
+    Redirect(String),
 }
 
 enum Sender {
@@ -204,11 +208,73 @@ impl Target {
         plan: &crate::scenario::Plan,
         load: &crate::scenario::load_plan::LoadPlan,
     ) -> Result<Target, TargetError> {
-        let base = &plan.base_url;
-        let tls = match (base.scheme(), &plan.tls) {
+        Self::resolve_url(
+            &plan.base_url,
+            plan.http,
+            plan.tls.as_ref(),
+            (load.timeout, load.max_body, load.truncate_body),
+        )
+        .await
+    }
+
+    /// A `[targets.<name>]` table, as the default target is resolved.
+    pub(crate) async fn resolve_named(
+        t: &crate::scenario::NamedTargetPlan,
+        load: &crate::scenario::load_plan::LoadPlan,
+    ) -> Result<Target, TargetError> {
+        Self::resolve_url(
+            &t.base_url,
+            t.http,
+            t.tls.as_ref(),
+            (load.timeout, load.max_body, load.truncate_body),
+        )
+        .await
+    }
+
+    /// Another origin on the allow list that a redirect leads to: the same HTTP version,
+    /// trust and limits as `self`, the name verified being the URL's own host.
+    pub(crate) async fn for_redirect(
+        &self,
+        url: &url::Url,
+        plan: &crate::scenario::Plan,
+    ) -> Result<Target, TargetError> {
+        let tls = plan.tls.as_ref().map(|t| crate::scenario::TlsPlan {
+            server_name: None,
+            ..t.clone()
+        });
+        Self::resolve_url(
+            url,
+            self.http,
+            tls.as_ref(),
+            (self.timeout, self.max_body, self.truncate_body),
+        )
+        .await
+    }
+
+    /// The request target of `url` is on this target's origin (scheme, host, port).
+    pub(crate) fn same_origin(&self, url: &url::Url) -> bool {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        url.scheme() == scheme
+            && url.host_str().map(crate::units::bare_host)
+                == Some(crate::units::bare_host(self.uri_authority.host()))
+            && url.port_or_known_default()
+                == Some(
+                    self.uri_authority
+                        .port_u16()
+                        .unwrap_or(if self.tls.is_some() { 443 } else { 80 }),
+                )
+    }
+
+    async fn resolve_url(
+        base: &url::Url,
+        http: HttpVersion,
+        tls_plan: Option<&crate::scenario::TlsPlan>,
+        (timeout, max_body, truncate_body): (Duration, u64, bool),
+    ) -> Result<Target, TargetError> {
+        let tls = match (base.scheme(), tls_plan) {
             ("http", _) => None,
-            ("https", Some(tls)) => Some(Tls::new(tls, plan.http, base)?),
-            ("https", None) => Some(Tls::new(&Default::default(), plan.http, base)?),
+            ("https", Some(tls)) => Some(Tls::new(tls, http, base)?),
+            ("https", None) => Some(Tls::new(&Default::default(), http, base)?),
             _ => return Err(TargetError::NotHttp(base.clone())),
         };
         let host = base
@@ -245,12 +311,12 @@ impl Target {
             authority,
             scheme,
             uri_authority,
-            http: plan.http,
+            http,
             tls,
             base_path,
-            timeout: load.timeout,
-            max_body: load.max_body,
-            truncate_body: load.truncate_body,
+            timeout,
+            max_body,
+            truncate_body,
         })
     }
 

@@ -70,7 +70,8 @@ impl Drop for Counted {
 /// An active user.
 struct Active {
     flow: Flow,
-    conn: Option<Conn>,
+    /// One keep-alive connection per target.
+    conns: Vec<Option<Conn>>,
     _counted: Counted,
 }
 
@@ -130,7 +131,7 @@ impl Users {
                 user: user as usize,
                 iteration: 0,
             },
-            conn: None,
+            conns: (0..self.engine.targets()).map(|_| None).collect(),
             _counted: Counted::new(&self.census),
         })
     }
@@ -187,10 +188,10 @@ impl Users {
             }
         };
         let sent = {
-            let Active { flow, conn, .. } = &mut **st;
+            let Active { flow, conns, .. } = &mut **st;
             let mut conns = match (&self.engine.pool, self.per_user) {
                 (Some(p), false) => Conns::Pool(p),
-                _ => Conns::Own(conn),
+                _ => Conns::Own(conns),
             };
             self.engine.iteration(flow, &mut conns, None).await
         };

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::checks::{self, JsonBody};
 use super::client::{self, Conn, Failure, Target};
 use super::{LoadError, RequestError, Shown};
-use crate::event::{Connected, EventKind, EventSink, Level, RequestDone};
+use crate::event::{Connected, EventKind, EventSink, FlowDone, Level, RequestDone};
 use crate::scenario::load_plan::{Check, Extractor, Think};
 use crate::scenario::template::{BodyTemplate, RenderCtx, Template};
 use crate::scenario::{Plan, RequestPlan};
@@ -41,6 +41,10 @@ pub(crate) struct Compiled {
     checks: Vec<Check>,
     extracts: Vec<Extractor>,
     needs: Vec<(String, usize)>,
+    /// Redirects followed at most (0: none).
+    redirects: u32,
+    /// Which target (0: the default one).
+    target: usize,
 }
 
 enum HeaderPart {
@@ -60,7 +64,8 @@ pub(crate) struct Flow {
 /// Connections shared by many users or iterations: at most `size` in use at once, idle
 /// ones kept for reuse.
 pub(crate) struct Pool {
-    idle: Mutex<Vec<Conn>>,
+    /// Idle connections, one list per target (0: the default one).
+    idle: Mutex<Vec<Vec<Conn>>>,
     sem: Arc<Semaphore>,
 }
 
@@ -69,14 +74,18 @@ pub(crate) struct Lease {
 }
 
 impl Pool {
-    pub(crate) fn new(size: usize) -> Pool {
+    pub(crate) fn new(size: usize, targets: usize) -> Pool {
         Pool {
-            idle: Mutex::new(Vec::with_capacity(size.min(4096))),
+            idle: Mutex::new(
+                (0..targets.max(1))
+                    .map(|_| Vec::with_capacity(size.min(4096)))
+                    .collect(),
+            ),
             sem: Arc::new(Semaphore::new(size.max(1))),
         }
     }
 
-    async fn lease(&self) -> (Lease, Option<Conn>) {
+    async fn lease(&self, target: usize) -> (Lease, Option<Conn>) {
         let permit = self
             .sem
             .clone()
@@ -85,6 +94,7 @@ impl Pool {
             .expect("the pool's semaphore is never closed");
         let conn = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let idle = &mut idle[target];
             loop {
                 match idle.pop() {
                     Some(c) if c.usable() => break Some(c),
@@ -96,18 +106,15 @@ impl Pool {
         (Lease { _permit: permit }, conn)
     }
 
-    fn give_back(&self, conn: Conn) {
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(conn);
+    fn give_back(&self, target: usize, conn: Conn) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())[target].push(conn);
     }
 }
 
 /// Where a request gets its connection.
 pub(crate) enum Conns<'a> {
-    /// The user's own keep-alive connection (reconnects when it is gone).
-    Own(&'a mut Option<Conn>),
+    /// The user's own keep-alive connection to each target (reconnects when it is gone).
+    Own(&'a mut [Option<Conn>]),
     Pool(&'a Pool),
 }
 
@@ -120,10 +127,21 @@ pub(crate) enum Sent {
     Aborted,
 }
 
+/// One `[[flows]]` table: its steps, as request indexes.
+struct CompiledFlow {
+    idx: u16,
+    /// Indexes into the requests.
+    steps: Vec<usize>,
+}
+
 pub(crate) struct Engine {
     pub plan: Arc<Plan>,
+    /// The default `[target]`.
     pub target: Target,
+    /// `[targets.<name>]`, in `Plan::targets` order (a request's target k > 0 is k - 1).
+    others: Vec<Target>,
     reqs: Vec<Compiled>,
+    flows: Vec<CompiledFlow>,
     cumulative: Vec<u64>,
     total_weight: u64,
     pub think: Think,
@@ -143,18 +161,36 @@ impl Engine {
         plan: Arc<Plan>,
         think: Think,
         target: Target,
+        others: Vec<Target>,
         events: EventSink,
         cancel: CancellationToken,
         pool: Option<Pool>,
     ) -> Result<Engine, LoadError> {
         let mut reqs = Vec::with_capacity(plan.requests.len());
         for (i, r) in plan.requests.iter().enumerate() {
-            reqs.push(compile(i, r, &target, plan.show_values)?);
+            let t = match r.target {
+                0 => &target,
+                k => &others[k - 1],
+            };
+            reqs.push(compile(i, r, t, plan.show_values)?);
         }
-        let mut cumulative = Vec::with_capacity(reqs.len());
+        let mut flows = Vec::with_capacity(plan.flows.len());
+        for (i, f) in plan.flows.iter().enumerate() {
+            flows.push(CompiledFlow {
+                idx: u16::try_from(i).map_err(|_| LoadError::TooManyRequests)?,
+                steps: f.steps.clone(),
+            });
+        }
+        // Requests first, then flows: one weighted mix.
+        let mut cumulative = Vec::with_capacity(reqs.len() + flows.len());
         let mut total: u64 = 0;
-        for r in &plan.requests {
-            total += u64::from(r.weight);
+        for w in plan
+            .requests
+            .iter()
+            .map(|r| r.weight)
+            .chain(plan.flows.iter().map(|f| f.weight))
+        {
+            total += u64::from(w);
             cumulative.push(total);
         }
         if total == 0 {
@@ -164,7 +200,9 @@ impl Engine {
         Ok(Engine {
             plan,
             target,
+            others,
             reqs,
+            flows,
             cumulative,
             total_weight: total,
             think,
@@ -174,6 +212,19 @@ impl Engine {
             pool,
             abandoned: AtomicU64::new(0),
         })
+    }
+
+    /// Target `k` (0: the default one).
+    fn target_of(&self, k: usize) -> &Target {
+        match k {
+            0 => &self.target,
+            k => &self.others[k - 1],
+        }
+    }
+
+    /// How many targets there are.
+    pub(crate) fn targets(&self) -> usize {
+        1 + self.others.len()
     }
 
     /// A request index by weight.
@@ -196,9 +247,9 @@ impl Engine {
         }
     }
 
-    /// One iteration: a weighted pick, with the requests it needs first. `intended`
-    /// (open model) is when the iteration should have started; the first request's
-    /// latency counts from it.
+    /// One iteration: a weighted pick (a request, with the requests it needs first, or a
+    /// whole flow). `intended` (open model) is when the iteration should have started;
+    /// the first request's latency counts from it.
     pub(crate) async fn iteration(
         &self,
         flow: &mut Flow,
@@ -206,23 +257,81 @@ impl Engine {
         intended: Option<Instant>,
     ) -> Sent {
         let pick = self.pick(&mut flow.rng);
-        let result = if self.reqs[pick].needs.is_empty() {
-            self.send_one(pick, flow, conns, intended).await
-        } else {
-            let mut order: Vec<usize> = Vec::new();
-            self.chain(pick, &flow.vars, &mut order, 0);
-            let mut result = Sent::Ok;
-            for (k, &i) in order.iter().enumerate() {
-                let from = if k == 0 { intended } else { None };
-                result = self.send_one(i, flow, conns, from).await;
-                if result != Sent::Ok {
-                    break;
-                }
-            }
-            result
+        let result = match pick.checked_sub(self.reqs.len()) {
+            Some(f) => self.run_flow(f, flow, conns, intended).await,
+            None => self.send_with_needs(pick, flow, conns, intended).await,
         };
         flow.iteration += 1;
         result
+    }
+
+    /// Request `i`, preceded by whatever extracts a value it needs that the user lacks.
+    async fn send_with_needs(
+        &self,
+        i: usize,
+        flow: &mut Flow,
+        conns: &mut Conns<'_>,
+        intended: Option<Instant>,
+    ) -> Sent {
+        if self.reqs[i].needs.is_empty() {
+            return self.send_one(i, flow, conns, intended).await;
+        }
+        let mut order: Vec<usize> = Vec::new();
+        self.chain(i, &flow.vars, &mut order, 0);
+        let mut result = Sent::Ok;
+        for (k, &j) in order.iter().enumerate() {
+            let from = if k == 0 { intended } else { None };
+            result = self.send_one(j, flow, conns, from).await;
+            if result != Sent::Ok {
+                break;
+            }
+        }
+        result
+    }
+
+    /// Flow `f`: its steps in order, thinking between them; it stops at the first failed
+    /// step (a failed flow). Cut short by the end of the load, it is not counted.
+    async fn run_flow(
+        &self,
+        f: usize,
+        flow: &mut Flow,
+        conns: &mut Conns<'_>,
+        intended: Option<Instant>,
+    ) -> Sent {
+        let compiled = &self.flows[f];
+        let start = intended.unwrap_or_else(Instant::now);
+        for (k, &step) in compiled.steps.iter().enumerate() {
+            if k > 0 {
+                let think = self.think.sample(&mut flow.rng);
+                if !self.pause(think).await {
+                    return Sent::Aborted;
+                }
+            }
+            let from = if k == 0 { intended } else { None };
+            match self.send_with_needs(step, flow, conns, from).await {
+                Sent::Ok => {}
+                Sent::Aborted => return Sent::Aborted,
+                Sent::Failed => {
+                    let why = format!("step {} {:?} failed", k + 1, self.plan.requests[step].name);
+                    self.report_flow(compiled.idx, start, Some(why.into_boxed_str()));
+                    return Sent::Failed;
+                }
+            }
+        }
+        self.report_flow(compiled.idx, start, None);
+        Sent::Ok
+    }
+
+    fn report_flow(&self, flow: u16, start: Instant, error: Option<Box<str>>) {
+        let done = Instant::now();
+        self.events.send_at(
+            done.saturating_duration_since(self.events.clock()),
+            EventKind::Flow(FlowDone {
+                flow,
+                latency_us: micros(done.saturating_duration_since(start)),
+                error,
+            }),
+        );
     }
 
     /// Render and build the request.
@@ -237,7 +346,7 @@ impl Engine {
             Some(u) => u.clone(),
             None => {
                 let mut p = String::with_capacity(64);
-                p.push_str(&self.target.base_path);
+                p.push_str(&self.target_of(r.target).base_path);
                 let at = p.len();
                 r.path.render(&mut ctx, &mut p);
                 if !p[at..].starts_with('/') {
@@ -279,7 +388,7 @@ impl Engine {
         if let (Some(ct), true) = (ctype, r.content_type) {
             h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
         }
-        self.target.prepare(&mut req);
+        self.target_of(r.target).prepare(&mut req);
         Ok(req)
     }
 
@@ -306,7 +415,7 @@ impl Engine {
                 self.abandoned.fetch_add(1, Ordering::Relaxed);
                 return Sent::Aborted;
             }
-            o = tokio::time::timeout(self.target.timeout, self.exchange(conns, req, r.reads_body)) => o,
+            o = tokio::time::timeout(self.target.timeout, self.exchange_following(conns, req, r)) => o,
         };
         let done = Instant::now();
         let service_us = micros(done - t0);
@@ -336,32 +445,34 @@ impl Engine {
     async fn exchange(
         &self,
         conns: &mut Conns<'_>,
+        k: usize,
         req: Request<Full<Bytes>>,
         keep_body: bool,
     ) -> Result<client::Reply, Failure> {
+        let target = self.target_of(k);
         let limit = client::BodyLimit {
             max: self.target.max_body,
             truncate: self.target.truncate_body,
             keep: keep_body,
         };
         let (lease, cached) = match conns {
-            Conns::Own(slot) => (None, slot.take()),
+            Conns::Own(slots) => (None, slots[k].take()),
             Conns::Pool(p) => {
-                let (l, c) = p.lease().await;
+                let (l, c) = p.lease(k).await;
                 (Some(l), c)
             }
         };
         let mut conn = match cached {
             Some(c) if c.usable() => c,
-            _ => self.connect().await?,
+            _ => self.connect(k).await?,
         };
-        let reply = match client::send(&self.target, &mut conn, req, limit).await {
+        let reply = match client::send(target, &mut conn, req, limit).await {
             Ok(reply) => reply,
             // The kept-alive connection was already closed: the request was never
             // written, so it is safe to send it once more on a fresh connection.
             Err((_, Some(req))) => {
-                conn = self.connect().await?;
-                client::send(&self.target, &mut conn, req, limit)
+                conn = self.connect(k).await?;
+                client::send(target, &mut conn, req, limit)
                     .await
                     .map_err(|(e, _)| e)?
             }
@@ -369,17 +480,141 @@ impl Engine {
         };
         if !reply.close && conn.usable() {
             match conns {
-                Conns::Own(slot) => **slot = Some(conn),
-                Conns::Pool(p) => p.give_back(conn),
+                Conns::Own(slots) => slots[k] = Some(conn),
+                Conns::Pool(p) => p.give_back(k, conn),
             }
         }
         drop(lease);
         Ok(reply)
     }
 
+    /// Send `req`; when the request follows redirects, follow the 3xx answers (up to its
+    /// count), each only to a host on the allow list: a redirect elsewhere fails the
+    /// request and nothing is sent there. Another origin gets a connection of its own
+    /// for that hop; credentials (`authorization`, `cookie`) do not go with it.
+    async fn exchange_following(
+        &self,
+        conns: &mut Conns<'_>,
+        req: Request<Full<Bytes>>,
+        r: &Compiled,
+    ) -> Result<client::Reply, Failure> {
+        let k = r.target;
+        let target = self.target_of(k);
+        if r.redirects == 0 {
+            return self.exchange(conns, k, req, r.reads_body).await;
+        }
+        let (method, headers, body) = (
+            req.method().clone(),
+            req.headers().clone(),
+            req.body().clone(),
+        );
+        let base = match k {
+            0 => &self.plan.base_url,
+            k => &self.plan.targets[k - 1].base_url,
+        };
+        let mut current = base
+            .join(req.uri().path_and_query().map_or("/", |p| p.as_str()))
+            .map_err(|e| Failure::Redirect(format!("redirect: {e}")))?;
+        let mut reply = self.exchange(conns, k, req, r.reads_body).await?;
+        let mut method = method;
+        let mut body = Some(body);
+        for hop in 0..=r.redirects {
+            let status = reply.status;
+            if !status.is_redirection() || status == http::StatusCode::NOT_MODIFIED {
+                return Ok(reply);
+            }
+            let Some(location) = reply.headers.get(http::header::LOCATION) else {
+                return Ok(reply);
+            };
+            if hop == r.redirects {
+                return Err(Failure::Redirect(format!(
+                    "more than {} redirects",
+                    r.redirects
+                )));
+            }
+            let next = location
+                .to_str()
+                .ok()
+                .and_then(|l| current.join(l).ok())
+                .ok_or_else(|| {
+                    Failure::Redirect(format!(
+                        "redirect ({status}) to a location that is not a URL"
+                    ))
+                })?;
+            let host = next
+                .host_str()
+                .map(crate::units::bare_host)
+                .unwrap_or_default();
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(Failure::Redirect(format!(
+                    "redirect to {}: refused, only http and https are followed",
+                    next.scheme()
+                )));
+            }
+            if !crate::units::host_allowed(&self.plan.allow_hosts, &host) {
+                return Err(Failure::Redirect(format!(
+                    "redirect to {host} refused: not on allow_hosts"
+                )));
+            }
+            // 303 (and 301/302 after a POST, as browsers do) becomes a GET without body;
+            // 307 and 308 repeat the request as it was.
+            let keep = matches!(status.as_u16(), 307 | 308)
+                || (status.as_u16() != 303 && method != Method::POST);
+            if !keep {
+                method = if method == Method::HEAD {
+                    Method::HEAD
+                } else {
+                    Method::GET
+                };
+                body = None;
+            }
+            let same = target.same_origin(&next);
+            let mut hop_req = Request::new(body.clone().unwrap_or_default());
+            *hop_req.method_mut() = method.clone();
+            let mut path = next.path().to_string();
+            if let Some(q) = next.query() {
+                path.push('?');
+                path.push_str(q);
+            }
+            *hop_req.uri_mut() = Uri::try_from(path.as_str())
+                .map_err(|e| Failure::Redirect(format!("redirect: {e}")))?;
+            let h = hop_req.headers_mut();
+            for (name, value) in &headers {
+                let dropped = (!same
+                    && (name == http::header::AUTHORIZATION || name == http::header::COOKIE))
+                    || (body.is_none()
+                        && (name == CONTENT_TYPE || name == http::header::CONTENT_LENGTH));
+                if !dropped {
+                    h.append(name.clone(), value.clone());
+                }
+            }
+            reply = if same {
+                target.prepare(&mut hop_req);
+                self.exchange(conns, k, hop_req, r.reads_body).await?
+            } else {
+                let other = target
+                    .for_redirect(&next, &self.plan)
+                    .await
+                    .map_err(|e| Failure::Redirect(format!("redirect to {host}: {e}")))?;
+                other.prepare(&mut hop_req);
+                let (mut conn, _) = other.connect().await?;
+                let limit = client::BodyLimit {
+                    max: self.target.max_body,
+                    truncate: self.target.truncate_body,
+                    keep: r.reads_body,
+                };
+                client::send(&other, &mut conn, hop_req, limit)
+                    .await
+                    .map_err(|(e, _)| e)?
+            };
+            current = next;
+        }
+        Ok(reply)
+    }
+
     /// A new connection, its handshake reported apart from the request's latency.
-    async fn connect(&self) -> Result<client::Conn, Failure> {
-        let (conn, hs) = self.target.connect().await?;
+    async fn connect(&self, k: usize) -> Result<client::Conn, Failure> {
+        let (conn, hs) = self.target_of(k).connect().await?;
         self.events.send(EventKind::Connected(Connected {
             handshake_us: hs.us,
             tls: hs.tls,
@@ -509,5 +744,7 @@ fn compile(i: usize, r: &RequestPlan, target: &Target, show: bool) -> Result<Com
         checks: r.checks.clone(),
         extracts: r.extract.clone(),
         needs: r.needs.clone(),
+        redirects: r.redirects,
+        target: r.target,
     })
 }

@@ -17,7 +17,7 @@ mod engine;
 mod goose_users;
 mod open;
 mod ramp;
-mod tls;
+pub(crate) mod tls;
 
 use std::sync::Arc;
 
@@ -113,6 +113,10 @@ pub async fn run(
         return Ok(());
     }
     let target = client::Target::resolve(&plan, &load).await?;
+    let mut others = Vec::with_capacity(plan.targets.len());
+    for t in &plan.targets {
+        others.push(client::Target::resolve_named(t, &load).await?);
+    }
     if plan.tls.as_ref().is_some_and(|t| t.insecure) {
         events.notice(
             Level::Warn,
@@ -120,7 +124,23 @@ pub async fn run(
              was not checked, anyone in the path could have answered",
         );
     }
+    for t in &plan.targets {
+        if t.tls.as_ref().is_some_and(|t| t.insecure) {
+            events.notice(
+                Level::Warn,
+                format!(
+                    "TLS verification is OFF (targets.{}.tls.insecure = true): its certificate \
+                     was not checked, anyone in the path could have answered",
+                    t.name
+                ),
+            );
+        }
+    }
     preflight(&target).await?;
+    for t in &others {
+        preflight(t).await?;
+    }
+    let n_targets = 1 + others.len();
     // Our own token: cancelling it (at the hard stop) must not cancel the run's.
     let abort = cancel.child_token();
     match load.model {
@@ -142,11 +162,18 @@ pub async fn run(
                         u64::from(size.min(max_users.max(1))),
                         &format!("{size} shared connections"),
                     );
-                    Some(engine::Pool::new(size as usize))
+                    Some(engine::Pool::new(size as usize, n_targets))
                 }
             };
-            let engine =
-                engine::Engine::new(plan.clone(), load.think, target, events, abort, pool)?;
+            let engine = engine::Engine::new(
+                plan.clone(),
+                load.think,
+                target,
+                others,
+                events,
+                abort,
+                pool,
+            )?;
             closed::run(engine, ramp).await
         }
         Model::Open {
@@ -160,9 +187,16 @@ pub async fn run(
                 u64::from(max),
                 &format!("{max} iterations in flight"),
             );
-            let pool = engine::Pool::new(max as usize);
-            let engine =
-                engine::Engine::new(plan.clone(), load.think, target, events, abort, None)?;
+            let pool = engine::Pool::new(max as usize, n_targets);
+            let engine = engine::Engine::new(
+                plan.clone(),
+                load.think,
+                target,
+                others,
+                events,
+                abort,
+                None,
+            )?;
             open::run(engine, pool, start_rate, &stages, max as usize).await
         }
     }

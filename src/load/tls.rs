@@ -73,6 +73,45 @@ impl Tls {
         })
     }
 
+    /// The client of an `https://` health check (HTTP/1.1): it trusts the check's CA
+    /// certificates only (a loopback service has its own CA), the system's roots when it
+    /// has none (read once per process), or nothing with `insecure`.
+    pub(crate) fn for_health(
+        t: &crate::scenario::model::HealthTls,
+        host: &str,
+    ) -> Result<Tls, TlsError> {
+        static NATIVE: std::sync::OnceLock<Vec<CertificateDer<'static>>> =
+            std::sync::OnceLock::new();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?;
+        let builder = if t.insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+        } else {
+            let mut roots = RootCertStore::empty();
+            let certs = if t.ca.is_empty() {
+                NATIVE.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+            } else {
+                &t.ca
+            };
+            roots.add_parsable_certificates(certs.iter().cloned());
+            if roots.is_empty() {
+                return Err(TlsError::NoRoots("none found".into()));
+            }
+            builder.with_root_certificates(roots)
+        };
+        let mut config = builder.with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let host = crate::units::bare_host(host);
+        let name = ServerName::try_from(host.clone()).map_err(|_| TlsError::ServerName(host))?;
+        Ok(Tls {
+            connector: TlsConnector::from(Arc::new(config)),
+            name,
+        })
+    }
+
     /// The TLS handshake on a fresh TCP connection.
     pub(crate) async fn connect(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, Failure> {
         self.connector

@@ -36,6 +36,12 @@ pub use parse::{parse, CriterionError, MAX_THRESHOLD};
 #[serde(rename_all = "snake_case")]
 pub enum MetricId {
     Latency,
+    /// A flow's latency: its first step sent to its last step answered.
+    FlowLatency,
+    /// Failed flows over flows run.
+    FlowErrorRate,
+    /// Flows that ran to their end or failed.
+    FlowCount,
     /// Handshake time of the load's new connections (TCP + TLS).
     Connect,
     ErrorRate,
@@ -117,6 +123,8 @@ impl Kind {
 pub enum Selects {
     /// A request of the scenario, by name.
     Request,
+    /// A flow of the scenario, by name (held in [`Metric::request`]).
+    Flow,
     /// A service of the scenario.
     Service,
     /// A scraped series, by its recorded name (`name{labels}` for a labelled one).
@@ -129,6 +137,7 @@ impl Selects {
     pub fn what(self) -> &'static str {
         match self {
             Selects::Request => "request name",
+            Selects::Flow => "flow name",
             Selects::Service => "service",
             Selects::Series => "series name",
             Selects::Fault => "fault name or kind",
@@ -147,6 +156,11 @@ pub struct SelectorDef {
 const BY_REQUEST: &[SelectorDef] = &[SelectorDef {
     key: "name",
     selects: Selects::Request,
+    required: false,
+}];
+const BY_FLOW: &[SelectorDef] = &[SelectorDef {
+    key: "name",
+    selects: Selects::Flow,
     required: false,
 }];
 const BY_SERVICE: &[SelectorDef] = &[SelectorDef {
@@ -278,6 +292,33 @@ pub const REGISTRY: &[MetricDef] = &[
         stats: LATENCY_STATS,
         example: "latency.p99.9{name=\"create item\"} < 1s",
         description: "response time (a percentile pNN, avg, min, max) on the graded basis, of every request or one",
+    },
+    MetricDef {
+        id: MetricId::FlowLatency,
+        pattern: "flow.latency.<stat>",
+        kind: Kind::Duration,
+        selectors: BY_FLOW,
+        stats: LATENCY_STATS,
+        example: "flow.latency.p95{name=\"checkout\"} < 2s",
+        description: "time of a whole flow, its first step sent to its last step answered, think times between steps included (a percentile pNN, avg, min, max), of every flow or one",
+    },
+    MetricDef {
+        id: MetricId::FlowErrorRate,
+        pattern: "flow.errors.rate",
+        kind: Kind::Share,
+        selectors: BY_FLOW,
+        stats: &[],
+        example: "flow.errors.rate{name=\"checkout\"} < 1%",
+        description: "flows that stopped at a failed step over all flows that ended",
+    },
+    MetricDef {
+        id: MetricId::FlowCount,
+        pattern: "flow.count",
+        kind: Kind::Count,
+        selectors: BY_FLOW,
+        stats: &[],
+        example: "flow.count{name=\"checkout\"} > 100",
+        description: "flows that ended (completed or failed at a step)",
     },
     MetricDef {
         id: MetricId::Connect,
@@ -608,7 +649,7 @@ impl fmt::Display for Metric {
             .iter()
             .filter_map(|s| {
                 let v = match s.selects {
-                    Selects::Request => self.request.as_deref(),
+                    Selects::Request | Selects::Flow => self.request.as_deref(),
                     Selects::Service => self.service.as_deref(),
                     Selects::Series => self.series.as_deref(),
                     Selects::Fault => self.fault.as_deref(),

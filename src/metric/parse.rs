@@ -642,7 +642,7 @@ fn apply_selectors(
         }
         seen.push(def.key);
         let slot = match def.selects {
-            Selects::Request => &mut metric.request,
+            Selects::Request | Selects::Flow => &mut metric.request,
             Selects::Service => &mut metric.service,
             Selects::Series => &mut metric.series,
             Selects::Fault => &mut metric.fault,

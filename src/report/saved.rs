@@ -232,6 +232,40 @@ struct SavedRecord {
     users_died: u64,
     first_death: Option<String>,
     connections: Connections,
+    /// Flows (`[[flows]]`), their histograms inline: `histograms.hlog` holds requests only.
+    #[serde(default)]
+    flows: Vec<Flow>,
+    #[serde(default)]
+    flow_total: Option<Flow>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Flow {
+    stats: Request,
+    raw: String,
+    corrected: String,
+}
+
+fn flow(r: &RequestStats) -> Result<Flow, String> {
+    Ok(Flow {
+        stats: request(r),
+        raw: histograms::encode(&r.raw)?,
+        corrected: histograms::encode(&r.corrected)?,
+    })
+}
+
+fn unflow(f: Flow) -> Result<RequestStats, String> {
+    let r = f.stats;
+    Ok(RequestStats {
+        raw: histograms::decode(&f.raw)?,
+        corrected: histograms::decode(&f.corrected)?,
+        name: r.name,
+        count: r.count,
+        errors: r.errors,
+        error_reasons: r.error_reasons,
+        statuses: r.statuses,
+        clamped: r.clamped,
+    })
 }
 
 fn request(r: &RequestStats) -> Request {
@@ -346,6 +380,8 @@ pub fn record_json(record: &Record) -> Result<Vec<u8>, String> {
             h2: record.connections.h2,
             handshake: histograms::encode(&record.connections.handshake)?,
         },
+        flows: record.flows.iter().map(flow).collect::<Result<_, _>>()?,
+        flow_total: Some(flow(&record.flow_total)?),
     };
     // Compact: the probe points and memory series of a long run are many.
     let mut s = serde_json::to_string(&saved).map_err(|e| e.to_string())?;
@@ -388,7 +424,19 @@ pub fn read_record(dir: &Path) -> Result<Record, SavedError> {
     let c = saved.connections;
     let handshake = histograms::decode(&c.handshake)
         .map_err(|why| format_err(&path, format!("connections.handshake: {why}")))?;
+    let flows = saved
+        .flows
+        .into_iter()
+        .map(unflow)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|why| format_err(&path, format!("flows: {why}")))?;
+    let flow_total = match saved.flow_total {
+        Some(f) => unflow(f).map_err(|why| format_err(&path, format!("flow_total: {why}")))?,
+        None => RequestStats::new("all"),
+    };
     Ok(Record {
+        flows,
+        flow_total,
         load_started: saved.load_started,
         load_duration: saved.load_duration,
         latency_basis: saved.latency_basis,

@@ -9,7 +9,7 @@
 //! `null`, never NaN.
 //!
 //! Top-level keys: `schema_version`, `run`, `verdict`, `target`, `load`, `connections`,
-//! `requests`, `total`, `criteria`, `faults`, `service_events`, `probes`, `resources`,
+//! `requests`, `total`, `flows`, `criteria`, `faults`, `service_events`, `probes`, `resources`,
 //! `metrics`, `notices`.
 
 use std::collections::BTreeMap;
@@ -25,7 +25,7 @@ use crate::report::{EndedBy, RunInfo};
 use crate::scenario::Plan;
 
 /// Raised whenever a field is added.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The figures of one gauntlet run (reports/<run-id>/summary.json). Units are in the
 /// field names: _us microseconds, _s seconds, _pct percent, _bytes bytes. at_s values are
@@ -39,7 +39,7 @@ pub const SCHEMA_VERSION: u32 = 3;
     extend("$id" = "https://github.com/gauntlet/gauntlet/schemas/summary.schema.json")
 )]
 pub struct Summary {
-    #[schemars(extend("const" = 3))]
+    #[schemars(extend("const" = 4))]
     pub schema_version: u32,
     pub run: Run,
     pub verdict: VerdictSummary,
@@ -52,6 +52,12 @@ pub struct Summary {
     pub requests: Vec<RequestSummary>,
     /// All requests together (name `all`).
     pub total: RequestSummary,
+    /// One entry per `[[flows]]` table, in file order: `count` flows ended, `errors` of
+    /// them stopped at a failed step, latency from the first step sent to the last
+    /// answered (raw = corrected). Empty without flows (added in schema 4; a schema 3
+    /// file reads as empty).
+    #[serde(default)]
+    pub flows: Vec<RequestSummary>,
     pub criteria: Vec<CriterionSummary>,
     /// One entry per fault occurrence (a repetition of a fault is its own entry).
     pub faults: Vec<FaultSummary>,
@@ -543,6 +549,7 @@ pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) ->
         },
         requests: record.requests.iter().map(|s| request(s, secs)).collect(),
         total: request(&record.total, secs),
+        flows: record.flows.iter().map(|s| request(s, secs)).collect(),
         criteria: verdict.criteria.iter().map(criterion).collect(),
         faults: text::fault_windows(&record.faults)
             .into_iter()

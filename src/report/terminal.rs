@@ -147,6 +147,7 @@ pub fn render(
     let mut out = String::new();
     heading(&mut out, &st, plan, info, record);
     requests(&mut out, &st, record);
+    flows(&mut out, &st, record);
     top_errors(&mut out, &st, record);
     faults(&mut out, &st, plan, record);
     notices(&mut out, &st, record);
@@ -198,6 +199,34 @@ fn requests(out: &mut String, st: &Style, record: &Record) {
         out,
         "{}",
         st.dim(&format!("latency: {}", text::basis_phrase(record)))
+    );
+    out.push('\n');
+}
+
+/// A row per flow (whole-flow latency, think times included); nothing without flows.
+fn flows(out: &mut String, st: &Style, record: &Record) {
+    if record.flows.is_empty() {
+        return;
+    }
+    let secs = record.load_duration.as_secs_f64();
+    let rows: Vec<Vec<String>> = record
+        .flows
+        .iter()
+        .map(|s| request_row(s, LatencyBasis::Raw, secs))
+        .collect();
+    table(
+        out,
+        st,
+        &[
+            "flow", "count", "failed", "per s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms",
+        ],
+        &rows,
+        "",
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        st.dim("flow latency: first step sent to last step answered, think times included")
     );
     out.push('\n');
 }

@@ -21,6 +21,14 @@ pub const MAX_CONNECTIONS: u32 = 100_000;
 pub const MAX_REQUESTS: usize = 1_000;
 /// A request's `weight` (with [`MAX_REQUESTS`], the total stays far below `u32::MAX`).
 pub const MAX_WEIGHT: u32 = 1_000_000;
+/// Distinct `[[flows]]`: each keeps a latency histogram at run time.
+pub const MAX_FLOWS: usize = 1_000;
+/// Steps of one flow.
+pub const MAX_FLOW_STEPS: usize = 100;
+/// A request's `follow_redirects` count.
+pub const MAX_REDIRECTS: u32 = 20;
+/// What `follow_redirects = true` follows.
+pub const DEFAULT_REDIRECTS: u32 = 10;
 /// A fault's `times` (each repetition is scheduled as a task).
 pub const MAX_TIMES: u32 = 10_000;
 /// `leak_websockets.connections`.

@@ -138,11 +138,15 @@ pub struct Plan {
     pub http: model::HttpVersion,
     /// `Some` for an `https://` target (the defaults when `target.tls` is absent).
     pub tls: Option<TlsPlan>,
+    /// `[targets.<name>]`, by name order; `RequestPlan::target` k > 0 is `targets[k - 1]`.
+    pub targets: Vec<NamedTargetPlan>,
     /// `[report] show_values`: error reasons may quote values from the exchange (header
     /// values, response values, rendered paths). Off by default: they may be secrets.
     pub show_values: bool,
     /// In the order of the file; `RequestDone::request` indexes this.
     pub requests: Vec<RequestPlan>,
+    /// `[[flows]]` in file order; `FlowDone::flow` indexes this.
+    pub flows: Vec<FlowPlan>,
     /// Metrics scrapes and the data canary, resolved (what `observe` runs).
     pub observers: model::ObserversPlan,
     /// `[gate]`: tolerances against a baseline, by figure key, in file order.
@@ -186,6 +190,28 @@ pub struct RequestPlan {
     /// Variables its templates use, and for each the index of the request that extracts
     /// it (run first when the user does not have the value yet).
     pub needs: Vec<(String, usize)>,
+    /// Redirects followed at most (0: a 3xx is the response), each only to a host on the
+    /// allow list.
+    pub redirects: u32,
+    /// Where it goes: 0 the default `[target]`, k > 0 `Plan::targets[k - 1]`.
+    pub target: usize,
+}
+
+/// One `[targets.<name>]` table, resolved.
+#[derive(Debug, Clone)]
+pub struct NamedTargetPlan {
+    pub name: String,
+    pub base_url: url::Url,
+    pub http: model::HttpVersion,
+    pub tls: Option<TlsPlan>,
+}
+
+/// One `[[flows]]` table, resolved: its steps as indexes into `Plan::requests`.
+#[derive(Debug, Clone)]
+pub struct FlowPlan {
+    pub name: String,
+    pub weight: u32,
+    pub steps: Vec<usize>,
 }
 
 pub use overrides::{parse_scale_time, Overrides};

@@ -74,9 +74,13 @@ impl Cuts {
                     matches!(key.last(), Some(Seg::Key(k)) if k == "at")
                 }
                 // Only a name that no longer resolves; a wrong unit is still wrong.
-                ("criteria", "requests" | "services") => {
+                ("criteria", "requests" | "services" | "flows")
+                | ("flows", "requests")
+                | ("requests", "targets") => {
                     element && message.starts_with("no ") && message.contains(" is named ")
                 }
+                // Weights of the cut requests or flows are unknown.
+                ("requests", "flows") => element && message.contains("weight 0"),
                 ("canary", "target") => true,
                 _ => false,
             }
@@ -118,6 +122,7 @@ pub(crate) fn parse(ctx: &mut Ctx<'_>) -> Option<Parsed> {
     // the size of its element, not of the file, so validation stays linear in the file.
     settle_each::<ServiceSpec>(ctx, &mut tree, "services", &mut st);
     settle_each::<RequestSpec>(ctx, &mut tree, "requests", &mut st);
+    settle_each::<FlowSpec>(ctx, &mut tree, "flows", &mut st);
     settle_each::<String>(ctx, &mut tree, "criteria", &mut st);
     settle_each::<StageSpec>(ctx, &mut tree, "load.stages", &mut st);
     let _ = settle::<LoadSpec>(ctx, &mut tree, &parse_path("load"), &mut st);
@@ -732,6 +737,8 @@ fn known_keys(parent: &[Seg]) -> Vec<&'static str> {
         [] => fields_of::<Scenario>().to_vec(),
         ["target"] => fields_of::<Target>().to_vec(),
         ["target", "tls"] => fields_of::<TlsSpec>().to_vec(),
+        ["targets", _] => fields_of::<NamedTarget>().to_vec(),
+        ["targets", _, "tls"] => fields_of::<TlsSpec>().to_vec(),
         ["load"] => fields_of::<LoadSpec>().to_vec(),
         ["load", "stages"] => fields_of::<StageSpec>().to_vec(),
         ["load", "think_time"] => vec!["min", "max"],
@@ -742,6 +749,7 @@ fn known_keys(parent: &[Seg]) -> Vec<&'static str> {
         ["requests"] if indexed(1) => fields_of::<RequestSpec>().to_vec(),
         ["requests", "extract"] => fields_of::<ExtractSpec>().to_vec(),
         ["requests", "checks"] => fields_of::<CheckSpec>().to_vec(),
+        ["flows"] if indexed(1) => fields_of::<FlowSpec>().to_vec(),
         ["faults"] if indexed(1) => all_fault_keys(),
         _ => Vec::new(),
     }

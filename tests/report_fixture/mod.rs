@@ -297,6 +297,8 @@ pub fn record() -> Record {
                 handshake,
             }
         },
+        flows: vec![],
+        flow_total: gauntlet::record::RequestStats::new("all"),
     }
 }
 

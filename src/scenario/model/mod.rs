@@ -106,6 +106,10 @@ pub struct Scenario {
     #[serde(default)]
     pub on_fault_error: OnFaultError,
     pub target: Target,
+    /// `[targets.<name>]`: more targets a request may name (`target = "admin"`); their
+    /// hosts must be on `target.allow_hosts`. `[target]` stays the default.
+    #[serde(default)]
+    pub targets: std::collections::BTreeMap<String, NamedTarget>,
     #[serde(default)]
     pub backend: BackendKind,
     #[serde(default)]
@@ -113,6 +117,9 @@ pub struct Scenario {
     pub load: Option<LoadSpec>,
     #[serde(default)]
     pub requests: Vec<RequestSpec>,
+    /// Ordered journeys through the requests, picked in the same weighted mix.
+    #[serde(default)]
+    pub flows: Vec<FlowSpec>,
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
     /// A data canary: keys written to a Redis before the load and faults, read back at the
@@ -230,6 +237,15 @@ pub struct Target {
     #[serde(default)]
     pub http: HttpVersion,
     /// TLS settings of an `https://` target (none: the system's roots, SNI from the host).
+    pub tls: Option<TlsSpec>,
+}
+
+/// `[targets.<name>]`: a target besides the default one, on the same allow list.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+pub struct NamedTarget {
+    pub base_url: String,
+    #[serde(default)]
+    pub http: HttpVersion,
     pub tls: Option<TlsSpec>,
 }
 

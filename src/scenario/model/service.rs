@@ -70,6 +70,12 @@ pub struct HealthSpec {
     pub command: Option<Vec<String>>,
     /// With `http`: text the response body must contain.
     pub body: Option<String>,
+    /// With an `https://` check: a PEM file of CA certificates to trust (relative to the
+    /// scenario file). Default: `target.tls.ca`, else the system's roots.
+    pub ca: Option<std::path::PathBuf>,
+    /// With an `https://` check: accept any certificate (a self-signed local service).
+    /// Default: `target.tls.insecure`.
+    pub insecure: Option<bool>,
     /// Process backend: a stopped (paused) or missing process makes the service
     /// unhealthy whatever the check says. Default true; false leaves only the check.
     pub process_state: Option<bool>,
@@ -220,6 +226,15 @@ pub struct HealthPlan {
     pub startup: Duration,
 }
 
+/// The trust of an `https://` health check, its files read by validation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthTls {
+    /// CA certificates trusted; empty: the system's roots.
+    pub ca: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// No verification of the certificate.
+    pub insecure: bool,
+}
+
 /// What a health check talks to; always a loopback address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeTarget {
@@ -233,6 +248,8 @@ pub enum ProbeTarget {
         authority: String,
         /// Text the body must contain.
         body: Option<String>,
+        /// `Some` for an `https://` check: whom it trusts.
+        tls: Option<HealthTls>,
     },
     Tcp {
         host: String,
@@ -259,11 +276,17 @@ impl ProbeTarget {
                 authority,
                 path,
                 body,
+                tls,
                 ..
-            } => match body {
-                Some(b) => format!("HTTP GET {authority}{path}, 2xx and body contains {b:?}"),
-                None => format!("HTTP GET {authority}{path}, 2xx"),
-            },
+            } => {
+                let proto = if tls.is_some() { "HTTPS" } else { "HTTP" };
+                match body {
+                    Some(b) => {
+                        format!("{proto} GET {authority}{path}, 2xx and body contains {b:?}")
+                    }
+                    None => format!("{proto} GET {authority}{path}, 2xx"),
+                }
+            }
             ProbeTarget::Tcp { host, port } => format!("TCP connect {host}:{port}"),
             ProbeTarget::Redis { shown, .. } => format!("Redis PING {shown}"),
             ProbeTarget::Command { argv } => format!("command `{}` exits 0", argv.join(" ")),
@@ -288,6 +311,13 @@ impl HealthPlan {
                     .into(),
             ));
         }
+        if spec.http.is_none() && (spec.ca.is_some() || spec.insecure.is_some()) {
+            let key = if spec.ca.is_some() { "ca" } else { "insecure" };
+            return Err((
+                key,
+                format!("`{key}` applies only to an https:// health check"),
+            ));
+        }
         if spec.body.is_some() && spec.http.is_none() {
             return Err((
                 "body",
@@ -299,10 +329,18 @@ impl HealthPlan {
                 let bad = |why: String| ("http", why);
                 let url = url::Url::parse(u)
                     .map_err(|e| bad(format!("health.http `{u}` is not a URL: {e}")))?;
-                if url.scheme() != "http" {
+                if !matches!(url.scheme(), "http" | "https") {
                     return Err(bad(format!(
-                        "health.http must be an http:// URL (https health checks are not supported yet); found \"{u}\""
+                        "health.http must be an http:// or https:// URL; found \"{u}\""
                     )));
+                }
+                let https = url.scheme() == "https";
+                if !https && (spec.ca.is_some() || spec.insecure.is_some()) {
+                    let key = if spec.ca.is_some() { "ca" } else { "insecure" };
+                    return Err((
+                        key,
+                        format!("`{key}` applies only to an https:// health check"),
+                    ));
                 }
                 let written = url
                     .host_str()
@@ -329,6 +367,11 @@ impl HealthPlan {
                     path,
                     authority,
                     body: spec.body.clone(),
+                    // The CA file is read by validation.
+                    tls: https.then(|| HealthTls {
+                        ca: Vec::new(),
+                        insecure: spec.insecure.unwrap_or(false),
+                    }),
                 }
             }
             (None, Some(a)) => {
@@ -468,6 +511,7 @@ mod tests {
                 path: "/health?deep=1".into(),
                 authority: "[::1]:8080".into(),
                 body: None,
+                tls: None,
             }
         );
         assert_eq!(h.interval, DEFAULT_HEALTH_INTERVAL);
@@ -480,7 +524,12 @@ mod tests {
             }
         );
         for (http, tcp, key, says) in [
-            (Some("https://127.0.0.1/h"), None, "http", "not supported"),
+            (
+                Some("ftp://127.0.0.1/h"),
+                None,
+                "http",
+                "http:// or https://",
+            ),
             (Some("http://10.0.0.5/h"), None, "http", "not a loopback"),
             (Some("not a url"), None, "http", "not a URL"),
             (None, Some("10.1.1.1:80"), "tcp", "not a loopback"),

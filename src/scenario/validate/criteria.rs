@@ -10,6 +10,7 @@ pub(super) fn check_criteria(
     ctx: &mut Ctx<'_>,
     criteria: &[String],
     request_names: &[&str],
+    flow_names: &[&str],
     service_names: &[String],
     fault_names: &[String],
 ) -> Vec<Criterion> {
@@ -20,21 +21,33 @@ pub(super) fn check_criteria(
             Err(e) => ctx.in_string(&path, e.column, e.width, e.message, e.hint),
             Ok(c) => {
                 if let Some(n) = c.metric.request_name() {
-                    if !request_names.contains(&n) {
-                        let hint = match closest(n, request_names.iter().copied()) {
+                    let by_flow = c
+                        .metric
+                        .def()
+                        .selectors
+                        .iter()
+                        .any(|d| d.selects == metric::Selects::Flow);
+                    let (names, what) = if by_flow {
+                        (flow_names, ("flow", "flows"))
+                    } else {
+                        (request_names, ("request", "requests"))
+                    };
+                    if !names.contains(&n) {
+                        let hint = match closest(n, names.iter().copied()) {
                             Some(m) => format!(
-                                "did you mean \"{m}\"? requests: {}",
-                                quoted_list(request_names.iter().copied())
+                                "did you mean \"{m}\"? {}: {}",
+                                what.1,
+                                quoted_list(names.iter().copied())
                             ),
                             None => {
-                                format!("requests: {}", quoted_list(request_names.iter().copied()))
+                                format!("{}: {}", what.1, quoted_list(names.iter().copied()))
                             }
                         };
                         ctx.in_string(
                             &path,
                             column_of(text, n),
                             n.chars().count(),
-                            format!("no request is named \"{n}\""),
+                            format!("no {} is named \"{n}\"", what.0),
                             Some(hint),
                         );
                     }

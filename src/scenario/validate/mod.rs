@@ -15,6 +15,7 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPT
 
 mod criteria;
 mod faults;
+mod flows;
 mod load;
 mod observers;
 mod requests;
@@ -23,6 +24,7 @@ mod target;
 
 use criteria::*;
 use faults::*;
+use flows::*;
 use load::*;
 use observers::*;
 use requests::*;
@@ -91,6 +93,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         );
     }
     let (allow, base_url, tls) = check_target(ctx, &s);
+    let targets = check_named_targets(ctx, &s, &allow);
     // --- load -----------------------------------------------------------------------
     match (&s.load, s.requests.is_empty()) {
         (Some(_), true) => ctx.at_key(
@@ -116,14 +119,18 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     };
 
     let service_names: Vec<String> = s.services.iter().map(|sv| sv.name.clone()).collect();
-    let services = check_services(ctx, &mut s, &service_names);
+    let services = check_services(ctx, &mut s, &service_names, tls.as_ref());
     let request_names: Vec<&str> = s.requests.iter().map(|r| r.name.as_str()).collect();
-    let requests = check_requests(ctx, &s.requests, &request_names);
+    let mut requests = check_requests(ctx, &s.requests, &request_names, &s.flows);
+    let flows = check_flows(ctx, &s.flows, &s.requests, &mut requests);
+    resolve_request_targets(ctx, &s.requests, &targets, &mut requests);
+    let flow_names: Vec<&str> = s.flows.iter().map(|f| f.name.as_str()).collect();
     let fault_names = fault_selectors(&s.faults);
     let parsed = check_criteria(
         ctx,
         &s.criteria,
         &request_names,
+        &flow_names,
         &service_names,
         &fault_names,
     );
@@ -165,16 +172,48 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         base_url,
         http: s.target.http,
         tls,
+        targets,
         show_values: s
             .report
             .as_ref()
             .and_then(|r| r.show_values)
             .unwrap_or(false),
         requests,
+        flows,
         observers,
         gate,
         secrets: Default::default(),
     })
+}
+
+/// Each request's `target` names a `[targets.<name>]` table.
+fn resolve_request_targets(
+    ctx: &mut Ctx<'_>,
+    specs: &[RequestSpec],
+    targets: &[super::NamedTargetPlan],
+    plans: &mut [super::RequestPlan],
+) {
+    for (i, (spec, plan)) in specs.iter().zip(plans.iter_mut()).enumerate() {
+        let Some(name) = &spec.target else { continue };
+        match targets.iter().position(|t| &t.name == name) {
+            Some(k) => plan.target = k + 1,
+            None => {
+                let names = targets.iter().map(|t| t.name.as_str());
+                let hint = match super::suggest::closest(name, names.clone()) {
+                    Some(m) => format!("did you mean \"{m}\"? targets: {}", quoted_list(names)),
+                    None if targets.is_empty() => format!(
+                        "declare it as a [targets.{name}] table with its base_url, or remove `target` to use [target]"
+                    ),
+                    None => format!("targets: {}", quoted_list(names)),
+                };
+                ctx.at_value(
+                    &format!("requests[{i}].target"),
+                    format!("no target is named \"{name}\""),
+                    Some(hint),
+                );
+            }
+        }
+    }
 }
 
 /// `[gate]`: every key names a figure family and every value is a tolerance that fits it.
@@ -203,11 +242,13 @@ fn check_services(
     ctx: &mut Ctx<'_>,
     s: &mut Scenario,
     service_names: &[String],
+    target_tls: Option<&super::TlsPlan>,
 ) -> Vec<ServicePlan> {
     let base_dir = scenario_dir(ctx.file);
     let mut services = Vec::with_capacity(s.services.len());
     for (i, sv) in s.services.iter_mut().enumerate() {
-        let (health, ports, proxy) = check_service(ctx, i, sv, s.backend, &service_names[..i]);
+        let (health, ports, proxy) =
+            check_service(ctx, i, sv, s.backend, &service_names[..i], target_tls);
         for p in [&mut sv.cwd, &mut sv.pid_file].into_iter().flatten() {
             if p.is_relative() {
                 *p = base_dir.join(&*p);
@@ -228,6 +269,7 @@ fn check_requests(
     ctx: &mut Ctx<'_>,
     specs: &[RequestSpec],
     request_names: &[&str],
+    flows: &[FlowSpec],
 ) -> Vec<super::RequestPlan> {
     if specs.len() > MAX_REQUESTS {
         ctx.at_key(
@@ -248,7 +290,10 @@ fn check_requests(
         requests.push(plan);
         places.push(p);
     }
-    if !specs.is_empty() && specs.iter().all(|r| r.weight == Some(0)) {
+    if !specs.is_empty()
+        && specs.iter().all(|r| r.weight == Some(0))
+        && flows.iter().all(|f| f.weight == Some(0))
+    {
         ctx.at_key(
             "requests",
             "every request has weight 0, so none would ever be picked",

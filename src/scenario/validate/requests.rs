@@ -106,6 +106,21 @@ pub(super) fn check_request(
     let body = body(ctx, &p, r, &mut places);
     let extract = extractors(ctx, &p, r);
     let checks = checks(ctx, &p, r);
+    let redirects = match r.follow_redirects {
+        None | Some(FollowRedirects::On(false)) => 0,
+        Some(FollowRedirects::On(true)) => DEFAULT_REDIRECTS,
+        Some(FollowRedirects::Max(n)) if n > MAX_REDIRECTS => {
+            ctx.at_value(
+                &format!("{p}.follow_redirects"),
+                format!("follow_redirects is at most {MAX_REDIRECTS}; found {n}"),
+                Some(format!(
+                    "a longer chain is a redirect loop; true follows up to {DEFAULT_REDIRECTS}"
+                )),
+            );
+            0
+        }
+        Some(FollowRedirects::Max(n)) => n,
+    };
     let plan = RequestPlan {
         name: r.name.clone(),
         weight: r.weight.unwrap_or(1),
@@ -116,6 +131,8 @@ pub(super) fn check_request(
         extract,
         checks,
         needs: Vec::new(),
+        redirects,
+        target: 0,
     };
     (plan, places)
 }

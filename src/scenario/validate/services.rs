@@ -9,6 +9,7 @@ pub(super) fn check_service(
     sv: &ServiceSpec,
     backend: BackendKind,
     earlier: &[String],
+    target_tls: Option<&super::super::TlsPlan>,
 ) -> (Option<HealthPlan>, Vec<PortMapping>, Option<ProxyPlan>) {
     let p = format!("services[{i}]");
     if sv.name.trim().is_empty() {
@@ -125,7 +126,22 @@ pub(super) fn check_service(
     if let Some(h) = &sv.health {
         let hp = format!("{p}.health");
         match HealthPlan::resolve(h) {
-            Ok(plan) => health = Some(plan),
+            Ok(mut plan) => {
+                // An https check trusts its own `ca`, else the target's TLS settings.
+                if let ProbeTarget::Http { tls: Some(t), .. } = &mut plan.target {
+                    if let Some(ca) = &h.ca {
+                        let file = scenario_dir(ctx.file).join(ca);
+                        t.ca = super::target::read_certs(ctx, &format!("{hp}.ca"), ca, &file)
+                            .unwrap_or_default();
+                    } else if let Some(tt) = target_tls {
+                        t.ca = tt.ca.clone();
+                    }
+                    if h.insecure.is_none() {
+                        t.insecure = target_tls.is_some_and(|tt| tt.insecure);
+                    }
+                }
+                health = Some(plan)
+            }
             Err((key, message)) => {
                 let at = if key.is_empty() {
                     hp.clone()

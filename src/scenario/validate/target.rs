@@ -94,15 +94,73 @@ pub(super) fn check_target(
             );
             None
         }
-        (spec, true) => Some(check_tls(ctx, spec.as_ref())),
+        (spec, true) => Some(check_tls(ctx, spec.as_ref(), "target")),
         _ => None,
     };
     (allow, base_url, tls)
 }
 
+/// Check `[targets.<name>]`: each base URL is http(s) with its host on the allow list,
+/// and its TLS files are read as `target.tls`'s are.
+pub(super) fn check_named_targets(
+    ctx: &mut Ctx<'_>,
+    s: &Scenario,
+    allow: &[String],
+) -> Vec<super::super::NamedTargetPlan> {
+    let mut out = Vec::new();
+    for (name, t) in &s.targets {
+        let pre = sub("targets", name);
+        let at = format!("{pre}.base_url");
+        let url = match url::Url::parse(&t.base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
+            Ok(_) | Err(_) => {
+                ctx.at_value(
+                    &at,
+                    format!(
+                        "{at} must be an http:// or https:// URL; found \"{}\"",
+                        t.base_url
+                    ),
+                    Some("write it like \"http://127.0.0.1:8081\"".into()),
+                );
+                continue;
+            }
+        };
+        let host = url_host(&url).unwrap_or_default();
+        if !allow.is_empty() && !allow.contains(&host) {
+            ctx.at_value(
+                &at,
+                format!("target host `{host}` is not in target.allow_hosts"),
+                Some(format!(
+                    "allowed: {}; add \"{host}\" to target.allow_hosts only if load may be sent there",
+                    quoted_list(allow.iter().map(String::as_str))
+                )),
+            );
+        }
+        let tls = match (&t.tls, url.scheme() == "https") {
+            (Some(_), false) => {
+                ctx.at_key(
+                    &format!("{pre}.tls"),
+                    format!("{pre}.tls applies only to an https:// target"),
+                    None,
+                );
+                None
+            }
+            (spec, true) => Some(check_tls(ctx, spec.as_ref(), &pre)),
+            (None, false) => None,
+        };
+        out.push(super::super::NamedTargetPlan {
+            name: name.clone(),
+            base_url: url,
+            http: t.http,
+            tls,
+        });
+    }
+    out
+}
+
 /// Read and check `target.tls`: every file exists and parses, `cert` comes with its
 /// `key` and they match, `server_name` is a DNS name or an IP address.
-fn check_tls(ctx: &mut Ctx<'_>, spec: Option<&TlsSpec>) -> TlsPlan {
+fn check_tls(ctx: &mut Ctx<'_>, spec: Option<&TlsSpec>, pre: &str) -> TlsPlan {
     let Some(spec) = spec else {
         return TlsPlan::default();
     };
@@ -112,12 +170,12 @@ fn check_tls(ctx: &mut Ctx<'_>, spec: Option<&TlsSpec>) -> TlsPlan {
         ..TlsPlan::default()
     };
     if let Some(ca) = &spec.ca {
-        plan.ca = read_certs(ctx, "target.tls.ca", ca, &dir.join(ca)).unwrap_or_default();
+        plan.ca = read_certs(ctx, &format!("{pre}.tls.ca"), ca, &dir.join(ca)).unwrap_or_default();
     }
     match (&spec.cert, &spec.key) {
         (Some(cert), Some(key)) => {
-            let certs = read_certs(ctx, "target.tls.cert", cert, &dir.join(cert));
-            let key = read_key(ctx, key, &dir.join(key));
+            let certs = read_certs(ctx, &format!("{pre}.tls.cert"), cert, &dir.join(cert));
+            let key = read_key(ctx, key, &dir.join(key), &format!("{pre}.tls.key"));
             if let (Some(certs), Some(key)) = (certs, key) {
                 let provider = rustls::crypto::ring::default_provider();
                 match rustls::sign::CertifiedKey::from_der(certs.clone(), key.clone_key(), &provider)
@@ -129,26 +187,26 @@ fn check_tls(ctx: &mut Ctx<'_>, spec: Option<&TlsSpec>) -> TlsPlan {
                         })
                     }
                     Err(rustls::Error::InconsistentKeys(_)) => ctx.at_value(
-                        "target.tls.key",
-                        "target.tls.key is not the private key of target.tls.cert (their public keys differ)",
+                        &format!("{pre}.tls.key"),
+                        format!("{pre}.tls.key is not the private key of {pre}.tls.cert (their public keys differ)"),
                         Some("give the private key of the client certificate's first (leaf) certificate".into()),
                     ),
                     Err(e) => ctx.at_value(
-                        "target.tls.cert",
-                        format!("target.tls.cert cannot be used as a client certificate: {e}"),
-                        Some("give an X.509 v3 certificate chain, leaf first, with its key in target.tls.key".into()),
+                        &format!("{pre}.tls.cert"),
+                        format!("{pre}.tls.cert cannot be used as a client certificate: {e}"),
+                        Some(format!("give an X.509 v3 certificate chain, leaf first, with its key in {pre}.tls.key")),
                     ),
                 }
             }
         }
         (Some(_), None) => ctx.at_key(
-            "target.tls.cert",
-            "target.tls.cert is given without target.tls.key",
+            &format!("{pre}.tls.cert"),
+            format!("{pre}.tls.cert is given without {pre}.tls.key"),
             Some("add key = \"client.key\" (the certificate's private key, PEM)".into()),
         ),
         (None, Some(_)) => ctx.at_key(
-            "target.tls.key",
-            "target.tls.key is given without target.tls.cert",
+            &format!("{pre}.tls.key"),
+            format!("{pre}.tls.key is given without {pre}.tls.cert"),
             Some("add cert = \"client.pem\" (the client certificate chain, PEM)".into()),
         ),
         (None, None) => {}
@@ -157,7 +215,7 @@ fn check_tls(ctx: &mut Ctx<'_>, spec: Option<&TlsSpec>) -> TlsPlan {
         match ServerName::try_from(name.as_str()) {
             Ok(n) => plan.server_name = Some(n.to_owned()),
             Err(_) => ctx.at_value(
-                "target.tls.server_name",
+                &format!("{pre}.tls.server_name"),
                 format!("`{name}` is not a DNS name or an IP address"),
                 Some("write the host name the certificate is for, e.g. \"api.example.com\"".into()),
             ),
@@ -185,7 +243,7 @@ fn io_text(e: &std::io::Error) -> String {
 }
 
 /// Every certificate of a PEM file; at least one.
-fn read_certs(
+pub(super) fn read_certs(
     ctx: &mut Ctx<'_>,
     path: &str,
     written: &Path,
@@ -221,12 +279,16 @@ fn read_certs(
 }
 
 /// The first private key of a PEM file.
-fn read_key(ctx: &mut Ctx<'_>, written: &Path, file: &Path) -> Option<PrivateKeyDer<'static>> {
-    const PATH: &str = "target.tls.key";
+fn read_key(
+    ctx: &mut Ctx<'_>,
+    written: &Path,
+    file: &Path,
+    key_path: &str,
+) -> Option<PrivateKeyDer<'static>> {
     let text = match std::fs::read(file) {
         Ok(t) => t,
         Err(e) => {
-            unreadable(ctx, PATH, written, &e);
+            unreadable(ctx, key_path, written, &e);
             return None;
         }
     };
@@ -234,7 +296,7 @@ fn read_key(ctx: &mut Ctx<'_>, written: &Path, file: &Path) -> Option<PrivateKey
         Ok(k) => Some(k),
         Err(e) => {
             ctx.at_value(
-                PATH,
+                key_path,
                 format!("{} holds no usable private key: {e}", written.display()),
                 Some(
                     "give a PEM private key (BEGIN PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
