@@ -432,6 +432,8 @@ pub struct Record {
     pub first_death: Option<String>,
     /// The load's connections to the target and their handshakes.
     pub connections: ConnectionStats,
+    /// The WebSocket users' figures; `None` when none ran.
+    pub ws: Option<crate::event::WsTotals>,
 }
 
 /// Connections the load opened, and what their handshakes took.
@@ -546,6 +548,7 @@ impl Recorder {
                 users_died: 0,
                 first_death: None,
                 connections: ConnectionStats::default(),
+                ws: None,
             },
             accs: plan.requests.iter().map(|_| Acc::new()).collect(),
             total_acc: Acc::new(),
@@ -710,6 +713,10 @@ impl Recorder {
             }
             // Its time is when the stream ended, not when anything happened.
             EventKind::Overflow(o) => self.overflow(o),
+            EventKind::Ws(t) => {
+                self.seen(at);
+                self.record.ws = Some((**t).clone());
+            }
         }
     }
 

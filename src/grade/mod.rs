@@ -274,6 +274,7 @@ times = 2
             users_died: 0,
             first_death: None,
             connections: Default::default(),
+            ws: None,
         }
     }
 

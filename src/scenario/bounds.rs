@@ -21,6 +21,9 @@ pub const MAX_CONNECTIONS: u32 = 100_000;
 pub const MAX_REQUESTS: usize = 1_000;
 /// A request's `weight` (with [`MAX_REQUESTS`], the total stays far below `u32::MAX`).
 pub const MAX_WEIGHT: u32 = 1_000_000;
+/// `[[ws]]` entries (each keeps its figures during the run), and messages per entry.
+pub const MAX_WS: usize = 100;
+pub const MAX_WS_MESSAGES: usize = 1_000;
 /// A fault's `times` (each repetition is scheduled as a task).
 pub const MAX_TIMES: u32 = 10_000;
 /// `leak_websockets.connections`.

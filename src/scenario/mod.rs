@@ -142,6 +142,8 @@ pub struct Plan {
     pub show_values: bool,
     /// In the order of the file; `RequestDone::request` indexes this.
     pub requests: Vec<RequestPlan>,
+    /// `[[ws]]` users, in file order (closed model only).
+    pub ws: Vec<WsPlan>,
     /// Metrics scrapes and the data canary, resolved (what `observe` runs).
     pub observers: model::ObserversPlan,
     /// `[gate]`: tolerances against a baseline, by figure key, in file order.
@@ -183,6 +185,45 @@ pub struct RequestPlan {
     /// Variables its templates use, and for each the index of the request that extracts
     /// it (run first when the user does not have the value yet).
     pub needs: Vec<(String, usize)>,
+}
+
+/// One `[[ws]]` entry, resolved: what each of its WebSocket users does per connection.
+#[derive(Debug, Clone)]
+pub struct WsPlan {
+    pub name: String,
+    /// `ws://` or `wss://`, its host on the allow list.
+    pub url: url::Url,
+    pub weight: u32,
+    /// Sent with the upgrade request.
+    pub headers: Vec<(http::HeaderName, Template)>,
+    pub subprotocol: Option<String>,
+    pub messages: Vec<WsMessagePlan>,
+    /// Open time after the messages.
+    pub hold: Duration,
+    pub ping_interval: Option<Duration>,
+}
+
+/// One message of a `[[ws]]` user.
+#[derive(Debug, Clone)]
+pub struct WsMessagePlan {
+    pub send: Template,
+    /// The first text reply passing it ends the wait; `None`: only sent.
+    pub expect: Option<Check>,
+    /// How long to wait for the matching reply (never zero).
+    pub timeout: Duration,
+    /// From the matching reply (JSON pointers only).
+    pub extract: Vec<Extractor>,
+}
+
+impl Plan {
+    /// The weights users are split by: the HTTP mix first (the sum of the request
+    /// weights), then each `[[ws]]` entry.
+    pub fn user_weights(&self) -> Vec<u64> {
+        let http: u64 = self.requests.iter().map(|r| u64::from(r.weight)).sum();
+        std::iter::once(http)
+            .chain(self.ws.iter().map(|w| u64::from(w.weight)))
+            .collect()
+    }
 }
 
 pub use overrides::Overrides;

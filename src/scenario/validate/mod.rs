@@ -20,6 +20,7 @@ mod observers;
 mod requests;
 mod services;
 mod target;
+mod ws;
 
 use criteria::*;
 use faults::*;
@@ -28,6 +29,7 @@ use observers::*;
 use requests::*;
 use services::*;
 use target::*;
+use ws::*;
 
 /// `base` followed by one key, quoted when needed: `requests[0].headers."x y"`.
 pub(super) fn sub(base: &str, key: &str) -> String {
@@ -92,10 +94,10 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     }
     let (allow, base_url, tls) = check_target(ctx, &s);
     // --- load -----------------------------------------------------------------------
-    match (&s.load, s.requests.is_empty()) {
+    match (&s.load, s.requests.is_empty() && s.ws.is_empty()) {
         (Some(_), true) => ctx.at_key(
             "load",
-            "[load] is given but there are no [[requests]] to send",
+            "[load] is given but there are no [[requests]] (or [[ws]] users) to send",
             Some("add at least one [[requests]] table, or remove [load]".into()),
         ),
         (None, false) => ctx.at_key(
@@ -114,6 +116,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         }
         None => (None, Duration::ZERO),
     };
+    let ws = check_ws(ctx, &s, &allow, load.as_ref());
 
     let service_names: Vec<String> = s.services.iter().map(|sv| sv.name.clone()).collect();
     let services = check_services(ctx, &mut s, &service_names);
@@ -157,6 +160,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
             .and_then(|r| r.show_values)
             .unwrap_or(false),
         requests,
+        ws,
         observers,
         gate,
     })
