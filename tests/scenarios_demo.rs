@@ -40,6 +40,11 @@ const CASES: &[Case] = &[
         defect: "ws-leak",
         fails: "memory.api.growth < 60MiB/min",
     },
+    Case {
+        file: "websocket-chat.toml",
+        defect: "ws-leak",
+        fails: "memory.api.retained < 48MiB",
+    },
 ];
 
 fn scenario(file: &str) -> PathBuf {
@@ -243,6 +248,16 @@ fn ws_leak_fails_with_its_defect() {
 }
 
 #[test]
+fn websocket_chat_passes_when_fixed() {
+    check("websocket-chat.toml", false);
+}
+
+#[test]
+fn websocket_chat_fails_with_its_defect() {
+    check("websocket-chat.toml", true);
+}
+
+#[test]
 fn demo_scenarios_validate() {
     for case in CASES {
         let file = scenario(case.file);
@@ -253,6 +268,11 @@ fn demo_scenarios_validate() {
             case.file,
             case.fails
         );
-        assert!(!plan.faults.is_empty(), "{}", case.file);
+        // Each provokes something: a fault, or users of its own kind (WebSocket).
+        assert!(
+            !plan.faults.is_empty() || !plan.ws.is_empty(),
+            "{}",
+            case.file
+        );
     }
 }

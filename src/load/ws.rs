@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +43,8 @@ const GRACE: Duration = Duration::from_secs(2);
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// A user whose connect failed waits at least this long before the next try.
 const RETRY: Duration = Duration::from_millis(100);
+/// Each connection's read buffer (it grows for a larger message).
+const READ_BUFFER: usize = 8 * 1024;
 /// A user's RNG stream: its number, plus this times how often it was active before.
 const GENERATION: u64 = 1 << 32;
 
@@ -308,7 +310,12 @@ impl Users {
             Some(tls) => Box::new(tls.connect(tcp).await.map_err(|e| e.to_string())?),
             None => Box::new(tcp),
         };
-        let (ws, _) = tokio_tungstenite::client_async(req, io)
+        // Small buffers: thousands of users hold a connection each (the default read
+        // buffer is 128 KiB, allocated up front).
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(0);
+        let (ws, _) = tokio_tungstenite::client_async_with_config(req, io, Some(config))
             .await
             .map_err(|e| format!("handshake: {e}"))?;
         Ok(ws)

@@ -9,8 +9,8 @@
 //! `null`, never NaN.
 //!
 //! Top-level keys: `schema_version`, `run`, `verdict`, `target`, `load`, `connections`,
-//! `requests`, `total`, `criteria`, `faults`, `service_events`, `probes`, `resources`,
-//! `metrics`, `notices`.
+//! `requests`, `total`, `ws`, `criteria`, `faults`, `service_events`, `probes`,
+//! `resources`, `metrics`, `notices`.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +25,7 @@ use crate::report::{EndedBy, RunInfo};
 use crate::scenario::Plan;
 
 /// Raised whenever a field is added.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The figures of one gauntlet run (reports/<run-id>/summary.json). Units are in the
 /// field names: _us microseconds, _s seconds, _pct percent, _bytes bytes. at_s values are
@@ -39,7 +39,7 @@ pub const SCHEMA_VERSION: u32 = 3;
     extend("$id" = "https://github.com/gauntlet/gauntlet/schemas/summary.schema.json")
 )]
 pub struct Summary {
-    #[schemars(extend("const" = 3))]
+    #[schemars(extend("const" = 4))]
     pub schema_version: u32,
     pub run: Run,
     pub verdict: VerdictSummary,
@@ -52,6 +52,10 @@ pub struct Summary {
     pub requests: Vec<RequestSummary>,
     /// All requests together (name `all`).
     pub total: RequestSummary,
+    /// The WebSocket users (`[[ws]]`), all entries together; null when the scenario has
+    /// none (added in schema 4).
+    #[serde(default)]
+    pub ws: Option<WsSummary>,
     pub criteria: Vec<CriterionSummary>,
     /// One entry per fault occurrence (a repetition of a fault is its own entry).
     pub faults: Vec<FaultSummary>,
@@ -190,6 +194,32 @@ pub struct RequestSummary {
     /// Latencies longer than the histogram's bound (1h), recorded as 1h.
     pub clamped: u64,
     pub latency_us: LatencyPair,
+}
+
+/// What the WebSocket users did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WsSummary {
+    /// Connections tried (each reconnect counts), and of them those that failed.
+    pub connects: u64,
+    pub connect_failures: u64,
+    /// Messages sent, and of them those that failed (not sent, or no matching reply
+    /// within the timeout).
+    pub messages: u64,
+    pub message_failures: u64,
+    /// (connect_failures + message_failures) / (connects + messages) × 100; null when
+    /// nothing was tried.
+    #[schemars(range(min = 0, max = 100))]
+    pub error_rate_pct: Option<f64>,
+    /// Most connections open at once.
+    pub connections_peak: u32,
+    /// Connections the server ended with a close code other than 1000/1001, or dropped
+    /// without a close frame.
+    pub closes_abnormal: u64,
+    /// Send to matching reply, µs; null when no reply matched.
+    pub rtt_us: Option<Latency>,
+    /// The most frequent failure reasons.
+    pub top_errors: Vec<ErrorReason>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -444,6 +474,30 @@ pub(crate) fn level(l: crate::event::Level) -> &'static str {
     }
 }
 
+fn ws_summary(t: &crate::event::WsTotals) -> WsSummary {
+    let mut top: Vec<ErrorReason> = t
+        .reasons
+        .iter()
+        .map(|(reason, count)| ErrorReason {
+            reason: reason.clone(),
+            count: *count,
+        })
+        .collect();
+    top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+    let attempts = t.attempts();
+    WsSummary {
+        connects: t.connects,
+        connect_failures: t.connect_failures,
+        messages: t.messages,
+        message_failures: t.message_failures,
+        error_rate_pct: (attempts > 0).then(|| t.failures() as f64 / attempts as f64 * 100.0),
+        connections_peak: t.peak,
+        closes_abnormal: t.abnormal_closes,
+        rtt_us: Latency::of(&t.rtt),
+        top_errors: top,
+    }
+}
+
 /// Build the summary.
 /// Which processes (or cgroup) a service's CPU and memory are of.
 fn resource_scope(plan: &Plan, service: &str) -> String {
@@ -543,6 +597,7 @@ pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) ->
         },
         requests: record.requests.iter().map(|s| request(s, secs)).collect(),
         total: request(&record.total, secs),
+        ws: record.ws.as_ref().map(ws_summary),
         criteria: verdict.criteria.iter().map(criterion).collect(),
         faults: text::fault_windows(&record.faults)
             .into_iter()
