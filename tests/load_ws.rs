@@ -207,7 +207,7 @@ messages = [{ send = "hello", expect = { contains = "goodbye" }, timeout = "200m
     assert!(!v.passed);
     let c = &v.criteria[0];
     assert!(!c.passed);
-    let rate = match c.value {
+    let rate = match c.measured {
         Some(gauntlet::metric::Quantity::Percent(p)) => p,
         ref other => panic!("{other:?}"),
     };

@@ -249,7 +249,8 @@ fn ws(metric: &Metric, record: &Record) -> Measured {
         _ => Measured::with(
             Quantity::Count(t.abnormal_closes as f64),
             format!(
-                "{} closed abnormally",
+                "{} of {} closed abnormally",
+                t.abnormal_closes,
                 plural(t.connects - t.connect_failures, "connection", "connections")
             ),
         ),
