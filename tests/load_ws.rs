@@ -358,6 +358,16 @@ hold = "60s"
     let t0 = Instant::now();
     let out = run_load(plan.clone());
     let t = totals(&out);
+    eprintln!(
+        "5000 ws users: client peak {}, server peak {}, {} connects, {} messages, rtt p50 {}us p99 {}us, took {:?}",
+        t.peak,
+        seen.peak(),
+        t.connects,
+        t.messages,
+        t.rtt.value_at_quantile(0.5),
+        t.rtt.value_at_quantile(0.99),
+        t0.elapsed()
+    );
     assert_eq!(t.connect_failures, 0, "{:?}", t.reasons);
     assert!(t.peak >= 5000, "client peak {}: {:?}", t.peak, t.reasons);
     assert!(

@@ -107,7 +107,7 @@ fn check_one(
             Some("the handshake comes before any reply; use a generator like {{user.id}}".into()),
         );
     }
-    for (k, _) in &w.headers {
+    for k in w.headers.keys() {
         let lower = k.to_ascii_lowercase();
         if lower.starts_with("sec-websocket-")
             || matches!(lower.as_str(), "host" | "upgrade" | "connection")
