@@ -88,7 +88,7 @@ struct Numbers {
 
 fn numbers() -> impl Strategy<Value = Numbers> {
     (
-        prop::collection::vec(duration(), 24),
+        prop::collection::vec(duration(), 27),
         prop::collection::vec(count(), 12),
         prop::collection::vec(float(), 8),
         prop::collection::vec(size(), 2),
@@ -121,6 +121,15 @@ fn scenario(n: &Numbers) -> String {
             d[2], d[3], c[0], d[0], c[1], d[1], c[2]
         )
     };
+    // WebSocket users exist in the closed model only.
+    let ws = if n.open {
+        String::new()
+    } else {
+        format!(
+            "[[ws]]\nname = \"chat\"\nurl = \"ws://127.0.0.1:18080/ws\"\nweight = {}\nhold = \"{}\"\nping_interval = \"{}\"\nmessages = [{{ send = \"hi\", expect = {{ contains = \"hi\" }}, timeout = \"{}\" }}]\n",
+            c[9], d[24], d[25], d[26]
+        )
+    };
     let (lo, hi) = (n.ints.0.min(n.ints.1), n.ints.0.max(n.ints.1));
     format!(
         r#"name = "extreme"
@@ -147,6 +156,8 @@ timeout = "{d11}"
 name = "get"
 weight = {c4}
 path = "/{{{{rand.int({lo},{hi})}}}}/{{{{rand.float({f3},{f4})}}}}"
+
+{ws}
 
 [[faults]]
 kind = "cpu"
@@ -285,7 +296,7 @@ proptest! {
 /// Values every field accepts.
 fn sane() -> Numbers {
     Numbers {
-        d: (0..24)
+        d: (0..27)
             .map(|i| match i {
                 0 | 1 => "10s",
                 2 => "10ms",
@@ -315,7 +326,7 @@ fn each_field_alone_at_its_extremes() {
     use proptest::test_runner::{Config, TestRunner};
     use std::sync::atomic::{AtomicUsize, Ordering};
     let one = prop_oneof![
-        (0usize..24, duration()).prop_map(|(k, v)| (0, k, v)),
+        (0usize..27, duration()).prop_map(|(k, v)| (0, k, v)),
         (0usize..12, count()).prop_map(|(k, v)| (1, k, v)),
         (0usize..8, float()).prop_map(|(k, v)| (2, k, v)),
         (0usize..2, size()).prop_map(|(k, v)| (3, k, v)),
