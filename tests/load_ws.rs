@@ -380,3 +380,148 @@ hold = "60s"
     // Bounded: the stages (12s) plus the closing grace.
     assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
 }
+
+/// A wss:// echo server with a certificate of 127.0.0.1 signed by a fresh CA (returned
+/// as PEM); it accepts the `chat.v1` subprotocol and keeps the `x-client` header it saw.
+fn wss_server() -> (SocketAddr, String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::PrivateKeyDer;
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap(),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let headers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h2 = headers.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (acceptor, headers) = (acceptor.clone(), h2.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    use tokio_tungstenite::tungstenite::handshake::server::{
+                        ErrorResponse, Request, Response,
+                    };
+                    let cb =
+                        |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
+                            if let Some(v) = req.headers().get("x-client") {
+                                headers
+                                    .lock()
+                                    .unwrap()
+                                    .push(v.to_str().unwrap_or("").to_string());
+                            }
+                            if req.headers().get("sec-websocket-protocol").is_some() {
+                                resp.headers_mut()
+                                    .insert("sec-websocket-protocol", "chat.v1".parse().unwrap());
+                            }
+                            Ok(resp)
+                        };
+                    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tls, cb).await else {
+                        return;
+                    };
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if let Message::Text(t) = msg {
+                            if ws.send(Message::Text(t)).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+    });
+    (rx.recv().unwrap(), ca.pem(), headers)
+}
+
+#[test]
+fn wss_uses_target_tls_and_sends_headers_and_the_subprotocol() {
+    let (addr, ca_pem, headers) = wss_server();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let scenario = |tls: &str| {
+        format!(
+            r#"
+name = "wss"
+seed = 1
+[target]
+base_url = "https://{addr}"
+allow_hosts = ["127.0.0.1"]
+{tls}
+[load]
+stages = [{{ duration = "1s", users = 2 }}]
+[[ws]]
+name = "secure"
+url = "wss://{addr}/ws"
+subprotocol = "chat.v1"
+headers = {{ x-client = "user-{{{{user.id}}}}" }}
+messages = [{{ send = "hi", expect = {{ contains = "hi" }}, timeout = "2s" }}]
+hold = "100ms"
+"#
+        )
+    };
+    let trusted = format!("tls = {{ ca = \"{}\" }}", ca.display());
+    let plan = gauntlet::scenario::load_str(&dir.path().join("t.toml"), &scenario(&trusted))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = run_load(plan);
+    let t = totals(&out);
+    assert!(
+        t.connects >= 2 && t.connect_failures == 0,
+        "{:?}",
+        t.reasons
+    );
+    assert!(
+        t.rtt.len() >= 2 && t.message_failures == 0,
+        "{:?}",
+        t.reasons
+    );
+    let seen = headers.lock().unwrap().clone();
+    assert!(seen.iter().any(|h| h == "user-1"), "{seen:?}");
+    assert!(seen.iter().any(|h| h == "user-2"), "{seen:?}");
+
+    // Without the CA the certificate is refused: every connect fails, with the reason.
+    let plan = gauntlet::scenario::load_str(&dir.path().join("t.toml"), &scenario(""))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = run_load(plan.clone());
+    let t = totals(&out);
+    assert!(t.connects > 0 && t.connect_failures == t.connects);
+    assert!(
+        t.reasons.keys().any(|r| r.starts_with("tls: ")),
+        "{:?}",
+        t.reasons
+    );
+    let v = gauntlet::grade::grade(&plan, &out.record);
+    assert!(
+        v.problems
+            .iter()
+            .any(|p| p.starts_with("no WebSocket connection succeeded")),
+        "{v:#?}"
+    );
+}
