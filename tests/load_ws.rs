@@ -383,6 +383,8 @@ hold = "60s"
 
 /// A wss:// echo server with a certificate of 127.0.0.1 signed by a fresh CA (returned
 /// as PEM); it accepts the `chat.v1` subprotocol and keeps the `x-client` header it saw.
+// The handshake callback's error type is tungstenite's own (a whole HTTP response).
+#[allow(clippy::result_large_err)]
 fn wss_server() -> (SocketAddr, String, Arc<std::sync::Mutex<Vec<String>>>) {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     use rustls::pki_types::pem::PemObject;
