@@ -149,11 +149,32 @@ pub(crate) async fn run(
     let t0 = Instant::now();
     let planned = users.ramp.total();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut ids = HashMap::new();
     for (user, entry) in numbers {
         let u = users.clone();
-        tasks.spawn(async move { u.user(user, entry, t0).await });
+        let h = tasks.spawn(async move { u.user(user, entry, t0).await });
+        ids.insert(h.id(), user);
     }
-    let all = async { while tasks.join_next().await.is_some() {} };
+    let all = async {
+        while let Some(done) = tasks.join_next_with_id().await {
+            // A panicked user sends nothing more: say so, as goose users do.
+            if let Err(e) = done {
+                if e.is_panic() {
+                    let user = ids.get(&e.id()).copied().unwrap_or(0);
+                    let p = e.into_panic();
+                    let reason = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "panic".into());
+                    events.send(EventKind::UserDied {
+                        user: u64::from(user),
+                        reason: format!("WebSocket user: {reason}"),
+                    });
+                }
+            }
+        }
+    };
     tokio::pin!(all);
     tokio::select! {
         _ = &mut all => {}
@@ -384,9 +405,17 @@ impl Users {
                 _ = self.cancel.cancelled() => return End::Stop,
                 _ = self.stop(off) => break,
                 _ = tokio::time::sleep_until(until) => break,
-                _ = async { ping.as_mut().expect("guarded").tick().await }, if ping.is_some() => {
-                    if let Err(e) = ws.send(Message::Ping(Default::default())).await {
-                        return self.lost(format!("ping: {e}"), true);
+                _ = async {
+                    match ping.as_mut() {
+                        Some(p) => p.tick().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    // Bounded: a server that stops reading must not hold the user.
+                    match tokio::time::timeout(CLOSE_WAIT, ws.send(Message::Ping(Default::default()))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return self.lost(format!("ping: {e}"), true),
+                        Err(_) => return self.lost("ping: the server stopped reading".into(), true),
                     }
                 }
                 msg = ws.next() => {
