@@ -289,7 +289,12 @@ hold = "5s"
 #[test]
 fn http_and_websocket_users_share_the_ramp_against_the_demo_api() {
     let _g = goose_lock();
-    let (_api, base) = demo::start_api(None, &[]);
+    // The API pings every 200ms and drops a client silent for 600ms: users holding
+    // 1.5s stay only if they answer the pings.
+    let (_api, base) = demo::start_api(
+        None,
+        &["--ws-heartbeat", "200ms", "--ws-idle-timeout", "600ms"],
+    );
     let host = base.trim_start_matches("http://");
     let src = format!(
         r#"
@@ -311,7 +316,7 @@ name = "chat"
 url = "ws://{host}/ws"
 weight = 2
 messages = [{{ send = "hello {{{{user.id}}}} {{{{fake.word}}}}", expect = {{ contains = "hello" }}, timeout = "2s" }}]
-hold = "200ms"
+hold = "1500ms"
 "#
     );
     let plan = gauntlet::scenario::load_str(std::path::Path::new("mixed.toml"), &src)
@@ -328,6 +333,23 @@ hold = "200ms"
     );
     let v = graded(&plan, &out);
     assert!(v.passed, "{v:#?}");
+    assert_eq!(t.abnormal_closes, 0, "{:?}", t.reasons);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let idle = rt.block_on(demo::metric(
+        &demo::http(),
+        &base,
+        "demo_ws_idle_closed_total",
+    ));
+    assert_eq!(idle, Some(0.0), "the API dropped silent WebSocket clients");
+    let total = rt.block_on(demo::metric(
+        &demo::http(),
+        &base,
+        "demo_ws_connections_total",
+    ));
+    assert!(total.is_some_and(|n| n >= 4.0), "{total:?}");
 }
 
 #[test]
