@@ -52,18 +52,30 @@ pub struct FdCheck {
 pub fn open_files_needed(plan: &Plan) -> FdNeed {
     let mut parts = Vec::new();
     let mut total = BASE_FDS;
-    if let (Some(load), false) = (&plan.load, plan.requests.is_empty()) {
+    let has_users = !plan.requests.is_empty() || !plan.ws.is_empty();
+    if let (Some(load), true) = (&plan.load, has_users) {
         let (conns, what) = match &load.model {
             Model::Closed {
                 stages,
                 connections,
             } => {
-                let users = u64::from(stages.iter().map(|s| s.users).max().unwrap_or(0));
+                let max = stages.iter().map(|s| s.users).max().unwrap_or(0);
+                // Each WebSocket user holds one connection of its own.
+                let ws = crate::scenario::load_plan::split_users(&plan.user_weights(), max)
+                    .iter()
+                    .filter(|&&e| e > 0)
+                    .count() as u64;
+                let users = u64::from(max) - ws;
+                let ws_part = if ws > 0 {
+                    format!(" and {ws} WebSocket users")
+                } else {
+                    String::new()
+                };
                 match connections {
-                    Connections::PerUser => (users, format!("{users} users")),
+                    Connections::PerUser => (users + ws, format!("{users} users{ws_part}")),
                     Connections::Shared { pool_size } => {
                         let n = u64::from(pool_size.get()).min(users);
-                        (n, format!("{n} shared connections"))
+                        (n + ws, format!("{n} shared connections{ws_part}"))
                     }
                 }
             }
@@ -177,6 +189,25 @@ path = "/"
         assert_eq!(need.parts, "50 users, 64 for the rest");
         let need = open_files_needed(&plan("connections = \"shared\"\npool_size = 10"));
         assert_eq!(need.total, 10 + BASE_FDS);
+    }
+
+    #[test]
+    fn websocket_users_hold_a_connection_each() {
+        let ws = "[[ws]]\nname = \"w\"\nurl = \"ws://127.0.0.1:9/ws\"\nweight = 4\nhold = \"1s\"";
+        let need = open_files_needed(&plan(&format!(
+            "connections = \"shared\"\npool_size = 5\n{ws}"
+        )));
+        assert_eq!(need.total, 5 + 40 + BASE_FDS);
+        assert_eq!(
+            need.parts,
+            "5 shared connections and 40 WebSocket users, 64 for the rest"
+        );
+        let need = open_files_needed(&plan(ws));
+        assert_eq!(need.total, 50 + BASE_FDS);
+        assert_eq!(
+            need.parts,
+            "10 users and 40 WebSocket users, 64 for the rest"
+        );
     }
 
     #[test]

@@ -273,9 +273,17 @@ fn validate(files: &[PathBuf], over: &gauntlet::scenario::Overrides) -> i32 {
     for f in files {
         match gauntlet::scenario::load_with(f, over) {
             Ok(plan) => println!(
-                "{}: ok ({}, {}, {})",
+                "{}: ok ({}{}, {}, {})",
                 f.display(),
                 count(plan.requests.len(), "request", "requests"),
+                if plan.ws.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", {}",
+                        count(plan.ws.len(), "[[ws]] entry", "[[ws]] entries")
+                    )
+                },
                 count(plan.criteria.len(), "criterion", "criteria"),
                 count(plan.faults.len(), "fault", "faults")
             ),

@@ -444,6 +444,8 @@ pub struct Record {
     pub flows: Vec<RequestStats>,
     /// All flows together.
     pub flow_total: RequestStats,
+    /// The WebSocket users' figures; `None` when none ran.
+    pub ws: Option<crate::event::WsTotals>,
 }
 
 /// Connections the load opened, and what their handshakes took.
@@ -568,6 +570,7 @@ impl Recorder {
                     .map(|f| RequestStats::with_digits(f.name.clone(), digits))
                     .collect(),
                 flow_total: RequestStats::new("all"),
+                ws: None,
             },
             flow_accs: plan.flows.iter().map(|_| Acc::new()).collect(),
             flow_total_acc: Acc::new(),
@@ -737,6 +740,10 @@ impl Recorder {
             }
             // Its time is when the stream ended, not when anything happened.
             EventKind::Overflow(o) => self.overflow(o),
+            EventKind::Ws(t) => {
+                self.seen(at);
+                self.record.ws = Some((**t).clone());
+            }
         }
     }
 

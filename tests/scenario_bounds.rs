@@ -88,7 +88,7 @@ struct Numbers {
 
 fn numbers() -> impl Strategy<Value = Numbers> {
     (
-        prop::collection::vec(duration(), 24),
+        prop::collection::vec(duration(), 27),
         prop::collection::vec(count(), 12),
         prop::collection::vec(float(), 8),
         prop::collection::vec(size(), 2),
@@ -119,6 +119,15 @@ fn scenario(n: &Numbers) -> String {
         format!(
             "think_time = {{ min = \"{}\", max = \"{}\" }}\nconnections = \"shared\"\npool_size = {}\nstages = [{{ duration = \"{}\", users = {} }}, {{ duration = \"{}\", users = {} }}]",
             d[2], d[3], c[0], d[0], c[1], d[1], c[2]
+        )
+    };
+    // WebSocket users exist in the closed model only.
+    let ws = if n.open {
+        String::new()
+    } else {
+        format!(
+            "[[ws]]\nname = \"chat\"\nurl = \"ws://127.0.0.1:18080/ws\"\nweight = {}\nhold = \"{}\"\nping_interval = \"{}\"\nmessages = [{{ send = \"hi\", expect = {{ contains = \"hi\" }}, timeout = \"{}\" }}]\n",
+            c[9], d[24], d[25], d[26]
         )
     };
     let (lo, hi) = (n.ints.0.min(n.ints.1), n.ints.0.max(n.ints.1));
@@ -153,6 +162,7 @@ path = "/{{{{rand.int({lo},{hi})}}}}/{{{{rand.float({f3},{f4})}}}}"
 name = "flow"
 weight = {c10}
 steps = ["get", "get"]
+{ws}
 
 [[faults]]
 kind = "cpu"
@@ -293,7 +303,7 @@ proptest! {
 /// Values every field accepts.
 fn sane() -> Numbers {
     Numbers {
-        d: (0..24)
+        d: (0..27)
             .map(|i| match i {
                 0 | 1 => "10s",
                 2 => "10ms",
@@ -323,7 +333,7 @@ fn each_field_alone_at_its_extremes() {
     use proptest::test_runner::{Config, TestRunner};
     use std::sync::atomic::{AtomicUsize, Ordering};
     let one = prop_oneof![
-        (0usize..24, duration()).prop_map(|(k, v)| (0, k, v)),
+        (0usize..27, duration()).prop_map(|(k, v)| (0, k, v)),
         (0usize..12, count()).prop_map(|(k, v)| (1, k, v)),
         (0usize..8, float()).prop_map(|(k, v)| (2, k, v)),
         (0usize..2, size()).prop_map(|(k, v)| (3, k, v)),

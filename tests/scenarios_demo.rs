@@ -45,6 +45,11 @@ const CASES: &[Case] = &[
         defect: "corrupt-records",
         fails: "validation.rate > 95%",
     },
+    Case {
+        file: "websocket-chat.toml",
+        defect: "ws-leak",
+        fails: "memory.api.retained < 48MiB",
+    },
 ];
 
 fn scenario(file: &str) -> PathBuf {
@@ -258,6 +263,16 @@ fn pipeline_validation_fails_with_its_defect() {
 }
 
 #[test]
+fn websocket_chat_passes_when_fixed() {
+    check("websocket-chat.toml", false);
+}
+
+#[test]
+fn websocket_chat_fails_with_its_defect() {
+    check("websocket-chat.toml", true);
+}
+
+#[test]
 fn demo_scenarios_validate() {
     for case in CASES {
         let file = scenario(case.file);
@@ -268,6 +283,11 @@ fn demo_scenarios_validate() {
             case.file,
             case.fails
         );
-        assert!(!plan.faults.is_empty(), "{}", case.file);
+        // Each provokes something: a fault, or users of its own kind (WebSocket).
+        assert!(
+            !plan.faults.is_empty() || !plan.ws.is_empty(),
+            "{}",
+            case.file
+        );
     }
 }

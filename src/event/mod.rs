@@ -75,6 +75,70 @@ pub enum EventKind {
     },
     /// What senders folded or shed while the channel was full; sent once, last.
     Overflow(Box<Overflow>),
+    /// What the WebSocket users did, folded by the load engine and sent once when they
+    /// stopped (so no WebSocket figure is ever shed).
+    Ws(Box<WsTotals>),
+}
+
+/// The WebSocket users' figures (`[[ws]]`), all entries together.
+#[derive(Debug, Clone)]
+pub struct WsTotals {
+    /// Connections tried, and of them those that failed (TCP, TLS or the handshake).
+    pub connects: u64,
+    pub connect_failures: u64,
+    /// Messages sent, and of them those that failed: not sent, or no matching reply
+    /// within the timeout (the connection closing first included).
+    pub messages: u64,
+    pub message_failures: u64,
+    /// Most connections open at once.
+    pub peak: u32,
+    /// Connections that ended without a normal close: a close code other than 1000/1001,
+    /// or the TCP connection gone without a close frame.
+    pub abnormal_closes: u64,
+    /// Send to matching reply, µs.
+    pub rtt: hdrhistogram::Histogram<u64>,
+    /// Why connects and messages failed, with their counts (at most 20 reasons, the
+    /// rest under "other").
+    pub reasons: std::collections::BTreeMap<String, u64>,
+}
+
+impl Default for WsTotals {
+    fn default() -> Self {
+        WsTotals {
+            connects: 0,
+            connect_failures: 0,
+            messages: 0,
+            message_failures: 0,
+            peak: 0,
+            abnormal_closes: 0,
+            rtt: new_histogram(),
+            reasons: Default::default(),
+        }
+    }
+}
+
+impl WsTotals {
+    /// Distinct failure reasons kept.
+    const MAX_REASONS: usize = 20;
+
+    /// Connects and messages: what `ws.errors.rate` divides by.
+    pub fn attempts(&self) -> u64 {
+        self.connects + self.messages
+    }
+
+    pub fn failures(&self) -> u64 {
+        self.connect_failures + self.message_failures
+    }
+
+    pub fn reason(&mut self, why: String) {
+        if let Some(n) = self.reasons.get_mut(&why) {
+            *n += 1;
+        } else if self.reasons.len() < Self::MAX_REASONS {
+            self.reasons.insert(why, 1);
+        } else {
+            *self.reasons.entry("other".into()).or_insert(0) += 1;
+        }
+    }
 }
 
 /// An event the record keeps with its time (faults, service events). Serializes as the
@@ -333,6 +397,13 @@ fn trace_event(at: Duration, kind: &EventKind) {
         }
         EventKind::Users { count } => tracing::debug!(at_s = t, count, "users"),
         EventKind::Flow(_) => {}
+        EventKind::Ws(w) => tracing::info!(
+            at_s = t,
+            connects = w.connects,
+            messages = w.messages,
+            peak = w.peak,
+            "websocket users done"
+        ),
         EventKind::Probe {
             service,
             ok,

@@ -7,6 +7,9 @@
 //! | `errors.count`, `requests.count` | counters | count |
 //! | `throughput.rps` | count / load duration (s) | per second |
 //! | `users.peak`, `iterations.dropped` | counters | count |
+//! | `ws.latency.<stat>` | the WebSocket round-trip histogram (send to matching reply), exact µs | duration |
+//! | `ws.errors.rate` | (failed connects + failed messages) / (connects + messages) × 100 | percent |
+//! | `ws.connections.peak`, `ws.closes.abnormal` | counters of the WebSocket users | count |
 //! | `availability` | `ProbeStats::uptime`: healthy time / time from first to last probe × 100, changes placed half-way between probes; of one service, or the least available | percent |
 //! | `probes.success` | ok probes / all probes × 100, of one service or all | percent |
 //! | `recovery.max` | the longest `Recovered { recovery_s }` of the faults (on one service, or all); a fault that was applied, whose recovery is watched, and that never recovered fails the criterion | duration |
@@ -61,6 +64,10 @@ pub enum Unmeasured {
     LoadNotRun,
     #[error("the load opened no connection")]
     NoConnections,
+    #[error("no WebSocket user ran")]
+    NoWs,
+    #[error("no WebSocket message got a matching reply")]
+    NoWsReplies,
     #[error("no health probes were recorded{}", for_service(.0, " for"))]
     NoProbes(Option<String>),
     #[error("no resource samples were recorded for `{0}`")]
@@ -225,6 +232,52 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// The `ws.*` metrics, on the WebSocket users' totals.
+fn ws(metric: &Metric, record: &Record) -> Measured {
+    let Some(t) = &record.ws else {
+        return Measured::missing(Unmeasured::NoWs);
+    };
+    match metric.id {
+        MetricId::WsLatency => {
+            let Some(stat) = metric.stat else {
+                return Measured::missing(Unmeasured::NoSuchStat {
+                    metric: metric.name(),
+                    stat: "given".into(),
+                });
+            };
+            match latency_stat(&t.rtt, stat) {
+                Some(v) => Measured::with(
+                    Quantity::DurationUs(v),
+                    format!("{} answered", plural(t.rtt.len(), "message", "messages")),
+                ),
+                None => Measured::missing(Unmeasured::NoWsReplies),
+            }
+        }
+        MetricId::WsErrorRate => {
+            let attempts = t.attempts();
+            if attempts == 0 {
+                return Measured::missing(Unmeasured::NoWs);
+            }
+            Measured::with(
+                Quantity::Percent(t.failures() as f64 / attempts as f64 * 100.0),
+                format!(
+                    "{} of {} connects, {} of {} messages failed",
+                    t.connect_failures, t.connects, t.message_failures, t.messages
+                ),
+            )
+        }
+        MetricId::WsConnectionsPeak => Measured::ok(Quantity::Count(f64::from(t.peak))),
+        _ => Measured::with(
+            Quantity::Count(t.abnormal_closes as f64),
+            format!(
+                "{} of {} closed abnormally",
+                t.abnormal_closes,
+                plural(t.connects - t.connect_failures, "connection", "connections")
+            ),
+        ),
+    }
+}
+
 /// Measure one metric on the record.
 pub(super) fn measure(metric: &Metric, record: &Record, watched: &Watched) -> Measured {
     let name = metric.request.as_deref();
@@ -350,6 +403,10 @@ pub(super) fn measure(metric: &Metric, record: &Record, watched: &Watched) -> Me
                 None => Measured::missing(Unmeasured::UnknownRequest(n.into())),
             },
         },
+        MetricId::WsLatency
+        | MetricId::WsErrorRate
+        | MetricId::WsConnectionsPeak
+        | MetricId::WsClosesAbnormal => ws(metric, record),
         MetricId::UsersPeak => Measured::ok(Quantity::Count(record.users_peak as f64)),
         MetricId::DroppedIterations => Measured::ok(Quantity::Count(record.dropped as f64)),
         MetricId::Availability => availability(record, service),

@@ -66,6 +66,9 @@ pub fn grade(plan: &Plan, record: &Record) -> Verdict {
         problems.extend(faults_never_tried(plan, record));
     }
     problems.extend(load_problems(load_planned, record));
+    if plan.load.is_some() && !plan.ws.is_empty() {
+        problems.extend(ws_problems(record));
+    }
     Verdict {
         passed: problems.is_empty() && criteria.iter().all(|c| c.passed),
         criteria,
@@ -99,6 +102,28 @@ fn load_problems(load_planned: bool, record: &Record) -> Vec<String> {
         ));
     }
     problems
+}
+
+/// Nor on WebSocket users that never got a connection.
+fn ws_problems(record: &Record) -> Option<String> {
+    match &record.ws {
+        None if record.load_started.is_some() && !record.interrupted => {
+            Some("no WebSocket user ran".into())
+        }
+        Some(t) if t.connects > 0 && t.connect_failures >= t.connects => {
+            let why = t
+                .reasons
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map(|(r, _)| format!(" (most often: {r})"))
+                .unwrap_or_default();
+            Some(format!(
+                "no WebSocket connection succeeded: all {} failed{why}",
+                t.connects
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// A gate must not pass because its fault never happened: every repetition of every fault
@@ -276,6 +301,7 @@ times = 2
             connections: Default::default(),
             flows: vec![],
             flow_total: RequestStats::new("all"),
+            ws: None,
         }
     }
 

@@ -118,12 +118,25 @@ fn check(
             expected: set.clone(),
         }),
         Check::Status(_) => Ok(()),
-        Check::BodyContains(needle) if !contains(&reply.body, needle.as_bytes()) => {
+        _ => check_body(c, &reply.body, json, show_values),
+    }
+}
+
+/// A check on a body alone (a WebSocket message's text); a status check passes.
+pub(crate) fn check_body(
+    c: &Check,
+    body: &[u8],
+    json: &mut JsonBody,
+    show_values: bool,
+) -> Result<(), CheckFailure> {
+    match c {
+        Check::Status(_) => Ok(()),
+        Check::BodyContains(needle) if !contains(body, needle.as_bytes()) => {
             Err(CheckFailure::BodyLacks(needle.clone()))
         }
         Check::BodyContains(_) => Ok(()),
         Check::JsonEquals { pointer, expected } => {
-            let v = json.get(&reply.body).ok_or(CheckFailure::NotJson)?;
+            let v = json.get(body).ok_or(CheckFailure::NotJson)?;
             match v.pointer(pointer.as_str()) {
                 None => Err(CheckFailure::Missing(pointer.clone())),
                 Some(found) if !json_eq(found, expected) => Err(CheckFailure::NotEqual {
@@ -135,7 +148,7 @@ fn check(
             }
         }
         Check::JsonExists { pointer, exists } => {
-            let v = json.get(&reply.body).ok_or(CheckFailure::NotJson)?;
+            let v = json.get(body).ok_or(CheckFailure::NotJson)?;
             match (v.pointer(pointer.as_str()).is_some(), exists) {
                 (false, true) => Err(CheckFailure::Missing(pointer.clone())),
                 (true, false) => Err(CheckFailure::Present(pointer.clone())),
@@ -154,21 +167,7 @@ pub(crate) fn extract(
 ) -> Result<(), CheckFailure> {
     for e in extractors {
         let value = match e {
-            Extractor::Json { var, pointer } => {
-                let v = json
-                    .get(&reply.body)
-                    .ok_or_else(|| CheckFailure::ExtractNotJson(var.clone()))?;
-                match v.pointer(pointer.as_str()) {
-                    None | Some(serde_json::Value::Null) => {
-                        return Err(CheckFailure::ExtractMissing {
-                            var: var.clone(),
-                            pointer: pointer.clone(),
-                        })
-                    }
-                    Some(serde_json::Value::String(s)) => s.clone(),
-                    Some(other) => other.to_string(),
-                }
-            }
+            Extractor::Json { var, pointer } => json_value(var, pointer, &reply.body, json)?,
             Extractor::Header { var, name } => {
                 match reply.headers.get(name).and_then(|v| v.to_str().ok()) {
                     Some(v) => v.to_string(),
@@ -184,6 +183,43 @@ pub(crate) fn extract(
         set_var(vars, e.var(), value);
     }
     Ok(())
+}
+
+/// Store every JSON-extracted value of a body (a WebSocket message) in `vars`; header
+/// extractors do not apply to a message and are skipped.
+pub(crate) fn extract_body(
+    extractors: &[Extractor],
+    body: &[u8],
+    json: &mut JsonBody,
+    vars: &mut HashMap<String, String>,
+) -> Result<(), CheckFailure> {
+    for e in extractors {
+        if let Extractor::Json { var, pointer } = e {
+            let value = json_value(var, pointer, body, json)?;
+            set_var(vars, var, value);
+        }
+    }
+    Ok(())
+}
+
+/// The value at `pointer` as a variable holds it (a string as is, else its JSON).
+fn json_value(
+    var: &str,
+    pointer: &JsonPointer,
+    body: &[u8],
+    json: &mut JsonBody,
+) -> Result<String, CheckFailure> {
+    let v = json
+        .get(body)
+        .ok_or_else(|| CheckFailure::ExtractNotJson(var.to_string()))?;
+    match v.pointer(pointer.as_str()) {
+        None | Some(serde_json::Value::Null) => Err(CheckFailure::ExtractMissing {
+            var: var.to_string(),
+            pointer: pointer.clone(),
+        }),
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(other) => Ok(other.to_string()),
+    }
 }
 
 fn set_var(vars: &mut HashMap<String, String>, var: &str, value: String) {

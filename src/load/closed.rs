@@ -13,7 +13,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -25,7 +24,8 @@ use super::engine::{Conns, Engine, Flow, Sent};
 use super::goose_users::{self, UserLoop};
 use super::ramp::{self, Ramp};
 use super::LoadError;
-use crate::event::{EventKind, EventSink, Level};
+use super::{Census, Counted};
+use crate::event::{EventKind, Level};
 
 /// In-flight requests get this long after the planned end before they are abandoned.
 const GRACE: Duration = Duration::from_secs(2);
@@ -34,38 +34,6 @@ const GRACE: Duration = Duration::from_secs(2);
 const IDLE: Duration = Duration::from_millis(100);
 /// A user's RNG stream: its number, plus this times how often it was active before.
 const GENERATION: u64 = 1 << 32;
-
-/// Counts active users; each change is an event.
-struct Census {
-    count: AtomicU32,
-    events: EventSink,
-}
-
-impl Census {
-    fn change(&self, up: bool) {
-        let n = if up {
-            self.count.fetch_add(1, Ordering::Relaxed) + 1
-        } else {
-            self.count.fetch_sub(1, Ordering::Relaxed).saturating_sub(1)
-        };
-        self.events.send(EventKind::Users { count: n });
-    }
-}
-
-struct Counted(Arc<Census>);
-
-impl Counted {
-    fn new(census: &Arc<Census>) -> Counted {
-        census.change(true);
-        Counted(census.clone())
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.change(false);
-    }
-}
 
 /// An active user.
 struct Active {
@@ -87,6 +55,9 @@ pub(crate) struct Slot {
 struct Users {
     engine: Engine,
     ramp: Ramp,
+    /// The user number (1-based, of all users) of each goose user: the HTTP share of
+    /// the users when `[[ws]]` users take the rest.
+    numbers: Vec<u32>,
     census: Arc<Census>,
     per_user: bool,
     /// When goose started its run: the stages' clock.
@@ -148,7 +119,7 @@ impl Users {
                 return;
             }
         };
-        let user = index as u32 + 1;
+        let user = self.numbers.get(index).copied().unwrap_or(index as u32 + 1);
         let slot = state.get_or_insert_with(|| Slot {
             toggles: self.ramp.toggles(user),
             generation: 0,
@@ -212,10 +183,16 @@ impl Users {
     }
 }
 
-/// Run the users to the end of the ramp (or until the engine's cancel).
-pub(crate) async fn run(engine: Engine, ramp: Ramp) -> Result<(), LoadError> {
+/// Run the users numbered `numbers` (1-based, of all users) to the end of the ramp (or
+/// until the engine's cancel), counted in `census`.
+pub(crate) async fn run(
+    engine: Engine,
+    ramp: Ramp,
+    census: Arc<Census>,
+    numbers: Vec<u32>,
+) -> Result<(), LoadError> {
     let planned = ramp.total();
-    let max_users = ramp.max_users();
+    let max_users = numbers.len();
     if max_users == 0 {
         // Nothing to run: the stages only wait.
         tokio::select! {
@@ -234,10 +211,8 @@ pub(crate) async fn run(engine: Engine, ramp: Ramp) -> Result<(), LoadError> {
     let cancel = engine.cancel.clone();
     let ending = engine.ending.clone();
     let users = Arc::new(Users {
-        census: Arc::new(Census {
-            count: AtomicU32::new(0),
-            events: events.clone(),
-        }),
+        census,
+        numbers,
         per_user: engine.pool.is_none(),
         engine,
         ramp,
@@ -247,7 +222,7 @@ pub(crate) async fn run(engine: Engine, ramp: Ramp) -> Result<(), LoadError> {
 
     let goose = goose_users::run(
         users.clone(),
-        max_users as usize,
+        max_users,
         &base,
         ending.clone().cancelled_owned(),
     );
@@ -275,9 +250,6 @@ pub(crate) async fn run(engine: Engine, ramp: Ramp) -> Result<(), LoadError> {
         }
     };
     ending.cancel();
-    if users.census.count.load(Ordering::Relaxed) != 0 {
-        events.send(EventKind::Users { count: 0 });
-    }
     if users.t0.get().is_none() && result.is_ok() && !cancel.is_cancelled() {
         events.notice(Level::Warn, "goose ended before its run started");
     }

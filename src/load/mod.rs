@@ -18,7 +18,9 @@ mod goose_users;
 mod open;
 mod ramp;
 pub(crate) mod tls;
+mod ws;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use rand::SeedableRng;
@@ -27,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 #[cfg(doc)]
 use crate::event::RunEvent;
-use crate::event::{EventSink, Level};
+use crate::event::{EventKind, EventSink, Level};
 use crate::scenario::load_plan::{Connections, Model};
 use crate::scenario::Plan;
 pub use client::TargetError;
@@ -44,6 +46,9 @@ pub enum LoadError {
     Certificate { reason: String, hint: &'static str },
     #[error("load engine: request {name:?}: {source}")]
     Request { name: String, source: RequestError },
+    /// The TLS client of a `wss://` `[[ws]]` entry cannot be built.
+    #[error("load engine: [[ws]] {name:?}: {source}")]
+    WsTls { name: String, source: TlsError },
     #[error("load engine: more than 65535 requests")]
     TooManyRequests,
     #[error("load engine: no request has a weight above 0, so there is nothing to send")]
@@ -109,7 +114,23 @@ pub async fn run(
     let Some(load) = plan.load.clone() else {
         return Ok(());
     };
-    if plan.requests.is_empty() || load.duration().is_zero() {
+    if (plan.requests.is_empty() && plan.ws.is_empty()) || load.duration().is_zero() {
+        return Ok(());
+    }
+    if plan.requests.is_empty() {
+        // WebSocket users only.
+        if let Model::Closed { stages, .. } = load.model {
+            let ramp = ramp::Ramp::new(stages);
+            let max_users = ramp.max_users();
+            raise_open_files(&events, u64::from(max_users), &format!("{max_users} users"));
+            let census = Census::new(&events);
+            let numbers = ramp::split(&plan, max_users);
+            ws::run(
+                &plan, load.think, ramp, &census, numbers.ws, &events, &cancel,
+            )
+            .await?;
+            census.settle();
+        }
         return Ok(());
     }
     let target = client::Target::resolve(&plan, &load).await?;
@@ -165,16 +186,24 @@ pub async fn run(
                     Some(engine::Pool::new(size as usize, n_targets))
                 }
             };
+            let census = Census::new(&events);
+            let numbers = ramp::split(&plan, max_users);
+            let ws_ramp = ramp.clone();
             let engine = engine::Engine::new(
                 plan.clone(),
                 load.think,
                 target,
                 others,
-                events,
-                abort,
+                events.clone(),
+                abort.clone(),
                 pool,
             )?;
-            closed::run(engine, ramp).await
+            let (http, ws) = tokio::join!(
+                closed::run(engine, ramp, census.clone(), numbers.http),
+                ws::run(&plan, load.think, ws_ramp, &census, numbers.ws, &events, &abort),
+            );
+            census.settle();
+            http.and(ws)
         }
         Model::Open {
             start_rate,
@@ -199,6 +228,53 @@ pub async fn run(
             )?;
             open::run(engine, pool, start_rate, &stages, max as usize).await
         }
+    }
+}
+
+/// Counts active users (HTTP and WebSocket alike); each change is an event.
+pub(crate) struct Census {
+    count: AtomicU32,
+    events: EventSink,
+}
+
+impl Census {
+    fn new(events: &EventSink) -> Arc<Census> {
+        Arc::new(Census {
+            count: AtomicU32::new(0),
+            events: events.clone(),
+        })
+    }
+
+    fn change(&self, up: bool) {
+        let n = if up {
+            self.count.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            self.count.fetch_sub(1, Ordering::Relaxed).saturating_sub(1)
+        };
+        self.events.send(EventKind::Users { count: n });
+    }
+
+    /// After the load: say 0 users if a user was still counted (abandoned at the end).
+    fn settle(&self) {
+        if self.count.load(Ordering::Relaxed) != 0 {
+            self.events.send(EventKind::Users { count: 0 });
+        }
+    }
+}
+
+/// An active user, counted while it lives.
+pub(crate) struct Counted(Arc<Census>);
+
+impl Counted {
+    pub(crate) fn new(census: &Arc<Census>) -> Counted {
+        census.change(true);
+        Counted(census.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.change(false);
     }
 }
 

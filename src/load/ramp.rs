@@ -51,6 +51,29 @@ impl Ramp {
     }
 }
 
+/// The user numbers (1-based) of the HTTP users and of the WebSocket users (with the
+/// index of their `[[ws]]` entry), split by [`crate::scenario::Plan::user_weights`].
+pub(crate) struct Split {
+    pub http: Vec<u32>,
+    pub ws: Vec<(u32, usize)>,
+}
+
+pub(crate) fn split(plan: &crate::scenario::Plan, users: u32) -> Split {
+    let mut out = Split {
+        http: Vec::new(),
+        ws: Vec::new(),
+    };
+    let picks = crate::scenario::load_plan::split_users(&plan.user_weights(), users);
+    for (k, e) in picks.into_iter().enumerate() {
+        let user = k as u32 + 1;
+        match e {
+            0 => out.http.push(user),
+            e => out.ws.push((user, e - 1)),
+        }
+    }
+    out
+}
+
 /// Where user `k` stands at `t`: active or not, and when that changes next.
 pub(crate) fn state_at(toggles: &[Duration], t: Duration) -> (bool, Option<Duration>) {
     let passed = toggles.partition_point(|&x| x <= t);

@@ -70,6 +70,11 @@ pub enum MetricId {
     Series,
     FreshnessMax,
     DuplicateRecords,
+    /// WebSocket message round trip (send to matching reply).
+    WsLatency,
+    WsErrorRate,
+    WsConnectionsPeak,
+    WsClosesAbnormal,
 }
 
 /// The kind of quantity a metric is compared with.
@@ -535,6 +540,42 @@ pub const REGISTRY: &[MetricDef] = &[
         stats: &[],
         example: "pipeline.freshness.max < 5m",
         description: "highest freshness figure (`pipeline_freshness_seconds`, from a scrape's `freshness` gauge) of any service",
+    },
+    MetricDef {
+        id: MetricId::WsLatency,
+        pattern: "ws.latency.<stat>",
+        kind: Kind::Duration,
+        selectors: &[],
+        stats: LATENCY_STATS,
+        example: "ws.latency.p95 < 100ms",
+        description: "WebSocket message round trip, from the send to the first reply matching its `expect` (a percentile pNN, avg, min, max), of every [[ws]] user",
+    },
+    MetricDef {
+        id: MetricId::WsErrorRate,
+        pattern: "ws.errors.rate",
+        kind: Kind::Share,
+        selectors: &[],
+        stats: &[],
+        example: "ws.errors.rate < 1%",
+        description: "failed WebSocket connects plus failed messages (not sent, or no matching reply within the timeout) over connects plus messages",
+    },
+    MetricDef {
+        id: MetricId::WsConnectionsPeak,
+        pattern: "ws.connections.peak",
+        kind: Kind::Count,
+        selectors: &[],
+        stats: &[],
+        example: "ws.connections.peak >= 5000",
+        description: "most WebSocket connections open at once",
+    },
+    MetricDef {
+        id: MetricId::WsClosesAbnormal,
+        pattern: "ws.closes.abnormal",
+        kind: Kind::Count,
+        selectors: &[],
+        stats: &[],
+        example: "ws.closes.abnormal == 0",
+        description: "WebSocket connections the server ended abnormally: a close code other than 1000/1001, or the TCP connection gone without a close frame",
     },
     MetricDef {
         id: MetricId::Series,

@@ -394,6 +394,7 @@ pub fn render_with(
         h.push_str(sec);
     }
     requests(&mut h, record);
+    websockets(&mut h, record);
     let windows = text::fault_windows(&record.faults);
     over_time(&mut h, record, &windows);
     faults(&mut h, record, &windows);
@@ -509,6 +510,47 @@ fn requests(h: &mut String, record: &Record) {
     if !record.total.error_reasons.is_empty() {
         h.push_str("<h2>Top errors</h2><table><tr><th class=n>count</th><th>reason</th></tr>");
         for (r, n) in record.total.error_reasons.iter().take(10) {
+            let _ = write!(
+                h,
+                "<tr><td class=n>{n}</td><td><code>{}</code></td></tr>",
+                esc(r)
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("</section>");
+}
+
+/// The WebSocket users' figures, when there were any.
+fn websockets(h: &mut String, record: &Record) {
+    let Some(t) = &record.ws else {
+        return;
+    };
+    let ms = |v: u64| format!("{:.1}", v as f64 / 1000.0);
+    let q = |p: f64| {
+        if t.rtt.is_empty() {
+            "–".to_string()
+        } else {
+            ms(t.rtt.value_at_quantile(p))
+        }
+    };
+    let _ = write!(
+        h,
+        "<section><h2>WebSocket</h2><table><tr><th class=n>connects</th><th class=n>failed</th><th class=n>peak open</th><th class=n>abnormal closes</th><th class=n>messages</th><th class=n>failed</th><th class=n>p50 ms</th><th class=n>p95 ms</th><th class=n>p99 ms</th></tr>\
+         <tr><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr></table>",
+        t.connects,
+        t.connect_failures,
+        t.peak,
+        t.abnormal_closes,
+        t.messages,
+        t.message_failures,
+        q(0.50),
+        q(0.95),
+        q(0.99)
+    );
+    if !t.reasons.is_empty() {
+        h.push_str("<table><tr><th class=n>count</th><th>reason</th></tr>");
+        for (r, n) in &t.reasons {
             let _ = write!(
                 h,
                 "<tr><td class=n>{n}</td><td><code>{}</code></td></tr>",

@@ -237,6 +237,47 @@ struct SavedRecord {
     flows: Vec<Flow>,
     #[serde(default)]
     flow_total: Option<Flow>,
+    /// The WebSocket users' totals, their round-trip histogram inline.
+    #[serde(default)]
+    ws: Option<Ws>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Ws {
+    connects: u64,
+    connect_failures: u64,
+    messages: u64,
+    message_failures: u64,
+    peak: u32,
+    abnormal_closes: u64,
+    rtt: String,
+    reasons: BTreeMap<String, u64>,
+}
+
+fn ws(w: &crate::event::WsTotals) -> Result<Ws, String> {
+    Ok(Ws {
+        connects: w.connects,
+        connect_failures: w.connect_failures,
+        messages: w.messages,
+        message_failures: w.message_failures,
+        peak: w.peak,
+        abnormal_closes: w.abnormal_closes,
+        rtt: histograms::encode(&w.rtt)?,
+        reasons: w.reasons.clone(),
+    })
+}
+
+fn unws(w: Ws) -> Result<crate::event::WsTotals, String> {
+    Ok(crate::event::WsTotals {
+        connects: w.connects,
+        connect_failures: w.connect_failures,
+        messages: w.messages,
+        message_failures: w.message_failures,
+        peak: w.peak,
+        abnormal_closes: w.abnormal_closes,
+        rtt: histograms::decode(&w.rtt)?,
+        reasons: w.reasons,
+    })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -382,6 +423,7 @@ pub fn record_json(record: &Record) -> Result<Vec<u8>, String> {
         },
         flows: record.flows.iter().map(flow).collect::<Result<_, _>>()?,
         flow_total: Some(flow(&record.flow_total)?),
+        ws: record.ws.as_ref().map(ws).transpose()?,
     };
     // Compact: the probe points and memory series of a long run are many.
     let mut s = serde_json::to_string(&saved).map_err(|e| e.to_string())?;
@@ -434,7 +476,13 @@ pub fn read_record(dir: &Path) -> Result<Record, SavedError> {
         Some(f) => unflow(f).map_err(|why| format_err(&path, format!("flow_total: {why}")))?,
         None => RequestStats::new("all"),
     };
+    let ws = saved
+        .ws
+        .map(unws)
+        .transpose()
+        .map_err(|why| format_err(&path, format!("ws: {why}")))?;
     Ok(Record {
+        ws,
         flows,
         flow_total,
         load_started: saved.load_started,

@@ -9,8 +9,8 @@
 //! `null`, never NaN.
 //!
 //! Top-level keys: `schema_version`, `run`, `verdict`, `target`, `load`, `connections`,
-//! `requests`, `total`, `flows`, `criteria`, `faults`, `service_events`, `probes`, `resources`,
-//! `metrics`, `notices`.
+//! `requests`, `total`, `flows`, `ws`, `criteria`, `faults`, `service_events`, `probes`,
+//! `resources`, `metrics`, `notices`.
 
 use std::collections::BTreeMap;
 
@@ -58,6 +58,10 @@ pub struct Summary {
     /// file reads as empty).
     #[serde(default)]
     pub flows: Vec<RequestSummary>,
+    /// The WebSocket users (`[[ws]]`), all entries together; null when the scenario has
+    /// none (added in schema 4).
+    #[serde(default)]
+    pub ws: Option<WsSummary>,
     pub criteria: Vec<CriterionSummary>,
     /// One entry per fault occurrence (a repetition of a fault is its own entry).
     pub faults: Vec<FaultSummary>,
@@ -196,6 +200,32 @@ pub struct RequestSummary {
     /// Latencies longer than the histogram's bound (1h), recorded as 1h.
     pub clamped: u64,
     pub latency_us: LatencyPair,
+}
+
+/// What the WebSocket users did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WsSummary {
+    /// Connections tried (each reconnect counts), and of them those that failed.
+    pub connects: u64,
+    pub connect_failures: u64,
+    /// Messages sent, and of them those that failed (not sent, or no matching reply
+    /// within the timeout).
+    pub messages: u64,
+    pub message_failures: u64,
+    /// (connect_failures + message_failures) / (connects + messages) × 100; null when
+    /// nothing was tried.
+    #[schemars(range(min = 0, max = 100))]
+    pub error_rate_pct: Option<f64>,
+    /// Most connections open at once.
+    pub connections_peak: u32,
+    /// Connections the server ended with a close code other than 1000/1001, or dropped
+    /// without a close frame.
+    pub closes_abnormal: u64,
+    /// Send to matching reply, µs; null when no reply matched.
+    pub rtt_us: Option<Latency>,
+    /// The most frequent failure reasons.
+    pub top_errors: Vec<ErrorReason>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -450,6 +480,30 @@ pub(crate) fn level(l: crate::event::Level) -> &'static str {
     }
 }
 
+fn ws_summary(t: &crate::event::WsTotals) -> WsSummary {
+    let mut top: Vec<ErrorReason> = t
+        .reasons
+        .iter()
+        .map(|(reason, count)| ErrorReason {
+            reason: reason.clone(),
+            count: *count,
+        })
+        .collect();
+    top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+    let attempts = t.attempts();
+    WsSummary {
+        connects: t.connects,
+        connect_failures: t.connect_failures,
+        messages: t.messages,
+        message_failures: t.message_failures,
+        error_rate_pct: (attempts > 0).then(|| t.failures() as f64 / attempts as f64 * 100.0),
+        connections_peak: t.peak,
+        closes_abnormal: t.abnormal_closes,
+        rtt_us: Latency::of(&t.rtt),
+        top_errors: top,
+    }
+}
+
 /// Build the summary.
 /// Which processes (or cgroup) a service's CPU and memory are of.
 fn resource_scope(plan: &Plan, service: &str) -> String {
@@ -550,6 +604,7 @@ pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) ->
         requests: record.requests.iter().map(|s| request(s, secs)).collect(),
         total: request(&record.total, secs),
         flows: record.flows.iter().map(|s| request(s, secs)).collect(),
+        ws: record.ws.as_ref().map(ws_summary),
         criteria: verdict.criteria.iter().map(criterion).collect(),
         faults: text::fault_windows(&record.faults)
             .into_iter()

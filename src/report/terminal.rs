@@ -149,6 +149,7 @@ pub fn render(
     requests(&mut out, &st, record);
     flows(&mut out, &st, record);
     top_errors(&mut out, &st, record);
+    websockets(&mut out, &st, record);
     faults(&mut out, &st, plan, record);
     notices(&mut out, &st, record);
     criteria(&mut out, &st, verdict);
@@ -267,6 +268,38 @@ fn top_errors(out: &mut String, st: &Style, record: &Record) {
     }
     let _ = writeln!(out, "{}", st.bold("top errors"));
     for (reason, n) in record.total.error_reasons.iter().take(5) {
+        let _ = writeln!(out, "  {n:>7}  {reason}");
+    }
+    out.push('\n');
+}
+
+/// The WebSocket users' figures, when there were any.
+fn websockets(out: &mut String, st: &Style, record: &Record) {
+    let Some(t) = &record.ws else {
+        return;
+    };
+    let ms = |q: f64| format!("{:.1}", t.rtt.value_at_quantile(q) as f64 / 1000.0);
+    let rtt = if t.rtt.is_empty() {
+        "no reply matched".to_string()
+    } else {
+        format!(
+            "round trip p50 {} ms, p95 {} ms, p99 {} ms, max {:.1} ms",
+            ms(0.50),
+            ms(0.95),
+            ms(0.99),
+            t.rtt.max() as f64 / 1000.0
+        )
+    };
+    let _ = writeln!(out, "{}", st.bold("websocket"));
+    let _ = writeln!(
+        out,
+        "  {} connects ({} failed), peak {} open, {} closed abnormally; {} messages ({} failed)",
+        t.connects, t.connect_failures, t.peak, t.abnormal_closes, t.messages, t.message_failures
+    );
+    let _ = writeln!(out, "  {rtt}");
+    let mut top: Vec<_> = t.reasons.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    for (reason, n) in top.into_iter().take(3) {
         let _ = writeln!(out, "  {n:>7}  {reason}");
     }
     out.push('\n');

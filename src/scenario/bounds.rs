@@ -29,6 +29,9 @@ pub const MAX_FLOW_STEPS: usize = 100;
 pub const MAX_REDIRECTS: u32 = 20;
 /// What `follow_redirects = true` follows.
 pub const DEFAULT_REDIRECTS: u32 = 10;
+/// `[[ws]]` entries (each keeps its figures during the run), and messages per entry.
+pub const MAX_WS: usize = 100;
+pub const MAX_WS_MESSAGES: usize = 1_000;
 /// A fault's `times` (each repetition is scheduled as a task).
 pub const MAX_TIMES: u32 = 10_000;
 /// `leak_websockets.connections`.

@@ -89,6 +89,33 @@ impl LoadPlan {
     }
 }
 
+/// Which entry of `weights` each of `users` users (1-based user k at index k-1) belongs
+/// to, so that every prefix of the users is split as close to the weights as can be
+/// (users 1..=n follow the weights at any n): the ramp adds HTTP and WebSocket users in
+/// proportion. An entry of weight 0 gets no user.
+pub fn split_users(weights: &[u64], users: u32) -> Vec<usize> {
+    let total: u64 = weights.iter().sum();
+    let mut given = vec![0u64; weights.len()];
+    let mut out = Vec::with_capacity(users as usize);
+    if total == 0 {
+        return out;
+    }
+    for k in 1..=u64::from(users) {
+        // The entry furthest below its share of the first k users.
+        let pick = (0..weights.len())
+            .filter(|&e| weights[e] > 0)
+            .max_by(|&a, &b| {
+                let da = (k * weights[a]) as f64 / total as f64 - given[a] as f64;
+                let db = (k * weights[b]) as f64 / total as f64 - given[b] as f64;
+                da.total_cmp(&db).then(b.cmp(&a))
+            })
+            .unwrap_or(0);
+        given[pick] += 1;
+        out.push(pick);
+    }
+    out
+}
+
 /// The think time between two iterations of a closed-model user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Think {
@@ -234,6 +261,20 @@ impl Extractor {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn users_split_by_weight_at_every_prefix() {
+        // HTTP 1, WebSocket 3: every 4 users, one HTTP.
+        let s = split_users(&[1, 3], 8);
+        assert_eq!(s.iter().filter(|&&e| e == 0).count(), 2);
+        for n in 1..=8 {
+            let ws = s[..n].iter().filter(|&&e| e == 1).count() as f64;
+            assert!((ws - n as f64 * 0.75).abs() <= 1.0, "{n}: {s:?}");
+        }
+        assert_eq!(split_users(&[0, 1], 3), vec![1, 1, 1]);
+        assert_eq!(split_users(&[5, 0], 2), vec![0, 0]);
+        assert!(split_users(&[0, 0], 2).is_empty());
+    }
 
     fn code(c: u16) -> StatusCode {
         StatusCode::from_u16(c).unwrap()

@@ -147,6 +147,8 @@ pub struct Plan {
     pub requests: Vec<RequestPlan>,
     /// `[[flows]]` in file order; `FlowDone::flow` indexes this.
     pub flows: Vec<FlowPlan>,
+    /// `[[ws]]` users, in file order (closed model only).
+    pub ws: Vec<WsPlan>,
     /// Metrics scrapes and the data canary, resolved (what `observe` runs).
     pub observers: model::ObserversPlan,
     /// `[gate]`: tolerances against a baseline, by figure key, in file order.
@@ -204,6 +206,49 @@ pub struct NamedTargetPlan {
     pub base_url: url::Url,
     pub http: model::HttpVersion,
     pub tls: Option<TlsPlan>,
+}
+/// One `[[ws]]` entry, resolved: what each of its WebSocket users does per connection.
+#[derive(Debug, Clone)]
+pub struct WsPlan {
+    pub name: String,
+    /// `ws://` or `wss://`, its host on the allow list.
+    pub url: url::Url,
+    pub weight: u32,
+    /// Sent with the upgrade request.
+    pub headers: Vec<(http::HeaderName, Template)>,
+    pub subprotocol: Option<String>,
+    pub messages: Vec<WsMessagePlan>,
+    /// Open time after the messages.
+    pub hold: Duration,
+    pub ping_interval: Option<Duration>,
+}
+
+/// One message of a `[[ws]]` user.
+#[derive(Debug, Clone)]
+pub struct WsMessagePlan {
+    pub send: Template,
+    /// The first text reply passing it ends the wait; `None`: only sent.
+    pub expect: Option<Check>,
+    /// How long to wait for the matching reply (never zero).
+    pub timeout: Duration,
+    /// From the matching reply (JSON pointers only).
+    pub extract: Vec<Extractor>,
+}
+
+impl Plan {
+    /// The weights users are split by: the HTTP mix first (the sum of the request and
+    /// flow weights), then each `[[ws]]` entry.
+    pub fn user_weights(&self) -> Vec<u64> {
+        let http: u64 = self
+            .requests
+            .iter()
+            .map(|r| u64::from(r.weight))
+            .sum::<u64>()
+            + self.flows.iter().map(|f| u64::from(f.weight)).sum::<u64>();
+        std::iter::once(http)
+            .chain(self.ws.iter().map(|w| u64::from(w.weight)))
+            .collect()
+    }
 }
 
 /// One `[[flows]]` table, resolved: its steps as indexes into `Plan::requests`.

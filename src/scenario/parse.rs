@@ -123,6 +123,7 @@ pub(crate) fn parse(ctx: &mut Ctx<'_>) -> Option<Parsed> {
     settle_each::<ServiceSpec>(ctx, &mut tree, "services", &mut st);
     settle_each::<RequestSpec>(ctx, &mut tree, "requests", &mut st);
     settle_each::<FlowSpec>(ctx, &mut tree, "flows", &mut st);
+    settle_each::<WsSpec>(ctx, &mut tree, "ws", &mut st);
     settle_each::<String>(ctx, &mut tree, "criteria", &mut st);
     settle_each::<StageSpec>(ctx, &mut tree, "load.stages", &mut st);
     let _ = settle::<LoadSpec>(ctx, &mut tree, &parse_path("load"), &mut st);
@@ -701,6 +702,16 @@ fn unknown_key_among(ctx: &mut Ctx<'_>, path: &[Seg], known: &[&'static str]) {
              [table] header goes into that table. Top-level keys must come before the first [table]; \
              move it above the first table header{first}"
         ))
+    } else if matches!(parent.first(), Some(Seg::Key(k)) if k == "requests")
+        && matches!(
+            last.as_str(),
+            "expect" | "messages" | "send" | "hold" | "subprotocol"
+        )
+    {
+        Some(format!(
+            "`{last}` belongs to a WebSocket user: [[requests]] are HTTP; put it in a [[ws]] entry \
+             (messages = [{{ send = \"...\", expect = {{ contains = \"...\" }} }}])"
+        ))
     } else if let Some(s) = closest(last, known.iter().copied()) {
         Some(format!("did you mean `{s}`?"))
     } else if !known.is_empty() {
@@ -750,6 +761,10 @@ fn known_keys(parent: &[Seg]) -> Vec<&'static str> {
         ["requests", "extract"] => fields_of::<ExtractSpec>().to_vec(),
         ["requests", "checks"] => fields_of::<CheckSpec>().to_vec(),
         ["flows"] if indexed(1) => fields_of::<FlowSpec>().to_vec(),
+        ["ws"] if indexed(1) => fields_of::<WsSpec>().to_vec(),
+        ["ws", "messages"] => fields_of::<WsMessageSpec>().to_vec(),
+        ["ws", "messages", "expect"] => fields_of::<WsExpectSpec>().to_vec(),
+        ["ws", "messages", "extract"] => fields_of::<WsExtractSpec>().to_vec(),
         ["faults"] if indexed(1) => all_fault_keys(),
         _ => Vec::new(),
     }

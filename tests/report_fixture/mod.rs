@@ -299,6 +299,24 @@ pub fn record() -> Record {
         },
         flows: vec![],
         flow_total: gauntlet::record::RequestStats::new("all"),
+        ws: Some({
+            let mut t = gauntlet::event::WsTotals {
+                connects: 40,
+                connect_failures: 1,
+                messages: 120,
+                message_failures: 2,
+                peak: 20,
+                abnormal_closes: 1,
+                ..Default::default()
+            };
+            for us in [1_200, 1_800, 2_500, 3_100, 9_000] {
+                t.rtt.record(us).unwrap();
+            }
+            t.reason("connect: Connection refused".into());
+            t.reason("no reply within 2s".into());
+            t.reason("no reply within 2s".into());
+            t
+        }),
     }
 }
 

@@ -13,12 +13,14 @@ mod load;
 mod observe;
 mod request;
 mod service;
+mod ws;
 
 pub use fault::*;
 pub use load::*;
 pub use observe::*;
 pub use request::*;
 pub use service::*;
+pub use ws::*;
 
 /// A duration written the human way: "250ms", "30s", "5m", "1h 30m".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
@@ -120,6 +122,9 @@ pub struct Scenario {
     /// Ordered journeys through the requests, picked in the same weighted mix.
     #[serde(default)]
     pub flows: Vec<FlowSpec>,
+    /// WebSocket users (`[[ws]]`), sharing the closed model's users with the requests.
+    #[serde(default)]
+    pub ws: Vec<WsSpec>,
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
     /// A data canary: keys written to a Redis before the load and faults, read back at the

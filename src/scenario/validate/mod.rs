@@ -21,6 +21,7 @@ mod observers;
 mod requests;
 mod services;
 mod target;
+mod ws;
 
 use criteria::*;
 use faults::*;
@@ -30,6 +31,7 @@ use observers::*;
 use requests::*;
 use services::*;
 use target::*;
+use ws::*;
 
 /// `base` followed by one key, quoted when needed: `requests[0].headers."x y"`.
 pub(super) fn sub(base: &str, key: &str) -> String {
@@ -95,10 +97,10 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     let (allow, base_url, tls) = check_target(ctx, &s);
     let targets = check_named_targets(ctx, &s, &allow);
     // --- load -----------------------------------------------------------------------
-    match (&s.load, s.requests.is_empty()) {
+    match (&s.load, s.requests.is_empty() && s.ws.is_empty()) {
         (Some(_), true) => ctx.at_key(
             "load",
-            "[load] is given but there are no [[requests]] to send",
+            "[load] is given but there are no [[requests]] (or [[ws]] users) to send",
             Some("add at least one [[requests]] table, or remove [load]".into()),
         ),
         (None, false) => ctx.at_key(
@@ -117,6 +119,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         }
         None => (None, Duration::ZERO),
     };
+    let ws = check_ws(ctx, &s, &allow, load.as_ref());
 
     let service_names: Vec<String> = s.services.iter().map(|sv| sv.name.clone()).collect();
     let services = check_services(ctx, &mut s, &service_names, tls.as_ref());
@@ -180,6 +183,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
             .unwrap_or(false),
         requests,
         flows,
+        ws,
         observers,
         gate,
         secrets: Default::default(),

@@ -209,8 +209,18 @@ fn headers(
     r: &RequestSpec,
     places: &mut Vec<VarPlace>,
 ) -> Vec<(http::HeaderName, Template)> {
+    header_templates(ctx, p, &r.headers, places)
+}
+
+/// `headers` of a request or a `[[ws]]` entry at `p`.
+pub(super) fn header_templates(
+    ctx: &mut Ctx<'_>,
+    p: &str,
+    headers: &std::collections::BTreeMap<String, String>,
+    places: &mut Vec<VarPlace>,
+) -> Vec<(http::HeaderName, Template)> {
     let mut out = Vec::new();
-    for (k, v) in &r.headers {
+    for (k, v) in headers {
         let hp = sub(&format!("{p}.headers"), k);
         let name = match http::HeaderName::from_bytes(k.as_bytes()) {
             Ok(n) => Some(n),
