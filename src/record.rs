@@ -403,6 +403,9 @@ pub struct Record {
     pub load_started: Option<Duration>,
     /// How long the load really ran.
     pub load_duration: Duration,
+    /// The start of the load not graded (a capacity level's warmup): requests that ended
+    /// in it are in the per-second windows only.
+    pub warmup: Duration,
     pub latency_basis: LatencyBasis,
     /// Closed model: the expected interval used for the correction (mean think time);
     /// None when there is no think time, so corrected == raw.
@@ -432,6 +435,13 @@ pub struct Record {
     pub first_death: Option<String>,
     /// The load's connections to the target and their handshakes.
     pub connections: ConnectionStats,
+}
+
+impl Record {
+    /// The graded part of the load: its duration less the warmup.
+    pub fn measured_duration(&self) -> Duration {
+        self.load_duration.saturating_sub(self.warmup)
+    }
 }
 
 /// Connections the load opened, and what their handshakes took.
@@ -523,6 +533,7 @@ impl Recorder {
             record: Record {
                 load_started: None,
                 load_duration: Duration::ZERO,
+                warmup: plan.warmup,
                 latency_basis: basis,
                 expected_interval_us,
                 requests: plan
@@ -768,6 +779,16 @@ impl Recorder {
         } else {
             (d.latency_us, false)
         };
+        self.window.requests += 1;
+        self.window.errors += u64::from(d.error.is_some());
+        let _ = self.window.hist.record(v);
+        let warming = self
+            .record
+            .load_started
+            .is_some_and(|s| at < s + self.record.warmup);
+        if warming {
+            return;
+        }
         // Raw is the service time, from the actual send; in the open model `latency_us`
         // counts from the intended start and goes to the corrected histogram.
         let service = d.service_us.min(MAX_LATENCY_US);
@@ -800,9 +821,6 @@ impl Recorder {
                 count_reason(&mut acc.reasons, reason);
             }
         }
-        self.window.requests += 1;
-        self.window.errors += u64::from(d.error.is_some());
-        let _ = self.window.hist.record(v);
     }
 
     /// Close every window before the second `at` falls in. Late events (a few ms out of

@@ -462,6 +462,8 @@ fn resource_scope(plan: &Plan, service: &str) -> String {
 
 pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -> Summary {
     let secs = record.load_duration.as_secs_f64();
+    // Rates over the graded part (a capacity level's warmup is not graded).
+    let graded_secs = record.measured_duration().as_secs_f64();
     let passed = verdict.criteria.iter().filter(|c| c.passed).count();
     Summary {
         schema_version: SCHEMA_VERSION,
@@ -541,8 +543,12 @@ pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) ->
             requests_folded: record.requests_folded,
             events_shed: record.events_shed,
         },
-        requests: record.requests.iter().map(|s| request(s, secs)).collect(),
-        total: request(&record.total, secs),
+        requests: record
+            .requests
+            .iter()
+            .map(|s| request(s, graded_secs))
+            .collect(),
+        total: request(&record.total, graded_secs),
         criteria: verdict.criteria.iter().map(criterion).collect(),
         faults: text::fault_windows(&record.faults)
             .into_iter()

@@ -146,6 +146,11 @@ pub struct Plan {
     pub observers: model::ObserversPlan,
     /// `[gate]`: tolerances against a baseline, by figure key, in file order.
     pub gate: Vec<(String, crate::metric::tolerance::Tolerance)>,
+    /// `[capacity]`, for `gauntlet capacity`; `run` ignores it.
+    pub capacity: Option<load_plan::CapacityPlan>,
+    /// Requests that end within this long after the load started are not graded (still
+    /// in the per-second figures): a capacity level's warmup. Zero for a plain run.
+    pub warmup: Duration,
 }
 
 /// The TLS settings of an `https://` target, its files read and parsed by validation.

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod capacity;
 mod fault;
 mod load;
 mod observe;
 mod request;
 mod service;
 
+pub use capacity::*;
 pub use fault::*;
 pub use load::*;
 pub use observe::*;
@@ -112,6 +114,8 @@ pub struct Scenario {
     /// `"latency.p99" = "20%"`, `"errors.rate" = "0.1pp"`.
     #[serde(default)]
     pub gate: std::collections::BTreeMap<String, String>,
+    /// `[capacity]`: the levels `gauntlet capacity` tries; `gauntlet run` ignores it.
+    pub capacity: Option<CapacitySpec>,
 }
 
 /// `[report]`.

@@ -13,6 +13,7 @@ use super::Plan;
 const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
+mod capacity;
 mod criteria;
 mod faults;
 mod load;
@@ -21,6 +22,7 @@ mod requests;
 mod services;
 mod target;
 
+use capacity::*;
 use criteria::*;
 use faults::*;
 use load::*;
@@ -131,6 +133,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
     // --- observers (metrics scrapes, data canary) ------------------------------------
     let observers = check_observers(ctx, &s, &allow);
     let gate = check_gate(ctx, &s.gate);
+    let capacity = check_capacity(ctx, &s);
 
     let base_url = base_url?;
     Some(Plan {
@@ -159,6 +162,8 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         requests,
         observers,
         gate,
+        capacity,
+        warmup: Duration::ZERO,
     })
 }
 
