@@ -87,7 +87,10 @@ fn the_search_finds_the_known_knee_within_one_step() {
     let text = format!("{}\n{json:#}", show(&out));
     assert_eq!(out.status.code(), Some(0), "{text}");
     let knee = json["knee"].as_f64().expect("a knee");
-    assert!((knee - cap).abs() <= STEP, "knee {knee}, known {cap}\n{text}");
+    assert!(
+        (knee - cap).abs() <= STEP,
+        "knee {knee}, known {cap}\n{text}"
+    );
     // Stepped up by 10 from 20 until the first fail, then bisected to 2 users.
     let levels = json["levels"].as_array().unwrap();
     let first_fail = json["first_fail"].as_f64().expect("a level failed");
@@ -113,10 +116,20 @@ fn the_search_finds_the_known_knee_within_one_step() {
         assert!(l["resources"]["api"]["mem_peak_bytes"].as_u64().unwrap() > 0);
     }
     let html = std::fs::read_to_string(folder.join("capacity.html")).unwrap();
-    assert!(html.contains("<svg") && html.contains(&format!("knee {knee}")), "{html}");
+    assert!(
+        html.contains("<svg") && html.contains(&format!("knee {knee}")),
+        "{html}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("◀ knee") && stdout.contains("PASS"), "{text}");
-    assert!(started.elapsed() < Duration::from_secs(110), "took {:?}", started.elapsed());
+    assert!(
+        stdout.contains("◀ knee") && stdout.contains("PASS"),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(110),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -137,7 +150,10 @@ fn a_level_failing_badly_stops_early_and_the_search_fails() {
     let json = read_json(&report_dir(dir.path(), "bad").join("capacity.json"));
     let text = format!("{}\n{json:#}", show(&out));
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(started.elapsed() < Duration::from_secs(40), "not stopped early\n{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "not stopped early\n{text}"
+    );
     assert!(json["knee"].is_null(), "{text}");
     let levels = json["levels"].as_array().unwrap();
     assert_eq!(levels.len(), 1, "{text}");
@@ -160,13 +176,22 @@ fn an_interrupt_stops_the_search_at_once_and_writes_what_was_measured() {
         .replace("hold = \"4s\"", "hold = \"60s\"");
     std::fs::write(&file, text).unwrap();
     let mut c = capacity(dir.path(), &file, "int");
-    let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Wait for the first level's load to run (its run folder has a timeseries in memory
     // only, so wait for the level's state file and then a little load).
-    let state = report_dir(dir.path(), "int").join("level-01-20users").join("state.json");
+    let state = report_dir(dir.path(), "int")
+        .join("level-01-20users")
+        .join("state.json");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"pid\"")) {
-        assert!(Instant::now() < deadline, "the first level never started its service");
+        assert!(
+            Instant::now() < deadline,
+            "the first level never started its service"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
@@ -179,5 +204,7 @@ fn an_interrupt_stops_the_search_at_once_and_writes_what_was_measured() {
     assert!(started.elapsed() < Duration::from_secs(15), "{text}");
     assert_eq!(json["ended_by"], "interrupted", "{text}");
     assert_eq!(json["levels"][0]["verdict"], "interrupted", "{text}");
-    assert!(report_dir(dir.path(), "int").join("capacity.html").is_file());
+    assert!(report_dir(dir.path(), "int")
+        .join("capacity.html")
+        .is_file());
 }

@@ -44,7 +44,11 @@ pub fn render(r: &CapacityReport) -> String {
         format::duration_s(r.search.warmup_s),
     );
     if let Some(c) = &r.limited_by {
-        let _ = write!(h, "<p class=\"meta\">limited by <code>{}</code></p>", esc(c));
+        let _ = write!(
+            h,
+            "<p class=\"meta\">limited by <code>{}</code></p>",
+            esc(c)
+        );
     }
     if let Some(why) = &r.reason {
         let _ = write!(h, "<p class=\"meta\">{}</p>", esc(why));

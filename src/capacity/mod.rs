@@ -146,7 +146,9 @@ pub struct CapacityOutcome {
 /// Why the search could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum CapacityError {
-    #[error("{0}: the scenario has no [capacity] table; add one, e.g. from = 10, to = 200, step = 10")]
+    #[error(
+        "{0}: the scenario has no [capacity] table; add one, e.g. from = 10, to = 200, step = 10"
+    )]
     NoCapacity(String),
     #[error(transparent)]
     Run(#[from] Error),
@@ -247,8 +249,8 @@ impl Searcher {
             self.first_fail = Some(self.first_fail.map_or(load, |f| f.min(load)));
         }
         if self.next_up == Some(load) {
-            self.next_up = (passed && load < self.cap.to)
-                .then(|| (load + self.cap.step).min(self.cap.to));
+            self.next_up =
+                (passed && load < self.cap.to).then(|| (load + self.cap.step).min(self.cap.to));
         }
     }
 
@@ -497,8 +499,7 @@ async fn run_level(
         passed: verdict == "pass",
         requests: total.count,
         errors: total.errors,
-        error_rate_pct: (total.count > 0)
-            .then(|| total.errors as f64 * 100.0 / total.count as f64),
+        error_rate_pct: (total.count > 0).then(|| total.errors as f64 * 100.0 / total.count as f64),
         rps: (secs > 0.0).then(|| total.count as f64 / secs),
         p50_ms: q(0.50),
         p95_ms: q(0.95),
@@ -558,7 +559,13 @@ fn write(dir: &Path, report: &CapacityReport) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn cap(from: f64, to: f64, step: f64, resolution: f64, strategy: CapacityStrategy) -> CapacityPlan {
+    fn cap(
+        from: f64,
+        to: f64,
+        step: f64,
+        resolution: f64,
+        strategy: CapacityStrategy,
+    ) -> CapacityPlan {
         CapacityPlan {
             from,
             to,
@@ -590,7 +597,10 @@ mod tests {
         let (knee, tried) = search(&c, true, 52.0);
         assert_eq!(&tried[..6], &[10.0, 20.0, 30.0, 40.0, 50.0, 60.0]);
         let knee = knee.unwrap();
-        assert!((50.0..=52.0).contains(&knee) && 52.0 - knee <= 2.0, "{knee} {tried:?}");
+        assert!(
+            (50.0..=52.0).contains(&knee) && 52.0 - knee <= 2.0,
+            "{knee} {tried:?}"
+        );
         for lim in [10.0, 11.0, 37.0, 99.0] {
             let k = search(&c, true, lim).0.unwrap();
             assert!(k <= lim && lim - k <= 2.0, "limit {lim}: knee {k}");
@@ -600,7 +610,10 @@ mod tests {
     #[test]
     fn step_stops_at_the_first_fail_and_the_bounds_hold() {
         let c = cap(10.0, 45.0, 10.0, 1.0, CapacityStrategy::Step);
-        assert_eq!(search(&c, true, 33.0), (Some(30.0), vec![10.0, 20.0, 30.0, 40.0]));
+        assert_eq!(
+            search(&c, true, 33.0),
+            (Some(30.0), vec![10.0, 20.0, 30.0, 40.0])
+        );
         // `to` is the last level even off the step grid; all pass: the knee is `to`.
         assert_eq!(
             search(&c, true, 1000.0),

@@ -69,7 +69,11 @@ pub fn render(r: &CapacityReport, color: bool) -> String {
     let rows: Vec<Vec<String>> = levels
         .iter()
         .map(|l| {
-            let mark = if Some(l.load) == r.knee { " ◀ knee" } else { "" };
+            let mark = if Some(l.load) == r.knee {
+                " ◀ knee"
+            } else {
+                ""
+            };
             vec![
                 format!("{}{mark}", fmt_load(l.load)),
                 l.rps.map_or_else(|| "–".into(), |v| format::trim(v, 1)),
@@ -92,14 +96,29 @@ pub fn render(r: &CapacityReport, color: bool) -> String {
         &mut out,
         &st,
         &[
-            r.unit, "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "peaks", "verdict",
+            r.unit,
+            "req/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "errors",
+            "peaks",
+            "verdict",
             "failed first",
         ],
         &rows,
         "  ",
     );
-    let knee = r.knee.map_or_else(|| "none (no level passed)".into(), |k| format!("{} {}", fmt_load(k), r.unit));
-    let _ = writeln!(out, "knee: {knee}; required: {} {}", fmt_load(r.search.require), r.unit);
+    let knee = r.knee.map_or_else(
+        || "none (no level passed)".into(),
+        |k| format!("{} {}", fmt_load(k), r.unit),
+    );
+    let _ = writeln!(
+        out,
+        "knee: {knee}; required: {} {}",
+        fmt_load(r.search.require),
+        r.unit
+    );
     if let Some(c) = &r.limited_by {
         let _ = writeln!(out, "limited by: {c}");
     }

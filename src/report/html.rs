@@ -248,13 +248,16 @@ fn x_axis(s: &mut String, sc: &Scale) {
     );
 }
 
+/// One series of [`xy_chart`]: label, colour, points (a None y breaks the line).
+pub(crate) type XySeries<'a> = (&'a str, &'a str, Vec<(f64, Option<f64>)>);
+
 /// A chart of figures against a load (x: users or a rate, not time), its points dotted,
 /// with a dashed vertical mark (the capacity knee). Series: label, colour, points.
 pub(crate) fn xy_chart(
     title: &str,
     unit: &str,
     x_unit: &str,
-    series: &[(&str, &str, Vec<(f64, Option<f64>)>)],
+    series: &[XySeries<'_>],
     mark: Option<(f64, &str)>,
 ) -> String {
     let series: Vec<Series> = series

@@ -53,7 +53,13 @@ fn pad_left(s: &str, w: usize) -> String {
 }
 
 /// A table: first column left-aligned, the others right-aligned, two spaces apart.
-pub(crate) fn table(out: &mut String, st: &Style, header: &[&str], rows: &[Vec<String>], indent: &str) {
+pub(crate) fn table(
+    out: &mut String,
+    st: &Style,
+    header: &[&str],
+    rows: &[Vec<String>],
+    indent: &str,
+) {
     let mut w: Vec<usize> = header.iter().map(|h| width(h)).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

@@ -123,7 +123,10 @@ pub(super) fn check_capacity(ctx: &mut Ctx<'_>, s: &Scenario) -> Option<Capacity
         if !(r > 0.0 && r <= 100.0) {
             ctx.at_value(
                 "capacity.stop_error_rate",
-                format!("stop_error_rate is a percentage above 0, at most 100; found {}", num(r)),
+                format!(
+                    "stop_error_rate is a percentage above 0, at most 100; found {}",
+                    num(r)
+                ),
                 None,
             );
         }
