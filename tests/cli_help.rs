@@ -27,3 +27,8 @@ fn run_help() {
 fn validate_help() {
     insta::assert_snapshot!(help(&["validate", "--help"]));
 }
+
+#[test]
+fn capacity_help() {
+    insta::assert_snapshot!(help(&["capacity", "--help"]));
+}
