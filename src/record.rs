@@ -1142,6 +1142,25 @@ path = "/b"
         );
     }
 
+    /// A capacity level's warmup: its requests are in the per-second windows, not in the
+    /// graded totals, and rates are over the rest of the load.
+    #[test]
+    fn requests_in_the_warmup_are_not_graded() {
+        let mut p = closed(r#""0s""#);
+        p.warmup = s(2000);
+        let mut r = Recorder::new(&p);
+        r.record(&phase(1000, Phase::LoadStarted));
+        r.record(&req(2500, 0, 900_000, Some("status 500")));
+        r.record(&req(3500, 0, 1_000, None));
+        r.record(&req(4500, 1, 2_000, None));
+        r.record(&phase(6000, Phase::LoadFinished));
+        let rec = r.finish();
+        assert_eq!((rec.total.count, rec.total.errors), (2, 0));
+        assert!(rec.total.raw.max() < 10_000);
+        assert_eq!(rec.windows.iter().map(|w| w.requests).sum::<u64>(), 3);
+        assert_eq!(rec.measured_duration(), s(3000));
+    }
+
     #[test]
     fn correction_uses_the_mean_think_time() {
         let mut r = Recorder::new(&closed(r#"{ min = "50ms", max = "150ms" }"#));

@@ -98,16 +98,18 @@ fn numbers() -> impl Strategy<Value = Numbers> {
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_map(|(d, c, f, sizes, thresholds, ints, open, capacity)| Numbers {
-            d,
-            c,
-            f,
-            sizes,
-            thresholds,
-            ints,
-            open,
-            capacity,
-        })
+        .prop_map(
+            |(d, c, f, sizes, thresholds, ints, open, capacity)| Numbers {
+                d,
+                c,
+                f,
+                sizes,
+                thresholds,
+                ints,
+                open,
+                capacity,
+            },
+        )
 }
 
 /// A scenario using every numeric field, with `n`'s values.

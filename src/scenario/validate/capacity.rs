@@ -160,3 +160,77 @@ pub(super) fn check_capacity(ctx: &mut Ctx<'_>, s: &Scenario) -> Option<Capacity
     }
     Some(plan)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::scenario::load_str;
+    use crate::scenario::model::CapacityStrategy;
+
+    fn scenario(model: &str, capacity: &str) -> String {
+        format!(
+            "name = \"c\"\n[target]\nbase_url = \"http://127.0.0.1:9\"\nallow_hosts = [\"127.0.0.1\"]\n\
+             [load]\n{model}\n[[requests]]\nname = \"a\"\npath = \"/\"\n[capacity]\n{capacity}\n"
+        )
+    }
+
+    #[test]
+    fn defaults_and_models() {
+        let closed = scenario(
+            "stages = [{ duration = \"1s\", users = 1 }]",
+            "from = 10\nto = 100\nstep = 25",
+        );
+        let p = load_str(Path::new("c.toml"), &closed).unwrap_or_else(|e| panic!("{e}"));
+        let c = p.capacity.unwrap();
+        assert_eq!((c.resolution, c.require), (2.0, 10.0));
+        assert_eq!(
+            (c.hold, c.warmup),
+            (Duration::from_secs(30), Duration::from_secs(10))
+        );
+        assert_eq!(c.strategy, CapacityStrategy::Bisect);
+        assert_eq!(c.level_deadline(), Duration::from_secs(70));
+        // A rate: fractions allowed, resolution a tenth of the step.
+        let open = scenario(
+            "model = \"open\"\nstages = [{ duration = \"1s\", rate = 1 }]",
+            "from = 0.5\nto = 20\nstep = 2.5\nstrategy = \"step\"",
+        );
+        let c = load_str(Path::new("o.toml"), &open)
+            .unwrap()
+            .capacity
+            .unwrap();
+        assert_eq!((c.from, c.resolution), (0.5, 0.25));
+        // No [capacity]: none, and a plain run grades from the start.
+        let plain = closed.replace("[capacity]\nfrom = 10\nto = 100\nstep = 25\n", "");
+        let p = load_str(Path::new("p.toml"), &plain).unwrap();
+        assert!(p.capacity.is_none() && p.warmup.is_zero());
+    }
+
+    #[test]
+    fn problems_have_their_key() {
+        let cases = [
+            ("from = 0\nto = 10\nstep = 1", "capacity.from"),
+            ("from = 1\nto = 10\nstep = 1.5", "capacity.step"),
+            ("from = 10\nto = 10\nstep = 1", "capacity.to"),
+            (
+                "from = 1\nto = 10\nstep = 2\nresolution = 3",
+                "capacity.resolution",
+            ),
+            (
+                "from = 1\nto = 10\nstep = 2\nrequire = 11",
+                "capacity.require",
+            ),
+            (
+                "from = 1\nto = 10\nstep = 2\nstop_error_rate = 0",
+                "capacity.stop_error_rate",
+            ),
+            ("from = 1\nto = 100000\nstep = 1", "capacity.step"),
+        ];
+        for (cap, key) in cases {
+            let text = scenario("stages = [{ duration = \"1s\", users = 1 }]", cap);
+            let e = load_str(Path::new("c.toml"), &text).expect_err(cap);
+            assert!(e.0.iter().any(|d| d.key == key), "{cap}: {e}");
+        }
+    }
+}
