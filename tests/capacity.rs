@@ -168,12 +168,15 @@ fn a_level_failing_badly_stops_early_and_the_search_fails() {
 }
 
 #[test]
-fn an_interrupt_stops_the_search_at_once_and_writes_what_was_measured() {
+fn an_interrupt_stops_the_search_at_once_undoes_the_fault_and_writes_what_was_measured() {
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(dir.path(), "/api/items", "");
+    // A long hold and a pause of the API from 1s: the interrupt comes while it is paused.
     let text = std::fs::read_to_string(&file)
         .unwrap()
-        .replace("hold = \"4s\"", "hold = \"60s\"");
+        .replace("seed = 7\n", "seed = 7\nduration = \"2m\"\n")
+        .replace("hold = \"4s\"", "hold = \"60s\"")
+        + "\n[[faults]]\nkind = \"pause\"\ntarget = \"api\"\nat = \"1s\"\nduration = \"50s\"\n";
     std::fs::write(&file, text).unwrap();
     let mut c = capacity(dir.path(), &file, "int");
     let child = c
@@ -181,16 +184,15 @@ fn an_interrupt_stops_the_search_at_once_and_writes_what_was_measured() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the first level's load to run (its run folder has a timeseries in memory
-    // only, so wait for the level's state file and then a little load).
+    // The level's state file lists the pause while it is in force.
     let state = report_dir(dir.path(), "int")
         .join("level-01-20users")
         .join("state.json");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"pid\"")) {
+    while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("paused_process")) {
         assert!(
             Instant::now() < deadline,
-            "the first level never started its service"
+            "the first level's pause never applied"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -203,8 +205,17 @@ fn an_interrupt_stops_the_search_at_once_and_writes_what_was_measured() {
     assert_eq!(out.status.code(), Some(130), "{text}");
     assert!(started.elapsed() < Duration::from_secs(15), "{text}");
     assert_eq!(json["ended_by"], "interrupted", "{text}");
+    assert_eq!(json["levels"].as_array().unwrap().len(), 1, "{text}");
     assert_eq!(json["levels"][0]["verdict"], "interrupted", "{text}");
     assert!(report_dir(dir.path(), "int")
         .join("capacity.html")
         .is_file());
+    // The pause was undone and the service stopped: nothing left for `gauntlet cleanup`.
+    let left = std::fs::read_to_string(&state).unwrap();
+    assert!(
+        left.contains("\"finished\": true") && left.contains("\"pending\": []"),
+        "{left}"
+    );
+    let summary = read_json(&state.with_file_name("summary.json"));
+    assert_eq!(summary["verdict"]["passed"], false);
 }
