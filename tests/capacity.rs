@@ -116,6 +116,20 @@ fn the_search_finds_the_known_knee_within_one_step() {
         );
         assert!(l["resources"]["api"]["mem_peak_bytes"].as_u64().unwrap() > 0);
     }
+    let schema: serde_json::Value =
+        serde_json::from_str(&gauntlet::capacity::json_schema()).unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the schema compiles");
+    let problems: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "capacity.json does not match its schema: {problems:?}"
+    );
     let html = std::fs::read_to_string(folder.join("capacity.html")).unwrap();
     assert!(
         html.contains("<svg") && html.contains(&format!("knee {knee}")),
@@ -219,4 +233,22 @@ fn an_interrupt_stops_the_search_at_once_undoes_the_fault_and_writes_what_was_me
     );
     let summary = read_json(&state.with_file_name("summary.json"));
     assert_eq!(summary["verdict"]["passed"], false);
+}
+
+/// The committed schema of capacity.json is the one generated from its types; regenerate
+/// it with `UPDATE_SCHEMA=1 cargo test --test capacity`.
+#[test]
+fn the_committed_capacity_schema_is_the_generated_one() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/capacity.schema.json");
+    let generated = gauntlet::capacity::json_schema();
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "schemas/capacity.schema.json is stale; regenerate it with \
+         `UPDATE_SCHEMA=1 cargo test --test capacity`"
+    );
 }

@@ -52,7 +52,7 @@ pub enum Progress<'a> {
 }
 
 /// `capacity.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CapacityReport {
     pub schema_version: u32,
     pub id: String,
@@ -84,7 +84,7 @@ pub struct CapacityReport {
 }
 
 /// The `[capacity]` table in force.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Search {
     pub from: f64,
     pub to: f64,
@@ -98,7 +98,7 @@ pub struct Search {
 }
 
 /// One level: one graded run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Level {
     /// 1-based, in the order run.
     pub index: usize,
@@ -129,7 +129,7 @@ pub struct Level {
     pub exit_code: i32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ResourcePeak {
     pub cpu_peak_pct: f64,
     pub mem_peak_bytes: u64,
@@ -161,6 +161,13 @@ impl CapacityError {
             CapacityError::Run(e) => e.exit_code(),
         }
     }
+}
+
+/// The JSON Schema of `capacity.json` (draft 2020-12); the committed
+/// `schemas/capacity.schema.json` is this text (regenerate it with
+/// `UPDATE_SCHEMA=1 cargo test --test capacity`).
+pub fn json_schema() -> String {
+    crate::report::summary::schema_of::<CapacityReport>()
 }
 
 /// The plan of the highest level: what the open-files check must allow for.

@@ -669,6 +669,11 @@ pub fn to_json(s: &Summary) -> String {
 /// committed `schemas/summary.schema.json` is this text; after changing a type,
 /// regenerate it with `UPDATE_SCHEMA=1 cargo test --test report_files`.
 pub fn json_schema() -> String {
+    schema_of::<Summary>()
+}
+
+/// The draft 2020-12 JSON Schema of a report type whose keys are always written.
+pub(crate) fn schema_of<T: schemars::JsonSchema>() -> String {
     // Every key is always written (null when there is no figure), so every key is required.
     fn all_required(s: &mut schemars::Schema) {
         let names: Option<Vec<serde_json::Value>> = s
@@ -682,7 +687,7 @@ pub fn json_schema() -> String {
     let schema = schemars::generate::SchemaSettings::draft2020_12()
         .with_transform(schemars::transform::RecursiveTransform(all_required))
         .into_generator()
-        .into_root_schema_for::<Summary>();
+        .into_root_schema_for::<T>();
     let mut out = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
     out.push('\n');
     out
