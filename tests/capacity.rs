@@ -252,3 +252,29 @@ fn the_committed_capacity_schema_is_the_generated_one() {
          `UPDATE_SCHEMA=1 cargo test --test capacity`"
     );
 }
+
+/// No `[capacity]` table, or a capacity folder that exists: exit 2, nothing started.
+#[test]
+fn invalid_input_exits_2_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), "/api/items", "");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let cut = text.split("[capacity]").next().unwrap().to_string();
+    std::fs::write(&file, cut).unwrap();
+    let out = output(capacity(dir.path(), &file, "none"));
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no [capacity] table"));
+    assert!(!report_dir(dir.path(), "none").exists());
+
+    let file = scenario(dir.path(), "/api/items", "");
+    std::fs::create_dir_all(report_dir(dir.path(), "taken")).unwrap();
+    let out = output(capacity(dir.path(), &file, "taken"));
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already used"));
+    assert_eq!(
+        std::fs::read_dir(report_dir(dir.path(), "taken"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
