@@ -3,6 +3,7 @@
 //! The library runs a scenario end to end and never prints or exits; the `gauntlet`
 //! binary is a thin shell over [`run::execute`] and [`scenario::load`].
 
+pub mod capacity;
 pub mod chaos;
 pub mod compare;
 pub mod error;

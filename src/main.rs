@@ -30,6 +30,10 @@ struct Cli {
 enum Command {
     /// Run a scenario: start its services, drive load, inject faults, grade, write reports.
     Run(RunArgs),
+    /// Find the largest load at which every criterion still passes: the scenario's
+    /// [capacity] levels, each a whole graded run. Exit 0 when the knee reaches
+    /// `require`, 1 when it does not.
+    Capacity(CapacityArgs),
     /// Check scenario files without running anything; every problem is listed.
     Validate {
         /// Scenario files (TOML).
@@ -145,6 +149,27 @@ fn scale_arg(s: &str) -> Result<f64, String> {
 }
 
 #[derive(clap::Args, Debug)]
+struct CapacityArgs {
+    /// Scenario file (TOML) with a [capacity] table.
+    file: PathBuf,
+    /// Folder the capacity folder (with one run folder per level) is written into.
+    #[arg(long, default_value = "reports")]
+    reports: PathBuf,
+    /// Name of the capacity folder (default: UTC time, scenario name, `-capacity`).
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// `--set` (e.g. capacity.to=400), `--vars`, `--scale-time`, as for `run`.
+    #[command(flatten)]
+    env: EnvArgs,
+    /// No line per level and no table; errors are still shown.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
 struct CompareArgs {
     /// The baseline: a run folder, a summary.json or a baseline file.
     baseline: PathBuf,
@@ -200,6 +225,7 @@ fn main() -> ExitCode {
             exit::PASSED
         }
         Command::Run(args) => run(args),
+        Command::Capacity(args) => capacity(args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo(args),
         Command::Cleanup { reports } => cleanup(&reports),
@@ -421,6 +447,84 @@ fn show_outcome(o: &gauntlet::run::RunOutcome, quiet: bool) -> i32 {
 fn report(dir: &std::path::Path, quiet: bool) -> i32 {
     match gauntlet::run::rebuild(dir) {
         Ok(o) => show_outcome(&o, quiet),
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn capacity(args: CapacityArgs) -> i32 {
+    let over = args.env.overrides();
+    let mut plan = match gauntlet::scenario::load_with(&args.file, &over) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::INVALID;
+        }
+    };
+    if let Some(seed) = args.seed {
+        plan.seed = seed;
+    }
+    let Some(peak) = gauntlet::capacity::peak_plan(&plan) else {
+        eprintln!(
+            "error: {}",
+            gauntlet::capacity::CapacityError::NoCapacity(args.file.display().to_string())
+        );
+        return exit::INVALID;
+    };
+    // Before the runtime, for the highest level.
+    if let Err(e) = gauntlet::limits::ensure_open_files(&peak) {
+        eprintln!("error: {e}");
+        return exit::ENVIRONMENT;
+    }
+    let cancel = CancellationToken::new();
+    install_signal_handler(cancel.clone());
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let color = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let unit = if plan.load.as_ref().is_some_and(|l| l.is_open()) {
+        "iterations/s"
+    } else {
+        "users"
+    };
+    let opts = gauntlet::capacity::CapacityOptions {
+        reports_root: args.reports,
+        id: args.run_id,
+        cancel,
+    };
+    let quiet = args.quiet;
+    let outcome = rt.block_on(gauntlet::capacity::execute(plan, opts, |p| {
+        if quiet {
+            return;
+        }
+        match p {
+            gauntlet::capacity::Progress::LevelStarted { index, load } => eprintln!(
+                "level {index:>2}  {} {unit} ...",
+                gauntlet::capacity::fmt_load(load)
+            ),
+            gauntlet::capacity::Progress::LevelDone(l) => {
+                eprintln!("{}", gauntlet::capacity::level_line(l, unit, color))
+            }
+        }
+    }));
+    match outcome {
+        Ok(o) => {
+            if !args.quiet {
+                println!("{}", gauntlet::capacity::render(&o.report, color));
+            }
+            println!("report: {}", o.dir.display());
+            for e in &o.write_errors {
+                eprintln!("error: {e}");
+            }
+            o.report.exit_code
+        }
         Err(e) => {
             eprintln!("error: {e}");
             e.exit_code()

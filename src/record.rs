@@ -410,6 +410,9 @@ pub struct Record {
     pub load_started: Option<Duration>,
     /// How long the load really ran.
     pub load_duration: Duration,
+    /// The start of the load not graded (a capacity level's warmup): requests that ended
+    /// in it are in the per-second windows only.
+    pub warmup: Duration,
     pub latency_basis: LatencyBasis,
     /// Closed model: the expected interval used for the correction (mean think time);
     /// None when there is no think time, so corrected == raw.
@@ -446,6 +449,13 @@ pub struct Record {
     pub flow_total: RequestStats,
     /// The WebSocket users' figures; `None` when none ran.
     pub ws: Option<crate::event::WsTotals>,
+}
+
+impl Record {
+    /// The graded part of the load: its duration less the warmup.
+    pub fn measured_duration(&self) -> Duration {
+        self.load_duration.saturating_sub(self.warmup)
+    }
 }
 
 /// Connections the load opened, and what their handshakes took.
@@ -541,6 +551,7 @@ impl Recorder {
             record: Record {
                 load_started: None,
                 load_duration: Duration::ZERO,
+                warmup: plan.warmup,
                 latency_basis: basis,
                 expected_interval_us,
                 requests: plan
@@ -833,6 +844,21 @@ impl Recorder {
         // counts from the intended start and goes to the corrected histogram.
         let service = d.service_us.min(MAX_LATENCY_US);
         let interval = self.record.expected_interval_us;
+        self.window.requests += 1;
+        self.window.errors += u64::from(d.error.is_some());
+        let _ = self.window.hist.record(v);
+        let _ = self.window.raw.record(service);
+        let _ = match interval {
+            Some(iv) => self.window.corrected.record_correct(v, iv),
+            None => self.window.corrected.record(v),
+        };
+        let warming = self
+            .record
+            .load_started
+            .is_some_and(|s| at < s + self.record.warmup);
+        if warming {
+            return;
+        }
         let i = d.request as usize;
         for (stats, acc) in [
             (self.record.requests.get_mut(i), self.accs.get_mut(i)),
@@ -861,14 +887,6 @@ impl Recorder {
                 count_reason(&mut acc.reasons, reason);
             }
         }
-        self.window.requests += 1;
-        self.window.errors += u64::from(d.error.is_some());
-        let _ = self.window.hist.record(v);
-        let _ = self.window.raw.record(service);
-        let _ = match interval {
-            Some(iv) => self.window.corrected.record_correct(v, iv),
-            None => self.window.corrected.record(v),
-        };
     }
 
     /// Close every window before the second `at` falls in. Late events (a few ms out of
@@ -1211,6 +1229,25 @@ path = "/b"
             rec.total.error_reasons,
             vec![("status 500".to_string(), 100)]
         );
+    }
+
+    /// A capacity level's warmup: its requests are in the per-second windows, not in the
+    /// graded totals, and rates are over the rest of the load.
+    #[test]
+    fn requests_in_the_warmup_are_not_graded() {
+        let mut p = closed(r#""0s""#);
+        p.warmup = s(2000);
+        let mut r = Recorder::new(&p);
+        r.record(&phase(1000, Phase::LoadStarted));
+        r.record(&req(2500, 0, 900_000, Some("status 500")));
+        r.record(&req(3500, 0, 1_000, None));
+        r.record(&req(4500, 1, 2_000, None));
+        r.record(&phase(6000, Phase::LoadFinished));
+        let rec = r.finish();
+        assert_eq!((rec.total.count, rec.total.errors), (2, 0));
+        assert!(rec.total.raw.max() < 10_000);
+        assert_eq!(rec.windows.iter().map(|w| w.requests).sum::<u64>(), 3);
+        assert_eq!(rec.measured_duration(), s(3000));
     }
 
     #[test]

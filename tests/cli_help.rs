@@ -32,3 +32,8 @@ fn validate_help() {
 fn report_help() {
     insta::assert_snapshot!(help(&["report", "--help"]));
 }
+
+#[test]
+fn capacity_help() {
+    insta::assert_snapshot!(help(&["capacity", "--help"]));
+}

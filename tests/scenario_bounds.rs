@@ -84,6 +84,7 @@ struct Numbers {
     thresholds: Vec<String>,
     ints: (i64, i64),
     open: bool,
+    capacity: bool,
 }
 
 fn numbers() -> impl Strategy<Value = Numbers> {
@@ -95,16 +96,20 @@ fn numbers() -> impl Strategy<Value = Numbers> {
         prop::collection::vec(threshold(), 4),
         (any::<i64>(), any::<i64>()),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(d, c, f, sizes, thresholds, ints, open)| Numbers {
-            d,
-            c,
-            f,
-            sizes,
-            thresholds,
-            ints,
-            open,
-        })
+        .prop_map(
+            |(d, c, f, sizes, thresholds, ints, open, capacity)| Numbers {
+                d,
+                c,
+                f,
+                sizes,
+                thresholds,
+                ints,
+                open,
+                capacity,
+            },
+        )
 }
 
 /// A scenario using every numeric field, with `n`'s values.
@@ -131,7 +136,15 @@ fn scenario(n: &Numbers) -> String {
         )
     };
     let (lo, hi) = (n.ints.0.min(n.ints.1), n.ints.0.max(n.ints.1));
-    format!(
+    let capacity = if n.capacity {
+        format!(
+            "\n[capacity]\nfrom = {}\nto = {}\nstep = {}\nresolution = {}\nrequire = {}\nstop_error_rate = {}\nhold = \"{}\"\nwarmup = \"{}\"\n",
+            f[7], f[0], f[1], f[2], f[3], f[4], d[2], d[3]
+        )
+    } else {
+        String::new()
+    };
+    let text = format!(
         r#"name = "extreme"
 duration = "{d4}"
 criteria = ["latency.p95 < {t0}ms", "requests.count > {t1}", "memory.api.peak < {t2}GiB", "throughput.rps >= {t3}"]
@@ -250,11 +263,25 @@ timeout = "{d1}"
         f6 = f[6],
         s0 = n.sizes[0],
         s1 = n.sizes[1],
-    )
+    );
+    text + &capacity
 }
 
 /// The plan's schedule is finite and within the documented bounds.
 fn assert_bounded(plan: &Plan) {
+    if let Some(c) = &plan.capacity {
+        // Every level's run, faults included, fits its own cap; the search is finite.
+        for f in &plan.faults {
+            let every = f.common().every.map_or(Duration::ZERO, |e| e.as_duration());
+            let end = f.common().at.as_duration()
+                + every * (f.common().times.unwrap_or(1).max(1) - 1)
+                + f.duration().map_or(Duration::ZERO, |d| d.as_duration());
+            assert!(end <= c.level_deadline(), "{f:?}");
+        }
+        assert!(c.from > 0.0 && c.to > c.from && c.step > 0.0 && c.resolution > 0.0);
+        let steps = ((c.to - c.from) / c.step).ceil() + (c.step / c.resolution).log2().ceil();
+        assert!(steps <= 1000.0, "{c:?}");
+    }
     let cap = MAX_DURATION + Duration::from_secs(30);
     assert!(
         plan.load_duration <= MAX_DURATION,
@@ -323,6 +350,7 @@ fn sane() -> Numbers {
         thresholds: vec!["200".into(), "0".into(), "2".into(), "1".into()],
         ints: (1, 9),
         open: false,
+        capacity: false,
     }
 }
 

@@ -291,3 +291,37 @@ fn demo_scenarios_validate() {
         );
     }
 }
+
+/// `capacity-5000.toml` holds 5000 users: its search, cut to two levels (2500 and 5000
+/// users) to keep the test short, reaches its `require = 5000` and exits 0.
+#[test]
+fn capacity_5000_reaches_5000_users() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let reports = tmp.path().join("reports");
+    let copy = with_own_ports(&scenario("capacity-5000.toml"), tmp.path());
+    let plan = gauntlet::scenario::load(&copy).unwrap_or_else(|e| panic!("{e}"));
+    let cap = plan.capacity.as_ref().expect("a [capacity] table");
+    assert_eq!((cap.to, cap.require), (5000.0, 5000.0));
+    let t0 = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .arg("capacity")
+        .arg(&copy)
+        .args(["--reports"])
+        .arg(&reports)
+        .args(["--run-id", "c5000", "--quiet"])
+        .args(["--set", "capacity.from=2500", "--set", "capacity.step=2500"])
+        .env_remove("GAUNTLET_DEMO_DEFECTS")
+        .output()
+        .expect("run gauntlet capacity");
+    let took = t0.elapsed();
+    let json =
+        std::fs::read_to_string(reports.join("c5000").join("capacity.json")).unwrap_or_default();
+    eprintln!(
+        "capacity-5000.toml: exit {:?} in {:.1}s",
+        out.status.code(),
+        took.as_secs_f64()
+    );
+    assert_eq!(out.status.code(), Some(0), "{json}\n{}", show(&out));
+    assert!(json.contains("\"knee\": 5000.0"), "{json}");
+    assert!(took < Duration::from_secs(120), "took {took:?}");
+}

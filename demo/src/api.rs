@@ -374,12 +374,18 @@ async fn method_not_allowed(State(st): State<Arc<AppState>>) -> Response {
     )
 }
 
-/// `--delay`: sleep before the handler runs.
+/// `--max-concurrency` then `--delay`: wait for a permit (held until the answer is
+/// ready, so the delay is service time), sleep, run the handler.
 async fn delay(
     State(st): State<Arc<AppState>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    // The semaphore is never closed, so acquiring only waits.
+    let _permit = match &st.limit {
+        Some(s) => s.acquire().await.ok(),
+        None => None,
+    };
     if !st.delay.is_zero() {
         tokio::time::sleep(st.delay).await;
     }
@@ -434,6 +440,8 @@ pub async fn run(args: ApiArgs) -> Result<(), DemoError> {
         leaked: Mutex::new(Vec::new()),
         shutdown: shutdown.clone(),
         delay: args.delay,
+        limit: (args.max_concurrency > 0)
+            .then(|| tokio::sync::Semaphore::new(args.max_concurrency)),
     });
     let addr = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&addr)

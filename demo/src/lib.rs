@@ -165,6 +165,11 @@ pub struct ApiArgs {
     /// latency regression); /health, /metrics and /ws are not delayed.
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub delay: Duration,
+    /// At most this many /api/... requests are served at once; the others wait their turn
+    /// (first come, first served). With --delay as the service time S, the API's capacity
+    /// is N / S requests per second, so a capacity search has a known answer. 0: no limit.
+    #[arg(long, default_value_t = 0)]
+    pub max_concurrency: usize,
 }
 
 /// `gauntlet demo pipeline`

@@ -95,6 +95,8 @@ pub(crate) struct AppState {
     /// `--delay`: added before every `/api/...` answer (a slower release, for the gate's
     /// tests).
     pub delay: Duration,
+    /// `--max-concurrency`: permits for /api/... requests in service (fair: FIFO).
+    pub limit: Option<tokio::sync::Semaphore>,
 }
 
 /// WebSocket settings from the command line and the defects.

@@ -384,7 +384,7 @@ pub(super) fn measure(metric: &Metric, record: &Record, watched: &Watched) -> Me
             Err(e) => Measured::failed(Some(Quantity::Count(0.0)), e),
         },
         MetricId::Throughput => {
-            let secs = record.load_duration.as_secs_f64();
+            let secs = record.measured_duration().as_secs_f64();
             if secs <= 0.0 {
                 return Measured::missing(Unmeasured::LoadNotRun);
             }

@@ -280,6 +280,7 @@ times = 2
         Record {
             load_started: Some(Duration::from_secs(1)),
             load_duration: Duration::from_secs(10),
+            warmup: Duration::ZERO,
             latency_basis: LatencyBasis::Corrected,
             expected_interval_us: None,
             requests: vec![RequestStats::new("list"), RequestStats::new("create")],

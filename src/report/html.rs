@@ -30,7 +30,7 @@ pub fn esc(s: &str) -> String {
     o
 }
 
-const CSS: &str = r#"
+pub(crate) const CSS: &str = r#"
 :root{--fg:#1d232b;--muted:#5d6875;--line:#dde2e8;--bg:#f6f7f9;--pass:#16803c;--fail:#c62828;--warn:#b26a00}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
@@ -282,6 +282,89 @@ fn x_axis(s: &mut String, sc: &Scale) {
         T + PH,
         T + PH
     );
+}
+
+/// One series of [`xy_chart`]: label, colour, points (a None y breaks the line).
+pub(crate) type XySeries<'a> = (&'a str, &'a str, Vec<(f64, Option<f64>)>);
+
+/// A chart of figures against a load (x: users or a rate, not time), its points dotted,
+/// with a dashed vertical mark (the capacity knee). Series: label, colour, points.
+pub(crate) fn xy_chart(
+    title: &str,
+    unit: &str,
+    x_unit: &str,
+    series: &[XySeries<'_>],
+    mark: Option<(f64, &str)>,
+) -> String {
+    let series: Vec<Series> = series
+        .iter()
+        .map(|(label, color, points)| Series {
+            label,
+            color,
+            points: points.clone(),
+        })
+        .collect();
+    let x_top = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .chain(mark.map(|m| m.0))
+        .fold(0.0f64, f64::max);
+    let x_step = nice_step(if x_top > 0.0 { x_top } else { 1.0 }, 8.0);
+    let mut sc = Scale::new(&series, (x_top / x_step).ceil().max(1.0) * x_step);
+    sc.x_max = sc.x_max.max(x_step);
+    let mut s = String::new();
+    chart_head(&mut s, title, &series);
+    if let Some((x, label)) = mark {
+        let px = sc.x(x);
+        let _ = write!(
+            s,
+            "<g><title>{l}</title><line x1=\"{px:.1}\" x2=\"{px:.1}\" y1=\"{T}\" y2=\"{:.1}\" stroke=\"#16803c\" stroke-dasharray=\"4 3\" stroke-width=\"1.5\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#16803c\">{l}</text></g>",
+            T + PH,
+            px + 4.0,
+            T + 10.0,
+            l = esc(label)
+        );
+    }
+    y_grid(&mut s, &sc, unit);
+    let mut x = 0.0;
+    while x <= sc.x_max + x_step * 0.01 {
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#5d6875\" text-anchor=\"middle\">{}</text>",
+            sc.x(x),
+            H - 8.0,
+            fmt_tick(x)
+        );
+        x += x_step;
+    }
+    let _ = write!(
+        s,
+        "<line x1=\"{L}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#9aa4af\" stroke-width=\"1\"/>\
+         <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#5d6875\" text-anchor=\"end\">{}</text>",
+        L + PW,
+        T + PH,
+        T + PH,
+        L + PW,
+        T - 6.0,
+        esc(x_unit)
+    );
+    for se in &series {
+        series_line(&mut s, &sc, se);
+        for (x, y) in &se.points {
+            if let Some(y) = y {
+                let _ = write!(
+                    s,
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"{}\"/>",
+                    sc.x(*x),
+                    sc.y(*y),
+                    se.color
+                );
+            }
+        }
+    }
+    s.push_str("</svg></div>");
+    s
 }
 
 /// One series as polylines, broken where there is no value.

@@ -213,6 +213,9 @@ struct SavedRecord {
     gauntlet_saved: u32,
     load_started: Option<Duration>,
     load_duration: Duration,
+    /// Not graded at the start of the load (a capacity level's warmup).
+    #[serde(default)]
+    warmup: Duration,
     latency_basis: LatencyBasis,
     expected_interval_us: Option<u64>,
     requests: Vec<Request>,
@@ -326,6 +329,7 @@ pub fn record_json(record: &Record) -> Result<Vec<u8>, String> {
         gauntlet_saved: SAVED_VERSION,
         load_started: record.load_started,
         load_duration: record.load_duration,
+        warmup: record.warmup,
         latency_basis: record.latency_basis,
         expected_interval_us: record.expected_interval_us,
         requests: record.requests.iter().map(request).collect(),
@@ -487,6 +491,7 @@ pub fn read_record(dir: &Path) -> Result<Record, SavedError> {
         flow_total,
         load_started: saved.load_started,
         load_duration: saved.load_duration,
+        warmup: saved.warmup,
         latency_basis: saved.latency_basis,
         expected_interval_us: saved.expected_interval_us,
         requests,

@@ -522,6 +522,8 @@ fn resource_scope(plan: &Plan, service: &str) -> String {
 
 pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) -> Summary {
     let secs = record.load_duration.as_secs_f64();
+    // Rates over the graded part (a capacity level's warmup is not graded).
+    let graded_secs = record.measured_duration().as_secs_f64();
     let passed = verdict.criteria.iter().filter(|c| c.passed).count();
     Summary {
         schema_version: SCHEMA_VERSION,
@@ -601,9 +603,17 @@ pub fn build(plan: &Plan, info: &RunInfo, record: &Record, verdict: &Verdict) ->
             requests_folded: record.requests_folded,
             events_shed: record.events_shed,
         },
-        requests: record.requests.iter().map(|s| request(s, secs)).collect(),
-        total: request(&record.total, secs),
-        flows: record.flows.iter().map(|s| request(s, secs)).collect(),
+        requests: record
+            .requests
+            .iter()
+            .map(|s| request(s, graded_secs))
+            .collect(),
+        total: request(&record.total, graded_secs),
+        flows: record
+            .flows
+            .iter()
+            .map(|s| request(s, graded_secs))
+            .collect(),
         ws: record.ws.as_ref().map(ws_summary),
         criteria: verdict.criteria.iter().map(criterion).collect(),
         faults: text::fault_windows(&record.faults)
@@ -725,6 +735,11 @@ pub fn to_json(s: &Summary) -> String {
 /// committed `schemas/summary.schema.json` is this text; after changing a type,
 /// regenerate it with `UPDATE_SCHEMA=1 cargo test --test report_files`.
 pub fn json_schema() -> String {
+    schema_of::<Summary>()
+}
+
+/// The draft 2020-12 JSON Schema of a report type whose keys are always written.
+pub(crate) fn schema_of<T: schemars::JsonSchema>() -> String {
     // Every key is always written (null when there is no figure), so every key is required.
     fn all_required(s: &mut schemars::Schema) {
         let names: Option<Vec<serde_json::Value>> = s
@@ -738,7 +753,7 @@ pub fn json_schema() -> String {
     let schema = schemars::generate::SchemaSettings::draft2020_12()
         .with_transform(schemars::transform::RecursiveTransform(all_required))
         .into_generator()
-        .into_root_schema_for::<Summary>();
+        .into_root_schema_for::<T>();
     let mut out = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
     out.push('\n');
     out

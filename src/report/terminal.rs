@@ -11,31 +11,31 @@ use crate::report::{EndedBy, RunInfo};
 use crate::scenario::model::LatencyBasis;
 use crate::scenario::Plan;
 
-struct Style {
-    on: bool,
+pub(crate) struct Style {
+    pub(crate) on: bool,
 }
 
 impl Style {
-    fn paint(&self, code: &str, s: &str) -> String {
+    pub(crate) fn paint(&self, code: &str, s: &str) -> String {
         if self.on {
             format!("\x1b[{code}m{s}\x1b[0m")
         } else {
             s.to_string()
         }
     }
-    fn bold(&self, s: &str) -> String {
+    pub(crate) fn bold(&self, s: &str) -> String {
         self.paint("1", s)
     }
-    fn dim(&self, s: &str) -> String {
+    pub(crate) fn dim(&self, s: &str) -> String {
         self.paint("2", s)
     }
-    fn green(&self, s: &str) -> String {
+    pub(crate) fn green(&self, s: &str) -> String {
         self.paint("1;32", s)
     }
-    fn red(&self, s: &str) -> String {
+    pub(crate) fn red(&self, s: &str) -> String {
         self.paint("1;31", s)
     }
-    fn yellow(&self, s: &str) -> String {
+    pub(crate) fn yellow(&self, s: &str) -> String {
         self.paint("1;33", s)
     }
 }
@@ -53,7 +53,13 @@ fn pad_left(s: &str, w: usize) -> String {
 }
 
 /// A table: first column left-aligned, the others right-aligned, two spaces apart.
-fn table(out: &mut String, st: &Style, header: &[&str], rows: &[Vec<String>], indent: &str) {
+pub(crate) fn table(
+    out: &mut String,
+    st: &Style,
+    header: &[&str],
+    rows: &[Vec<String>],
+    indent: &str,
+) {
     let mut w: Vec<usize> = header.iter().map(|h| width(h)).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

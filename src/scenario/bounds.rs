@@ -40,6 +40,8 @@ pub const MAX_WS_CONNECTIONS: u32 = 100_000;
 pub const MAX_WORKERS: u32 = 1_024;
 /// `services[].restart.max`.
 pub const MAX_RESTARTS: u32 = 1_000_000;
+/// Levels a `[capacity]` search may run (stepping up plus bisecting), each a whole run.
+pub const MAX_CAPACITY_LEVELS: u32 = 1_000;
 /// A criterion's threshold in its base unit (µs, bytes, count, ...): 2^53.
 pub use crate::metric::MAX_THRESHOLD;
 

@@ -360,3 +360,34 @@ mod tests {
         assert_eq!(Think::None.sample(&mut rng), Duration::ZERO);
     }
 }
+
+/// `[capacity]`, resolved: the levels `gauntlet capacity` tries. A level is users
+/// (closed model) or iterations/s (open model); in the closed model every figure here is
+/// a whole number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapacityPlan {
+    pub from: f64,
+    pub to: f64,
+    pub step: f64,
+    pub strategy: crate::scenario::model::CapacityStrategy,
+    /// Bisect ends when the first fail is at most this far above the last pass.
+    pub resolution: f64,
+    /// Graded time at each level.
+    pub hold: Duration,
+    /// The ramp from 0 to the level before the hold; not graded.
+    pub warmup: Duration,
+    /// The knee must reach this for the search to pass.
+    pub require: f64,
+    /// Percent: a level above it after its warmup is stopped early.
+    pub stop_error_rate: Option<f64>,
+}
+
+impl CapacityPlan {
+    /// The run's hard cap at each level: warmup + hold + this.
+    pub const GRACE: Duration = Duration::from_secs(30);
+
+    /// One level's hard cap.
+    pub fn level_deadline(&self) -> Duration {
+        self.warmup + self.hold + Self::GRACE
+    }
+}

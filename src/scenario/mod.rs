@@ -155,6 +155,11 @@ pub struct Plan {
     pub gate: Vec<(String, crate::metric::tolerance::Tolerance)>,
     /// The values of the secret variables: masked in every report, event and message.
     pub secrets: crate::secrets::Secrets,
+    /// `[capacity]`, for `gauntlet capacity`; `run` ignores it.
+    pub capacity: Option<load_plan::CapacityPlan>,
+    /// Requests that end within this long after the load started are not graded (still
+    /// in the per-second figures): a capacity level's warmup. Zero for a plain run.
+    pub warmup: Duration,
 }
 
 /// The TLS settings of an `https://` target, its files read and parsed by validation.

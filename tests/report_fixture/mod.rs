@@ -254,6 +254,7 @@ pub fn record() -> Record {
     Record {
         load_started: Some(secs(2.0)),
         load_duration: secs(6.0),
+        warmup: std::time::Duration::ZERO,
         latency_basis: LatencyBasis::Corrected,
         expected_interval_us: Some(100_000),
         requests: vec![list, create],

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod capacity;
 mod fault;
 mod load;
 mod observe;
@@ -15,6 +16,7 @@ mod request;
 mod service;
 mod ws;
 
+pub use capacity::*;
 pub use fault::*;
 pub use load::*;
 pub use observe::*;
@@ -143,6 +145,8 @@ pub struct Scenario {
     /// `--vars FILE` override them.
     #[serde(default)]
     pub vars: std::collections::BTreeMap<String, VarSpec>,
+    /// `[capacity]`: the levels `gauntlet capacity` tries; `gauntlet run` ignores it.
+    pub capacity: Option<CapacitySpec>,
 }
 
 /// One variable of `[vars]`.

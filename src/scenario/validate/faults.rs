@@ -295,16 +295,7 @@ fn check_timing(ctx: &mut Ctx<'_>, p: &str, f: &FaultSpec, s: &Scenario, deadlin
             }
         }
     }
-    let repeats = c.times.unwrap_or(1).max(1) - 1;
-    // Checked: `every` x `times` is the one product of user numbers here.
-    let end = c
-        .every
-        .map(|e| e.0)
-        .unwrap_or_default()
-        .checked_mul(repeats)
-        .and_then(|r| r.checked_add(c.at.0))
-        .and_then(|e| e.checked_add(f.duration().map(|d| d.0).unwrap_or_default()))
-        .unwrap_or(Duration::MAX);
+    let end = fault_end(f);
     if end > deadline {
         let cap = if s.duration.is_some() {
             format!("duration = {}", human(deadline))
@@ -320,4 +311,19 @@ fn check_timing(ctx: &mut Ctx<'_>, p: &str, f: &FaultSpec, s: &Scenario, deadlin
             Some("move it earlier, or raise the scenario's top-level `duration`".into()),
         );
     }
+}
+
+/// When the fault's last repeat ends, from the start of the load (`Duration::MAX` when
+/// that overflows).
+pub(super) fn fault_end(f: &FaultSpec) -> Duration {
+    let c = f.common();
+    let repeats = c.times.unwrap_or(1).max(1) - 1;
+    // Checked: `every` x `times` is the one product of user numbers here.
+    c.every
+        .map(|e| e.0)
+        .unwrap_or_default()
+        .checked_mul(repeats)
+        .and_then(|r| r.checked_add(c.at.0))
+        .and_then(|e| e.checked_add(f.duration().map(|d| d.0).unwrap_or_default()))
+        .unwrap_or(Duration::MAX)
 }

@@ -13,6 +13,7 @@ use super::Plan;
 const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
+mod capacity;
 mod criteria;
 mod faults;
 mod flows;
@@ -23,6 +24,7 @@ mod services;
 mod target;
 mod ws;
 
+use capacity::*;
 use criteria::*;
 use faults::*;
 use flows::*;
@@ -155,6 +157,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
             Some("letters, digits and _, not starting with a digit: ${NAME} must name it".into()),
         );
     }
+    let capacity = check_capacity(ctx, &s);
 
     let base_url = base_url?;
     Some(Plan {
@@ -187,6 +190,8 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, mut s: Scenario) -> Option<Plan> {
         observers,
         gate,
         secrets: Default::default(),
+        capacity,
+        warmup: Duration::ZERO,
     })
 }
 
