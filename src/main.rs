@@ -242,12 +242,13 @@ fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
-/// The tracing subscriber, on stderr: warnings by default, `-v` info, `-vv` debug of
-/// gauntlet's own events; `RUST_LOG` wins when set.
+/// The tracing subscriber, on stderr: errors only by default (a run's warnings are in its
+/// summary's notices; printed as they happen they would tear the progress bar), `-v`
+/// warnings and gauntlet's info, `-vv` debug of gauntlet's own events; `RUST_LOG` wins.
 fn diagnostics(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
-        0 => "warn",
+        0 => "error",
         1 => "warn,gauntlet=info",
         _ => "info,gauntlet=debug",
     };
