@@ -139,16 +139,27 @@ fn the_gate_passes_equal_runs_and_fails_a_slower_one() {
     assert!(text.contains("errors.rate"), "{text}");
     assert!(text.contains("throughput.rps"), "{text}");
 
-    // Noisy but equal: other seeds, same system. Never a regression.
-    let mut noisy = vec![b.clone()];
-    for (i, seed) in [11u64, 12].iter().enumerate() {
-        let id = format!("noise{i}");
-        let (d, out) = g.run(&id, "", *seed, &[]);
+    // Noisy but equal: other seeds, same system. Never a regression, in 20 of 20 tries.
+    let mut regressions = Vec::new();
+    for seed in 11u64..31 {
+        let id = format!("noise{seed}");
+        let (d, out) = g.run(&id, "", seed, &[]);
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
         let out = g.compare(&a, &d, &[], &[]);
-        assert_eq!(out.status.code(), Some(0), "seed {seed}: {}", show(&out));
-        noisy.push(d);
+        if out.status.code() != Some(0) {
+            regressions.push(format!("seed {seed}: {}", show(&out)));
+        }
+        // Only the last few folders are kept: 20 runs' reports add up.
+        if seed > 13 {
+            let _ = std::fs::remove_dir_all(&d);
+        }
     }
+    assert!(
+        regressions.is_empty(),
+        "{} of 20 equal runs called a regression:\n{}",
+        regressions.len(),
+        regressions.join("\n")
+    );
 
     // A slower API (5ms before each answer) against the baseline: a latency regression,
     // exit 1, and the run's junit.xml fails the latency figures.

@@ -593,3 +593,36 @@ at = "1s"
         );
     }
 }
+
+/// `secrets = ["NAME"]` marks an environment variable secret, like `secret = true` in
+/// `[vars]`: its value is masked in what the plan reports.
+#[test]
+fn a_secrets_list_names_environment_variables_to_mask() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "listed.toml",
+        r#"
+name = "listed"
+secrets = ["GTE_LISTED_TOKEN"]
+
+[target]
+base_url = "http://127.0.0.1:1"
+allow_hosts = ["127.0.0.1"]
+
+[load]
+stages = [{ duration = "1s", users = 1 }]
+
+[[requests]]
+name = "r"
+path = "/"
+headers = { Authorization = "Bearer ${GTE_LISTED_TOKEN}" }
+"#,
+    );
+    std::env::set_var("GTE_LISTED_TOKEN", "listed-s3cret-value");
+    let plan = gauntlet::scenario::load_with(&file, &Default::default()).unwrap();
+    assert_eq!(
+        plan.secrets.mask("sent Bearer listed-s3cret-value"),
+        "sent Bearer ***"
+    );
+}

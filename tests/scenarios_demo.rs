@@ -8,8 +8,11 @@
 //! picked by the test, and whose data folder is the test's own.
 //! Needs Debian's redis-server package.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "common/scenarios.rs"]
+mod scenarios;
+
+use scenarios::*;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 struct Case {
@@ -51,116 +54,6 @@ const CASES: &[Case] = &[
         fails: "memory.api.retained < 48MiB",
     },
 ];
-
-fn scenario(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(file)
-}
-
-fn run(file: &Path, reports: &Path, run_id: &str, defects: Option<&str>) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
-    c.arg("run")
-        .arg(file)
-        .arg("--reports")
-        .arg(reports)
-        .arg("--run-id")
-        .arg(run_id)
-        .arg("--quiet");
-    match defects {
-        Some(d) => c.env("GAUNTLET_DEMO_DEFECTS", d),
-        None => c.env_remove("GAUNTLET_DEMO_DEFECTS"),
-    };
-    c.output().expect("run gauntlet")
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
-}
-
-/// (criterion, failed, what junit says) for each test case of a run's junit.xml.
-fn verdicts(report: &Path) -> Vec<(String, bool, String)> {
-    let path = report.join("junit.xml");
-    let xml =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    xml.split("<testcase ")
-        .skip(1)
-        .map(|case| {
-            let name = case
-                .split_once("name=\"")
-                .and_then(|(_, r)| r.split_once('"'))
-                .map(|(n, _)| unescape(n))
-                .unwrap_or_default();
-            let body = case.split("</testcase>").next().unwrap_or_default();
-            let said = body
-                .split_once("message=\"")
-                .or_else(|| body.split_once("<system-out>"))
-                .map(|(_, r)| {
-                    unescape(r.split(['"', '<']).next().unwrap_or_default())
-                        .trim()
-                        .replace('\n', " / ")
-                })
-                .unwrap_or_default();
-            (name, body.contains("<failure"), said)
-        })
-        .collect()
-}
-
-/// A copy of `file` in `dir` with every demo port (184xx) replaced by a free one and the
-/// fixed data folder replaced by one inside `dir`.
-fn with_own_ports(file: &Path, dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(file).expect("read scenario");
-    let mut ports = std::collections::HashMap::new();
-    let mut out = String::with_capacity(text.len());
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let is_port = b[i..].starts_with(b"184")
-            && b.len() >= i + 5
-            && b[i + 3..i + 5].iter().all(u8::is_ascii_digit)
-            && (i == 0 || !b[i - 1].is_ascii_digit())
-            && b.get(i + 5).is_none_or(|c| !c.is_ascii_digit());
-        if is_port {
-            let old = &text[i..i + 5];
-            let new = *ports.entry(old.to_string()).or_insert_with(free_port);
-            out.push_str(&new.to_string());
-            i += 5;
-        } else {
-            let c = text[i..].chars().next().expect("char boundary");
-            out.push(c);
-            i += c.len_utf8();
-        }
-    }
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).expect("data dir");
-    let out = out.replace(
-        "/tmp/gauntlet-scenario-redis-crash",
-        &data.display().to_string(),
-    );
-    let copy = dir.join(file.file_name().expect("file name"));
-    std::fs::write(&copy, out).expect("write scenario copy");
-    copy
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// One scenario, one way: without defects it must PASS; with its defect it must exit 1
 /// and FAIL the criterion meant to catch it.

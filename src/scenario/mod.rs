@@ -328,7 +328,8 @@ pub fn load_with_text(path: &Path, over: &Overrides) -> Result<(Plan, String), S
         .iter()
         .chain(&file_vars.vars)
         .filter(|(_, v)| v.secret)
-        .map(|(n, _)| n.clone());
+        .map(|(n, _)| n.clone())
+        .chain(overrides::scenario_secret_names(&text));
     let secrets = crate::secrets::Secrets::new(secret_names.filter_map(|n| lookup(&n)));
     let masked =
         |e: Vec<Diagnostic>| ScenarioErrors(e.into_iter().map(|d| mask(d, &secrets)).collect());

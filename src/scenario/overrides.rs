@@ -96,6 +96,22 @@ pub(super) fn scenario_vars(text: &str) -> BTreeMap<String, Var> {
     out
 }
 
+/// The scenario's top-level `secrets = ["NAME", ...]`: variables (usually from the
+/// environment) whose values are masked, read leniently like [`scenario_vars`].
+pub(super) fn scenario_secret_names(text: &str) -> Vec<String> {
+    let neutral = interpolate(Path::new(""), text, |_| Some("0".into()));
+    let doc = neutral.ok().and_then(|t| t.parse::<DocumentMut>().ok());
+    doc.as_ref()
+        .and_then(|d| d.get("secrets"))
+        .and_then(Item::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `--vars FILE`, read: its `[vars]` and its key paths with their values.
 #[derive(Debug, Default)]
 pub(super) struct VarsFile {

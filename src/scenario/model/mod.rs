@@ -145,6 +145,11 @@ pub struct Scenario {
     /// `--vars FILE` override them.
     #[serde(default)]
     pub vars: std::collections::BTreeMap<String, VarSpec>,
+    /// Names of variables whose values are secret, typically read from the environment
+    /// (`secrets = ["API_TOKEN"]` with `Authorization = "Bearer ${API_TOKEN}"`): masked as
+    /// `***` in every report, log and message, like a `[vars]` entry with `secret = true`.
+    #[serde(default)]
+    pub secrets: Vec<String>,
     /// `[capacity]`: the levels `gauntlet capacity` tries; `gauntlet run` ignores it.
     pub capacity: Option<CapacitySpec>,
 }
