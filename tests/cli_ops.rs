@@ -37,7 +37,24 @@ name = "create item"
 method = "POST"
 path = "/api/items"
 json = { name = "{{fake.name}}" }
+extract = [{ var = "item_id", json = "/id" }]
 checks = [{ status = 201 }]
+
+[[requests]]
+name = "read item"
+path = "/api/items/{{item_id}}"
+checks = [{ status = 200 }]
+
+# A flow and WebSocket users too: their figures are rebuilt like the requests'.
+[[flows]]
+name = "crud"
+weight = 3
+steps = ["create item", "read item"]
+
+[[ws]]
+name = "watch"
+url = "ws://127.0.0.1:{PORT}/ws"
+hold = "300ms"
 
 [[faults]]
 kind = "pause"
@@ -126,6 +143,8 @@ fn report_rebuilds_every_report_of_a_run_the_same() {
     }
     // The criterion of one fault passed, by kind and by name.
     let summary = read_json(&rd.join("summary.json"));
+    assert!(summary["flows"][0]["count"].as_u64() > Some(0), "{summary}");
+    assert!(summary["ws"].is_object(), "{summary}");
     let crit = summary["verdict"]["criteria"]
         .as_array()
         .or_else(|| summary["criteria"].as_array())
