@@ -48,10 +48,11 @@ checks = [{ status = 200 }]
 [gate]
 # Tolerances for a shared 2-core machine where other builds run: between two equal runs
 # a minute apart the whole latency distribution moved (p50 1.05ms -> 1.41ms, p99 9.8ms ->
-# 28.7ms), a real change of the machine that no test on one run's samples can call noise.
-# The 5ms the slow API adds is far beyond them.
-latency = "2ms"
-"latency.p99" = "25ms"
+# 28.7ms; under a parallel CI and release build, p95 1.6ms -> 6.7ms in 7 of 20 equal
+# runs), a real change of the machine that no test on one run's samples can call noise.
+# The 20ms the slow API adds is far beyond them.
+latency = "8ms"
+"latency.p99" = "40ms"
 throughput = "25%"
 # One CPU sample a second swings far between equal runs.
 cpu = "300%"
@@ -97,10 +98,13 @@ impl Gate {
 
     fn compare(&self, base: &Path, cur: &Path, more: &[&str], env: &[(&str, &Path)]) -> Output {
         let mut c = Command::new(gauntlet_bin());
-        c.arg("compare")
-            .arg(base)
-            .arg(cur)
-            .args(more)
+        c.arg("compare").arg(base).arg(cur);
+        // The [gate] tolerances measured for this shared machine (the first run's file).
+        let gate = self.dir.path().join("a.toml");
+        if gate.is_file() {
+            c.arg("--scenario").arg(gate);
+        }
+        c.args(more)
             .env_remove("GITHUB_STEP_SUMMARY")
             .env_remove("GITHUB_ACTIONS");
         for (k, v) in env {
@@ -161,11 +165,11 @@ fn the_gate_passes_equal_runs_and_fails_a_slower_one() {
         regressions.join("\n")
     );
 
-    // A slower API (5ms before each answer) against the baseline: a latency regression,
+    // A slower API (20ms before each answer) against the baseline: a latency regression,
     // exit 1, and the run's junit.xml fails the latency figures.
     let (slow, out) = g.run(
         "slow",
-        r#", "--delay", "5ms""#,
+        r#", "--delay", "20ms""#,
         1,
         &["--baseline", a.to_str().unwrap(), "--quiet"],
     );
