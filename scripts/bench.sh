@@ -14,7 +14,8 @@
 # CONNS ("100 5000"), GENERATORS ("wrk oha goose gauntlet"), OPEN_RATE (arrivals/s of
 # the open-model run, 200; OPEN_RATE=0 skips it), SERVER_CPU (1), LOAD_CPU (0),
 # OUT (the report file), SMOKE (1 labels the report a smoke run; default: when SECS < 15
-# or RUNS < 3). Installs what is missing: wrk and time (apt-get), oha (cargo install
+# or RUNS < 3), BUILD (0: no cargo build; GAUNTLET_BIN, SERVER_BIN, GOOSE_BIN name the
+# binaries, default target/release/). Installs what is missing: wrk and time (apt-get), oha (cargo install
 # oha --locked), the release builds of gauntlet, bench/goose-stock and bench/server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,22 +56,29 @@ done
 command -v python3 >/dev/null || { echo "python3 is needed (scripts/bench-report.py)" >&2; exit 1; }
 command -v curl >/dev/null || need_apt curl curl
 
-echo "building (release)..." >&2
-cargo build --release --bin gauntlet >&2
-(cd bench/server && CARGO_TARGET_DIR="$ROOT/target" cargo build --release >&2)
-case " $GENERATORS " in *" goose "*) (cd bench/goose-stock && CARGO_TARGET_DIR="$ROOT/target" cargo build --release >&2) ;; esac
-GAUNTLET=$ROOT/target/release/gauntlet
-SERVER=$ROOT/target/release/bench-server
-GOOSE=$ROOT/target/release/goose-stock
+if [ "${BUILD:-1}" = 1 ]; then
+  echo "building (release)..." >&2
+  cargo build --release --bin gauntlet >&2
+  (cd bench/server && CARGO_TARGET_DIR="$ROOT/target" cargo build --release >&2)
+  case " $GENERATORS " in *" goose "*) (cd bench/goose-stock && CARGO_TARGET_DIR="$ROOT/target" cargo build --release >&2) ;; esac
+fi
+GAUNTLET=${GAUNTLET_BIN:-$ROOT/target/release/gauntlet}
+SERVER=${SERVER_BIN:-$ROOT/target/release/bench-server}
+GOOSE=${GOOSE_BIN:-$ROOT/target/release/goose-stock}
+for b in "$SERVER" $(case " $GENERATORS " in *" gauntlet "*) echo "$GAUNTLET" ;; esac) $(case " $GENERATORS " in *" goose "*) echo "$GOOSE" ;; esac); do
+  [ -x "$b" ] || { echo "missing: $b (run without BUILD=0)" >&2; exit 1; }
+done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gauntlet-bench.XXXXXX")
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 
-pin() { # pin CPU COMMAND...
-  local cpu=$1; shift
-  if command -v taskset >/dev/null && [ "$(nproc)" -gt 1 ]; then taskset -c "$cpu" "$@"; else "$@"; fi
-}
+# Pinning as a command prefix (not a shell function), so that `$!` of a background job is
+# the pinned process itself (taskset execs it) and can be stopped.
+SPIN=() LPIN=()
+if command -v taskset >/dev/null && [ "$(nproc)" -gt 1 ]; then
+  SPIN=(taskset -c "$SERVER_CPU") LPIN=(taskset -c "$LOAD_CPU")
+fi
 
 # Each run gets its own server and port: no TIME_WAIT left by the previous run on the
 # same address pair.
@@ -78,7 +86,7 @@ PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1"
 SERVER_PID=
 start_server() {
   PORT=$((PORT + 1))
-  pin "$SERVER_CPU" "$SERVER" "$PORT" 2>"$WORK/server.log" &
+  "${SPIN[@]}" "$SERVER" "$PORT" 2>"$WORK/server.log" &
   SERVER_PID=$!
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$PORT/__count" >/dev/null 2>&1 && return 0
@@ -138,19 +146,19 @@ run_one() {
   now >"$dir/start"
   case $gen in
     wrk)
-      pin "$LOAD_CPU" "${timed[@]}" wrk -t1 -c"$n" -d"${dur}s" --timeout 10s --latency "$url/" >"$dir/out.txt" 2>&1 &
+      "${LPIN[@]}" "${timed[@]}" wrk -t1 -c"$n" -d"${dur}s" --timeout 10s --latency "$url/" >"$dir/out.txt" 2>&1 &
       ;;
     oha)
-      pin "$LOAD_CPU" "${timed[@]}" oha -z "${dur}s" -c "$n" --no-tui --output-format json -o "$dir/oha.json" "$url/" >"$dir/out.txt" 2>&1 &
+      "${LPIN[@]}" "${timed[@]}" oha -z "${dur}s" -c "$n" --no-tui --output-format json -o "$dir/oha.json" "$url/" >"$dir/out.txt" 2>&1 &
       ;;
     goose)
       # Timestamped stdout: goose says "All N users launched" there.
-      pin "$LOAD_CPU" "${timed[@]}" "$GOOSE" -H "$url" -u "$n" -r "$n" -t "${dur}s" --report-file "$dir/goose.json" 2>"$dir/err.txt" |
+      "${LPIN[@]}" "${timed[@]}" "$GOOSE" -H "$url" -u "$n" -r "$n" -t "${dur}s" --report-file "$dir/goose.json" 2>"$dir/err.txt" |
         while IFS= read -r line; do printf '%s %s\n' "$(now)" "$line"; done >"$dir/out.txt" &
       ;;
     gauntlet)
       gauntlet_scenario "$dir/scenario.toml" "$n" "$dur"
-      RUST_LOG="gauntlet=info,gauntlet::event=debug" pin "$LOAD_CPU" "${timed[@]}" "$GAUNTLET" run "$dir/scenario.toml" -q --reports "$dir" --run-id run >"$dir/out.txt" 2>"$dir/err.txt" &
+      RUST_LOG="gauntlet=info,gauntlet::event=debug" "${LPIN[@]}" "${timed[@]}" "$GAUNTLET" run "$dir/scenario.toml" -q --reports "$dir" --run-id run >"$dir/out.txt" 2>"$dir/err.txt" &
       ;;
   esac
   GEN_PID=$!
@@ -206,7 +214,7 @@ stages = [
 name = "sleep 20ms"
 path = "/sleep20"
 EOF
-  pin "$LOAD_CPU" /usr/bin/time -v -o "$dir/time.txt" "$GAUNTLET" run "$dir/scenario.toml" -q --reports "$dir" --run-id run >"$dir/out.txt" 2>"$dir/err.txt" ||
+  "${LPIN[@]}" /usr/bin/time -v -o "$dir/time.txt" "$GAUNTLET" run "$dir/scenario.toml" -q --reports "$dir" --run-id run >"$dir/out.txt" 2>"$dir/err.txt" ||
     echo "note: the open-model run exited with status $? (see $dir)" >&2
   stop_server
   OPEN_JSON=$dir/open.json
