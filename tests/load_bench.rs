@@ -2,8 +2,9 @@
 //! which pins the server and the generator to different cores). No timed assertion:
 //! it prints figures.
 //!
-//! * `bench_server`: a lean hyper HTTP/1.1 server on `BENCH_PORT` (one thread), answering
-//!   every request with a 2-byte body, for `BENCH_SERVE_SECS`.
+//! * `bench_server`: a lean hyper HTTP/1.1 server on `BENCH_PORT` (one thread, the
+//!   `bench/server/src/serve.rs` of scripts/bench.sh), answering every request with a
+//!   2-byte body, for `BENCH_SERVE_SECS`.
 //! * `bench_engine`: the real engine (`gauntlet::load::run`, closed model, goose users,
 //!   one keep-alive connection per user) with `BENCH_USERS` users for `BENCH_SECS`
 //!   against `BENCH_URL`; prints req/s, peak RSS and the time until every user runs.
@@ -11,6 +12,9 @@
 //!   on a bare hyper `SendRequest`, no goose, no checks, no events.
 
 mod load_support;
+// The target server of scripts/bench.sh too (bench/server).
+#[path = "../bench/server/src/serve.rs"]
+mod serve;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -64,29 +68,7 @@ fn bench_server() {
             .await
             .unwrap();
         let served = Arc::new(AtomicU64::new(0));
-        let body = Bytes::from_static(b"ok");
-        let serve = async {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let served = served.clone();
-                let body = body.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |_req| {
-                        served.fetch_add(1, Ordering::Relaxed);
-                        let body = body.clone();
-                        async move {
-                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(body)))
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        };
+        let serve = serve::serve(listener, served.clone());
         tokio::select! {
             _ = serve => {}
             _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
