@@ -278,10 +278,15 @@ pub async fn execute(
         report::saved::run_json(&info, &opts.tolerance_args, &report_source),
     ));
     if let Some(text) = &opts.scenario_text {
-        extra.files.push((
-            report::saved::SCENARIO_FILE.into(),
-            text.clone().into_bytes(),
-        ));
+        // Header values (tokens, cookies) stay out of the run folder unless `show_values`.
+        let text = if plan.show_values {
+            text.clone()
+        } else {
+            report::saved::hide_header_values(text)
+        };
+        extra
+            .files
+            .push((report::saved::SCENARIO_FILE.into(), text.into_bytes()));
     }
     match report::saved::record_json(&record) {
         Ok(b) => extra.files.push((report::saved::RECORD_FILE.into(), b)),

@@ -108,6 +108,61 @@ pub fn read_scenario(dir: &Path) -> Result<String, SavedError> {
     String::from_utf8(read(&path)?).map_err(|_| format_err(&path, "not UTF-8"))
 }
 
+/// The scenario text with the value of every header (any table or inline table under a
+/// `headers` key: requests, WebSocket users) replaced by `(value hidden)`: what the run
+/// folder keeps without `[report] show_values`. Grading and reports never read header
+/// values, so a rebuild from it is the same. Text that does not parse is kept as it is
+/// (it was validated before the run).
+pub fn hide_header_values(text: &str) -> String {
+    use toml_edit::{DocumentMut, Item, Value};
+    fn hide_in_table(t: &mut dyn toml_edit::TableLike) {
+        for (_, v) in t.iter_mut() {
+            match v {
+                Item::Value(Value::String(_)) => *v = toml_edit::value("(value hidden)"),
+                Item::Value(Value::InlineTable(it)) => walk_table(it),
+                Item::Value(Value::Array(a)) => walk_array(a),
+                Item::Table(tt) => walk_table(tt),
+                Item::ArrayOfTables(aot) => {
+                    for tt in aot.iter_mut() {
+                        walk_table(tt);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    fn walk_array(a: &mut toml_edit::Array) {
+        for v in a.iter_mut() {
+            if let Value::InlineTable(it) = v {
+                walk_table(it);
+            }
+        }
+    }
+    fn walk_table(t: &mut dyn toml_edit::TableLike) {
+        for (k, v) in t.iter_mut() {
+            let headers = k.get() == "headers";
+            match v {
+                Item::Table(tt) if headers => hide_in_table(tt),
+                Item::Value(Value::InlineTable(it)) if headers => hide_in_table(it),
+                Item::Table(tt) => walk_table(tt),
+                Item::Value(Value::InlineTable(it)) => walk_table(it),
+                Item::Value(Value::Array(a)) => walk_array(a),
+                Item::ArrayOfTables(aot) => {
+                    for tt in aot.iter_mut() {
+                        walk_table(tt);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let Ok(mut doc) = text.parse::<DocumentMut>() else {
+        return text.to_string();
+    };
+    walk_table(doc.as_table_mut());
+    doc.to_string()
+}
+
 /// f64 as text in its shortest round-trip form: JSON readers may round a long decimal
 /// by one unit in the last place, and a rebuilt report must show the same figures.
 mod exact {
@@ -599,6 +654,31 @@ pub fn read_record(dir: &Path) -> Result<Record, SavedError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_values_are_hidden_wherever_they_are_written() {
+        let text = r#"
+name = "x"
+[[requests]]
+name = "a"
+path = "/"
+headers = { authorization = "Bearer t0ken", x-n = "1" }
+[[requests]]
+name = "b"
+path = "/"
+[requests.headers]
+cookie = "sid=c00kie"
+[[ws]]
+name = "w"
+headers = { x-key = "k3y" }
+"#;
+        let out = hide_header_values(text);
+        for secret in ["t0ken", "c00kie", "k3y"] {
+            assert!(!out.contains(secret), "{out}");
+        }
+        assert_eq!(out.matches("(value hidden)").count(), 4, "{out}");
+        assert!(out.contains("path = \"/\""), "{out}");
+    }
 
     #[test]
     fn floats_read_back_bit_for_bit() {
