@@ -275,7 +275,9 @@ duration = "{PAUSE_S}s"
         .find(|e| e["service"] == "ping" && e["event"] == "unhealthy")
         .map(|e| e["detail"].to_string())
         .expect("ping went unhealthy");
-    assert!(reason.contains("redis"), "{reason}");
+    // Either the check's own error ("redis HOST: PING: ...") or its timeout ("Redis PING
+    // HOST: no answer within 1s"), whichever comes first on a busy machine.
+    assert!(reason.to_lowercase().contains("redis"), "{reason}");
 }
 
 /// CPU and memory of a service gauntlet did not start are those of its whole process
